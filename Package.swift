@@ -1,0 +1,69 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Shoal",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DNSCore", targets: ["DNSCore"]),
+        .library(name: "ShmCache", targets: ["ShmCache"]),
+        .library(name: "ShoalLab", targets: ["ShoalLab"]),
+        .executable(name: "shoald", targets: ["shoald"]),
+        .executable(name: "shoalctl", targets: ["shoalctl"]),
+        .executable(name: "shoal-worker", targets: ["shoal-worker"]),
+        .executable(name: "shoal-bridge", targets: ["shoal-bridge"]),
+        .executable(name: "shoal-lab", targets: ["shoal-lab"]),
+        .executable(name: "dnscore-bench", targets: ["dnscore-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries and C shims (DESIGN.md: nothing imports Glibc ad hoc for these).
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats",
+                       providers: [.apt(["libnats-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap",
+                       providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CNuma", pkgConfig: "numa",
+                       providers: [.apt(["libnuma-dev"])]),
+        .target(name: "CShoalShims"),
+
+        // Libraries: the logic, testable.
+        .target(name: "DNSCore"),
+        .target(name: "ShmCache", dependencies: ["DNSCore", "CShoalShims", "CNuma"]),
+        .target(name: "Worker", dependencies: [
+            "DNSCore", "ShmCache", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Supervisor", dependencies: [
+            "DNSCore", "ShmCache", "CCap", "CNuma", "CShoalShims",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "MeshBridge", dependencies: [
+            "DNSCore", "ShmCache", "CNATS", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ShoalLab", dependencies: ["DNSCore"]),
+
+        // Executables: thin.
+        .executableTarget(name: "shoald", dependencies: [
+            "Supervisor", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "shoalctl", dependencies: [
+            "Supervisor", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "shoal-worker", dependencies: [
+            "Worker", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "shoal-bridge", dependencies: [
+            "MeshBridge", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "shoal-lab", dependencies: [
+            "ShoalLab", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "dnscore-bench", dependencies: ["DNSCore", "ShoalLab"],
+                          path: "bench/dnscore-bench"),
+
+        .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore"]),
+        .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
+    ]
+)

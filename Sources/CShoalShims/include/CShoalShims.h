@@ -1,0 +1,47 @@
+// C shims for symbols and macros the Glibc module does not import into Swift
+// (DESIGN.md, platform notes). Every function here is a thin pass-through with a
+// `cshoal_` prefix; callers read errno immediately after a -1 return.
+#ifndef CSHOAL_SHIMS_H
+#define CSHOAL_SHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <spawn.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Mirror of `struct mmsghdr`, which Swift cannot see without _GNU_SOURCE.
+struct cshoal_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+int cshoal_recvmmsg(int fd, struct cshoal_mmsghdr *vec, unsigned int vlen, int flags);
+int cshoal_sendmmsg(int fd, struct cshoal_mmsghdr *vec, unsigned int vlen, int flags);
+
+/// Pins the calling thread to one CPU. Returns 0 or -1 with errno set.
+int cshoal_pin_to_cpu(int cpu);
+/// The CPU the calling thread runs on, or -1 with errno set.
+int cshoal_sched_getcpu(void);
+
+int cshoal_setresuid(uid_t r, uid_t e, uid_t s);
+int cshoal_setresgid(gid_t r, gid_t e, gid_t s);
+
+/// prctl(PR_SET_KEEPCAPS, on).
+int cshoal_set_keepcaps(int on);
+/// prctl(PR_SET_NO_NEW_PRIVS, 1).
+int cshoal_set_no_new_privs(void);
+/// prctl(PR_SET_PDEATHSIG, sig).
+int cshoal_set_pdeathsig(int sig);
+
+/// posix_spawn_file_actions_addclosefrom_np; returns the error code itself.
+int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

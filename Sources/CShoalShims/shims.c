@@ -1,0 +1,36 @@
+#define _GNU_SOURCE
+#include "CShoalShims.h"
+#include <sched.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <spawn.h>
+
+_Static_assert(sizeof(struct cshoal_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
+
+int cshoal_recvmmsg(int fd, struct cshoal_mmsghdr *vec, unsigned int vlen, int flags) {
+    return recvmmsg(fd, (struct mmsghdr *)vec, vlen, flags, NULL);
+}
+
+int cshoal_sendmmsg(int fd, struct cshoal_mmsghdr *vec, unsigned int vlen, int flags) {
+    return sendmmsg(fd, (struct mmsghdr *)vec, vlen, flags);
+}
+
+int cshoal_pin_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
+int cshoal_sched_getcpu(void) { return sched_getcpu(); }
+
+int cshoal_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
+int cshoal_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+
+int cshoal_set_keepcaps(int on) { return prctl(PR_SET_KEEPCAPS, on, 0, 0, 0); }
+int cshoal_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int cshoal_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+
+int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
