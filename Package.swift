@@ -62,8 +62,13 @@ let package = Package(
         ]),
         .executableTarget(name: "dnscore-bench", dependencies: ["DNSCore", "ShoalLab"],
                           path: "bench/dnscore-bench"),
+        .executableTarget(name: "shmcache-bench", dependencies: ["ShmCache", "DNSCore"],
+                          path: "bench/shmcache-bench"),
+        // Child process for ShmCache's multi-process tests (spawned by ShmCacheTests).
+        .executableTarget(name: "shm-stress", dependencies: ["ShmCache", "DNSCore"]),
 
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore"]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
+        .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
     ]
 )
