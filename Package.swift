@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(name: "shoal-lab", dependencies: [
             "ShoalLab", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "dnscore-bench", dependencies: ["DNSCore", "ShoalLab"],
+        .executableTarget(name: "dnscore-bench", dependencies: ["DNSCore"],
                           path: "bench/dnscore-bench"),
         .executableTarget(name: "shmcache-bench", dependencies: ["ShmCache", "DNSCore"],
                           path: "bench/shmcache-bench"),

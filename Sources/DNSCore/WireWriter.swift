@@ -4,9 +4,10 @@
 /// not fit its size limit, compression table included.
 public struct WireWriter: Sendable {
     public private(set) var bytes: [UInt8]
-    /// Lower-cased name suffix → offset of its first occurrence (pointers reach 0x3FFF at most).
-    private var table: [[UInt8]: UInt16] = [:]
-    private var tableLog: [[UInt8]] = []
+    /// Offsets of the labels written uncompressed so far, which later names may point at
+    /// (pointers reach 0x3FFF at most). Searched linearly: messages hold few names, and this
+    /// keeps building free of per-name allocations.
+    private var targets: [UInt16] = []
 
     public init(capacity: Int = 512) {
         bytes = []
@@ -42,20 +43,16 @@ public struct WireWriter: Sendable {
     }
 
     /// Writes a name; with `compress`, its longest suffix already written becomes a pointer.
-    /// Suffixes written here are remembered either way, so later names can point at them.
+    /// Labels written here are remembered either way, so later names can point at them.
     public mutating func name(_ name: DNSName, compress: Bool) {
         let w = name.wire
         var i = 0
         while w[i] != 0 {
-            let key = w[i...].map(asciiLower)
-            if compress, let ptr = table[key] {
+            if compress, let ptr = findSuffix(w, from: i) {
                 u16(0xC000 | ptr)
                 return
             }
-            if bytes.count <= 0x3FFF, table[key] == nil {
-                table[key] = UInt16(bytes.count)
-                tableLog.append(key)
-            }
+            if bytes.count <= 0x3FFF { targets.append(UInt16(bytes.count)) }
             let n = Int(w[i])
             bytes.append(contentsOf: w[i...(i + n)])
             i += n + 1
@@ -63,17 +60,41 @@ public struct WireWriter: Sendable {
         bytes.append(0)
     }
 
+    /// An earlier offset holding the same name as `w[from...]` (ignoring ASCII case).
+    private func findSuffix(_ w: [UInt8], from: Int) -> UInt16? {
+        for t in targets where equalsName(at: Int(t), w, from: from) { return t }
+        return nil
+    }
+
+    /// Compares the name written at `off` (following this writer's own backward pointers) with
+    /// `w[from...]`.
+    private func equalsName(at off: Int, _ w: [UInt8], from: Int) -> Bool {
+        var p = off, i = from
+        while true {
+            var len = bytes[p]
+            while len & 0xC0 == 0xC0 {
+                p = Int(len & 0x3F) << 8 | Int(bytes[p + 1])
+                len = bytes[p]
+            }
+            guard len == w[i] else { return false }
+            if len == 0 { return true }
+            for k in 1...Int(len) where asciiLower(bytes[p + k]) != asciiLower(w[i + k]) { return false }
+            p += Int(len) + 1
+            i += Int(len) + 1
+        }
+    }
+
     /// A point to return to.
     public struct Mark: Sendable {
         let count: Int
-        let log: Int
+        let targets: Int
     }
 
-    public func mark() -> Mark { Mark(count: bytes.count, log: tableLog.count) }
+    public func mark() -> Mark { Mark(count: bytes.count, targets: targets.count) }
 
     /// Forgets everything written since `m`, including compression targets.
     public mutating func rollback(to m: Mark) {
         bytes.removeSubrange(m.count...)
-        while tableLog.count > m.log { table[tableLog.removeLast()] = nil }
+        targets.removeSubrange(m.targets...)
     }
 }
