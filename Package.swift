@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // System libraries and C shims (DESIGN.md: nothing imports Glibc ad hoc for these).
@@ -33,7 +34,10 @@ let package = Package(
         .target(name: "DNSCore"),
         .target(name: "ShmCache", dependencies: ["DNSCore", "CShoalShims", "CNuma"]),
         .target(name: "Worker", dependencies: [
-            "DNSCore", "ShmCache", .product(name: "Logging", package: "swift-log"),
+            "DNSCore", "CShoalShims",  // ShmCache: added back when the cache glue lands
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .target(name: "Supervisor", dependencies: [
             "DNSCore", "ShmCache", "CCap", "CNuma", "CShoalShims",

@@ -1,0 +1,393 @@
+import DNSCore
+import Logging
+import NIOCore
+
+/// The outcome of resolving one client question.
+public struct Resolution: Sendable, Equatable {
+    public var rcode: RCode
+    /// CNAME/DNAME chain followed by the final RRsets, RRSIGs attached.
+    public var answer: [RRSet]
+    /// For negative answers: SOA and NSEC/NSEC3 proofs.
+    public var authority: [RRSet]
+    public var extendedErrors: [ExtendedDNSError]
+    /// Some data was served past its expiry (RFC 8767).
+    public var stale: Bool
+    /// Upstream queries this resolution sent.
+    public var upstreamQueries: Int
+
+    public init(rcode: RCode, answer: [RRSet] = [], authority: [RRSet] = [],
+                extendedErrors: [ExtendedDNSError] = [], stale: Bool = false, upstreamQueries: Int = 0) {
+        self.rcode = rcode; self.answer = answer; self.authority = authority
+        self.extendedErrors = extendedErrors; self.stale = stale; self.upstreamQueries = upstreamQueries
+    }
+}
+
+/// Sends one query to one server. ``UpstreamClient`` is the real one; the indirection lets the
+/// worker count and trace every query in one place.
+public protocol UpstreamSender: Sendable {
+    func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply
+}
+
+extension UpstreamClient: UpstreamSender {}
+
+/// Iterative resolution from the root hints (RFC 1034 §5.3.3), reading and filling the shared
+/// caches.
+///
+/// Follows referrals with QNAME minimisation (RFC 9156), glue and glueless NS names, CNAME and
+/// DNAME chains; caches positive data by rank and negative answers (RFC 2308); retries other
+/// servers on timeouts, lame answers and failures; falls back to TCP on truncation and to no
+/// EDNS when a server rejects it; serves stale data when every server fails (RFC 8767). Every
+/// loop is bounded by ``ResolverLimits``.
+public final class Resolver: Sendable {
+    let cache: any ResolverCache
+    let upstream: any UpstreamSender
+    let hints: RootHints
+    public let limits: ResolverLimits
+    let logger: Logger
+    /// Names whose resolution is logged step by step at `info` level.
+    let traceNames: Set<DNSName>
+
+    public init(cache: any ResolverCache, upstream: any UpstreamSender, hints: RootHints,
+                limits: ResolverLimits = ResolverLimits(), logger: Logger, traceNames: Set<DNSName> = []) {
+        self.cache = cache
+        self.upstream = upstream
+        self.hints = hints
+        self.limits = limits
+        self.logger = logger
+        self.traceNames = traceNames
+    }
+
+    /// Per client query bookkeeping shared by nested resolutions.
+    struct Context {
+        var upstreamQueries = 0
+        var trace: Bool
+        var stale = false
+    }
+
+    /// One step of a chain: data or a pointer to the next name.
+    struct Step {
+        enum Outcome {
+            case answer([RRSet])
+            case alias(DNSName)
+            case negative(CachedNegative.Kind, [RRSet])
+            case failure(ExtendedDNSError)
+        }
+        var chain: [RRSet]
+        var outcome: Outcome
+    }
+
+    /// Resolves `q`, following aliases across zones.
+    public func resolve(_ q: Question) async -> Resolution {
+        var ctx = Context(trace: traceNames.contains(q.name))
+        var chain: [RRSet] = []
+        var name = q.name
+        var seen: Set<DNSName> = []
+        while true {
+            guard seen.insert(name).inserted, chain.count <= limits.maxChainLength else {
+                trace(&ctx, "chain loops or exceeds \(limits.maxChainLength) steps at \(name)")
+                return finish(&ctx, Resolution(rcode: .servFail, answer: chain,
+                                               extendedErrors: [ede(.other, "CNAME/DNAME chain too long or looping")]))
+            }
+            let step = await lookup(Question(name: name, type: q.type, qclass: q.qclass), depth: 0, &ctx)
+            chain += step.chain
+            switch step.outcome {
+            case let .answer(sets):
+                return finish(&ctx, Resolution(rcode: .noError, answer: chain + sets))
+            case let .alias(target):
+                name = target
+            case let .negative(kind, authority):
+                return finish(&ctx, Resolution(rcode: kind == .nxDomain ? .nxDomain : .noError, answer: chain,
+                                               authority: authority))
+            case let .failure(e):
+                return finish(&ctx, Resolution(rcode: .servFail, answer: chain, extendedErrors: [e]))
+            }
+        }
+    }
+
+    private func finish(_ ctx: inout Context, _ r: Resolution) -> Resolution {
+        var r = r
+        r.upstreamQueries = ctx.upstreamQueries
+        r.stale = ctx.stale
+        if ctx.stale { r.extendedErrors.append(ede(.staleAnswer)) }
+        return r
+    }
+
+    /// One name: from the cache, else by iteration, else stale from the cache.
+    func lookup(_ q: Question, depth: Int, _ ctx: inout Context) async -> Step {
+        if let s = fromCache(q, allowStale: false) {
+            trace(&ctx, "\(q): from cache")
+            return s
+        }
+        let step = await iterate(q, depth: depth, &ctx)
+        if case .failure = step.outcome, let s = fromCache(q, allowStale: true) {
+            trace(&ctx, "\(q): every server failed, serving stale data")
+            ctx.stale = true
+            return s
+        }
+        return step
+    }
+
+    /// Answer-grade data only: glue and referral NS sets are never returned as answers
+    /// (RFC 2181 §5.4.1).
+    func fromCache(_ q: Question, allowStale: Bool) -> Step? {
+        if let c = cache.rrset(q.name, q.type, allowStale: allowStale), c.rank >= .nonAuthAnswer {
+            return Step(chain: [], outcome: .answer([c.set]))
+        }
+        if q.type != .cname, let c = cache.rrset(q.name, .cname, allowStale: allowStale), c.rank >= .nonAuthAnswer,
+           case let .cname(target)? = c.set.rdatas.first {
+            return Step(chain: [c.set], outcome: .alias(target))
+        }
+        if !allowStale, let n = cache.negative(q.name, q.type) {
+            return Step(chain: [], outcome: .negative(n.kind, n.authority))
+        }
+        return nil
+    }
+
+    /// The deepest zone cut at or above `name` whose NS set is cached, or the root from hints.
+    func closestZone(_ name: DNSName) -> (zone: DNSName, ns: RRSet) {
+        var n = name
+        while !n.isRoot {
+            if let ns = cache.rrset(n, .ns, allowStale: false) { return (n, ns.set) }
+            n = n.parent ?? .root
+        }
+        if let ns = cache.rrset(.root, .ns, allowStale: false) { return (.root, ns.set) }
+        return (.root, hints.ns)
+    }
+
+    /// Iterates from the closest known zone cut down to the answer for `q`.
+    func iterate(_ q: Question, depth: Int, _ ctx: inout Context) async -> Step {
+        // DS lives in the parent zone (RFC 4035 §3.1.4.1).
+        let start = q.type == .ds && !q.name.isRoot ? (q.name.parent ?? .root) : q.name
+        var (zone, ns) = closestZone(start)
+        var known = zone.labelCount  // labels of q.name known to have no cut above them
+        var referrals = 0
+        while true {
+            var target = q
+            if limits.qnameMinimisation, q.name.labelCount > max(known, zone.labelCount) + 1 {
+                target = Question(name: q.name.suffix(labels: max(known, zone.labelCount) + 1), type: .a, qclass: q.qclass)
+            }
+            guard let r = await queryZone(target, zone: zone, ns: ns, depth: depth, &ctx) else {
+                let e = ctx.upstreamQueries >= limits.maxUpstreamQueries
+                    ? ede(.other, "upstream query limit reached")
+                    : ede(.noReachableAuthority, "no server of \(zone.presentation) answered")
+                return Step(chain: [], outcome: .failure(e))
+            }
+            if case let .referral(child) = r.kind {
+                referrals += 1
+                guard referrals <= limits.maxReferrals else {
+                    return Step(chain: [], outcome: .failure(ede(.other, "too many referrals")))
+                }
+                // DS questions must stay with the parent: a referral to the name itself ends here.
+                if q.type == .ds && child == q.name {
+                    return Step(chain: [], outcome: .negative(.noData, r.authority.filter { $0.type != .ns }))
+                }
+                zone = child
+                ns = r.authority.first { $0.type == .ns } ?? ns
+                known = max(known, child.labelCount)
+                trace(&ctx, "referral to \(child.presentation)")
+                continue
+            }
+            if target != q {
+                switch r.kind {
+                case .nxDomain:
+                    // RFC 8020: nothing exists below a name that does not exist.
+                    let n = CachedNegative(kind: .nxDomain, authority: r.authority, ttl: negativeTTL(r.authority))
+                    if n.ttl > 0 { cache.storeNegative(q.name, q.type, n) }
+                    return Step(chain: [], outcome: .negative(.nxDomain, r.authority))
+                default:
+                    // The minimised name exists and is no cut: go one label deeper.
+                    known = target.name.labelCount
+                    continue
+                }
+            }
+            switch r.kind {
+            case .answer:
+                return Step(chain: r.chain, outcome: .answer(r.answers))
+            case let .alias(next):
+                return Step(chain: r.chain, outcome: .alias(next))
+            case .nxDomain:
+                return Step(chain: r.chain, outcome: .negative(.nxDomain, r.authority))
+            case .noData:
+                return Step(chain: r.chain, outcome: .negative(.noData, r.authority))
+            case .referral, .lame, .failure, .invalid:
+                // queryZone only returns usable kinds; referrals were handled above.
+                return Step(chain: [], outcome: .failure(ede(.other, "unexpected response kind")))
+            }
+        }
+    }
+
+    /// Asks the servers of `zone` until one gives a usable response, which is cached before
+    /// it is returned. Nil when every server failed or the budget ran out.
+    func queryZone(_ q: Question, zone: DNSName, ns: RRSet, depth: Int, _ ctx: inout Context) async -> UpstreamResponse? {
+        var tried: Set<ServerAddress> = []
+        var gluelessTried: Set<DNSName> = []
+        var attempts = 0
+        while attempts < limits.maxServersPerStep {
+            var candidates = knownAddresses(ns).filter { !tried.contains($0) }
+            if candidates.isEmpty {
+                guard await resolveGlueless(ns, zone: zone, depth: depth, tried: &gluelessTried, &ctx) else { return nil }
+                continue
+            }
+            candidates.sort { a, b in
+                let ea = cache.serverEstimate(a), eb = cache.serverEstimate(b)
+                return (ea.throttled ? 1 : 0, ea.rttMicros) < (eb.throttled ? 1 : 0, eb.rttMicros)
+            }
+            let server = candidates[0]
+            tried.insert(server)
+            attempts += 1
+            guard let reply = await exchange(q, server: server, &ctx) else {
+                if ctx.upstreamQueries >= limits.maxUpstreamQueries { return nil }
+                continue
+            }
+            let r = UpstreamResponse.classify(reply.message, question: q, zone: zone)
+            switch r.kind {
+            case .lame, .failure, .invalid:
+                trace(&ctx, "\(server) for \(zone.presentation): \(r.kind), trying another server")
+                continue
+            default:
+                trace(&ctx, "\(server) answered \(q) in \(reply.rtt.nanoseconds / 1000) µs: \(r.kind)")
+                store(r, question: q, authoritative: reply.message.header.authoritative)
+                return r
+            }
+        }
+        return nil
+    }
+
+    /// Sends `q` to `server`: UDP with EDNS, then TCP on truncation, then without EDNS when the
+    /// server rejects it. Updates the speed table. Nil on timeout or network error.
+    func exchange(_ q: Question, server: ServerAddress, _ ctx: inout Context) async -> UpstreamReply? {
+        guard let address = try? server.socketAddress else { return nil }
+        var uq = UpstreamQuery(question: q, server: address)
+        let estimate = cache.serverEstimate(server)
+        let t = estimate.rttMicros == 0 ? limits.initialTimeoutMillis
+            : min(limits.maxTimeoutMillis, max(100, Int(estimate.rttMicros) * 4 / 1000))
+        uq.timeout = .milliseconds(Int64(t))
+        for _ in 0..<3 {
+            guard ctx.upstreamQueries < limits.maxUpstreamQueries else { return nil }
+            ctx.upstreamQueries += 1
+            do {
+                let reply = try await upstream.send(uq)
+                cache.recordRTT(server, micros: UInt32(clamping: reply.rtt.nanoseconds / 1000))
+                if reply.message.header.truncated && !uq.overTCP {
+                    trace(&ctx, "\(server): truncated, retrying over TCP")
+                    uq.overTCP = true
+                    uq.timeout = .milliseconds(Int64(limits.maxTimeoutMillis))
+                    continue
+                }
+                if uq.ednsPayloadSize != nil, reply.message.edns == nil,
+                   [RCode.formErr, .notImp].contains(reply.message.rcode) {
+                    trace(&ctx, "\(server): rejects EDNS, retrying without")
+                    uq.ednsPayloadSize = nil
+                    continue
+                }
+                return reply
+            } catch {
+                if error == .timeout { cache.recordTimeout(server) }
+                trace(&ctx, "\(server): \(error)")
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// Addresses of the NS set's names that the cache (glue included) or the hints know.
+    func knownAddresses(_ ns: RRSet) -> [ServerAddress] {
+        var out: [ServerAddress] = []
+        for case let .ns(name) in ns.rdatas {
+            for t in [RRType.a, .aaaa] {
+                if let c = cache.rrset(name, t, allowStale: true) {
+                    out += c.set.rdatas.compactMap(ServerAddress.init(rdata:))
+                } else if t == .a || t == .aaaa, let h = hints.addresses[name] {
+                    out += h.filter { t == .a ? $0.isV4 : !$0.isV4 }
+                }
+            }
+        }
+        return Array(Set(out)).sorted { $0.description < $1.description }
+    }
+
+    /// Resolves addresses of NS names that have none (glueless delegation), a few at a time.
+    /// False when nothing more can be tried.
+    func resolveGlueless(_ ns: RRSet, zone: DNSName, depth: Int, tried: inout Set<DNSName>,
+                         _ ctx: inout Context) async -> Bool {
+        guard depth < limits.maxNestingDepth, tried.count < limits.maxGluelessNamesPerDelegation else { return false }
+        for case let .ns(name) in ns.rdatas where !tried.contains(name) {
+            // A name inside the zone needs glue; asking the zone for it would loop.
+            if name.isSubdomain(of: zone) { tried.insert(name); continue }
+            tried.insert(name)
+            trace(&ctx, "resolving glueless NS name \(name.presentation)")
+            let step = await lookup(Question(name: name, type: .a), depth: depth + 1, &ctx)
+            if case .answer = step.outcome { return true }
+            if tried.count >= limits.maxGluelessNamesPerDelegation { return false }
+        }
+        return false
+    }
+
+    /// Writes what a usable response taught into the cache, by rank.
+    func store(_ r: UpstreamResponse, question: Question, authoritative: Bool) {
+        let answerRank: DataRank = authoritative ? .authAnswer : .nonAuthAnswer
+        for s in r.chain + r.answers { cache.store(capped(s), rank: answerRank) }
+        switch r.kind {
+        case let .referral(child):
+            for s in r.authority where s.type == .ns && s.name == child { cache.store(capped(s), rank: .nonAuthAuthority) }
+            for s in r.authority where s.type == .ds { cache.store(capped(s), rank: .authAuthority) }
+            for s in r.glue { cache.store(capped(s), rank: .glue) }
+        case .nxDomain, .noData:
+            let ttl = negativeTTL(r.authority)
+            if ttl > 0, let name = r.finalName {
+                let kind: CachedNegative.Kind = r.kind == .nxDomain ? .nxDomain : .noData
+                cache.storeNegative(name, question.type, CachedNegative(kind: kind, authority: r.authority, ttl: ttl))
+            }
+        case .answer:
+            for s in r.authority where s.type == .ns { cache.store(capped(s), rank: authoritative ? .authAuthority : .nonAuthAuthority) }
+        default:
+            break
+        }
+    }
+
+    func capped(_ s: RRSet) -> RRSet {
+        var s = s
+        s.ttl = min(s.ttl, limits.maxTTL)
+        return s
+    }
+
+    /// RFC 2308 §5: the lower of the SOA's TTL and its MINIMUM field; 0 (do not cache) without SOA.
+    func negativeTTL(_ authority: [RRSet]) -> UInt32 {
+        guard let soa = authority.first(where: { $0.type == .soa }), case let .soa(s)? = soa.rdatas.first else { return 0 }
+        return min(soa.ttl, s.minimum, limits.maxNegativeTTL)
+    }
+
+    func ede(_ code: EDECode, _ text: String = "") -> ExtendedDNSError {
+        ExtendedDNSError(code: code, extraText: Array(text.utf8))
+    }
+
+    func trace(_ ctx: inout Context, _ message: @autoclosure () -> String) {
+        guard ctx.trace else { return }
+        logger.info("trace: \(message())")
+    }
+}
+
+extension ServerAddress {
+    init?(rdata: RData) {
+        switch rdata {
+        case let .a(a): self.init(.v4(a))
+        case let .aaaa(a): self.init(.v6(a))
+        default: return nil
+        }
+    }
+
+    var isV4: Bool { if case .v4 = ip { true } else { false } }
+
+    /// The NIO socket address.
+    var socketAddress: SocketAddress {
+        get throws {
+            switch ip {
+            case let .v4(a):
+                return try SocketAddress(ipAddress: a.bytes.map(String.init).joined(separator: "."), port: Int(port))
+            case let .v6(a):
+                let b = a.bytes
+                let groups = stride(from: 0, to: 16, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }
+                return try SocketAddress(ipAddress: groups.joined(separator: ":"), port: Int(port))
+            }
+        }
+    }
+}

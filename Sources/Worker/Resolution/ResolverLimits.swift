@@ -1,0 +1,29 @@
+/// Bounds on the work one client query may cause (DESIGN.md "Hostile input"; NXNSAttack).
+public struct ResolverLimits: Sendable, Equatable {
+    /// CNAME/DNAME steps followed for one client query.
+    public var maxChainLength = 12
+    /// Referrals followed while iterating for one name.
+    public var maxReferrals = 30
+    /// Upstream queries sent on behalf of one client query, all nested resolutions included.
+    public var maxUpstreamQueries = 64
+    /// NS names without glue resolved per delegation (NXNSAttack, CVE-2020-12662).
+    public var maxGluelessNamesPerDelegation = 4
+    /// Depth of nested resolutions (an NS name that needs an NS name resolved…).
+    public var maxNestingDepth = 4
+    /// Servers tried for one step before giving up.
+    public var maxServersPerStep = 8
+    /// Timeout of one upstream query when the server's RTT is unknown, in milliseconds.
+    public var initialTimeoutMillis = 1000
+    /// Highest timeout of one upstream query, in milliseconds.
+    public var maxTimeoutMillis = 3000
+    /// QNAME minimisation (RFC 9156).
+    public var qnameMinimisation = true
+    /// Longest time an answer may be served past its expiry when every server fails (RFC 8767).
+    public var serveStaleSeconds: UInt32 = 86400
+    /// Cap on TTLs taken from upstream.
+    public var maxTTL: UInt32 = 86400
+    /// Cap on negative-answer TTLs (RFC 2308 §5 suggests hours; unbound uses 3600).
+    public var maxNegativeTTL: UInt32 = 3600
+
+    public init() {}
+}
