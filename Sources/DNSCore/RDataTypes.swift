@@ -240,7 +240,7 @@ public struct SVCParamKey: RawRepresentable, Hashable, Comparable, Sendable, Cus
     public var description: String { Self.names[rawValue] ?? "key\(rawValue)" }
     public init?(mnemonic: String) {
         if let (k, _) = Self.names.first(where: { $0.value == mnemonic }) { self.init(k); return }
-        guard mnemonic.hasPrefix("key"), let v = UInt16(mnemonic.dropFirst(3)) else { return nil }
+        guard mnemonic.hasPrefix("key"), let v = parseDecimal16(mnemonic.dropFirst(3)) else { return nil }
         self.init(v)
     }
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }

@@ -32,7 +32,7 @@ public struct RRType: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     public init?(mnemonic: String) {
         let u = mnemonic.uppercased()
         if let t = Self.byName[u] { self = t; return }
-        if u.hasPrefix("TYPE"), let v = UInt16(u.dropFirst(4)) { self.init(v); return }
+        if u.hasPrefix("TYPE"), let v = parseDecimal16(u.dropFirst(4)) { self.init(v); return }
         return nil
     }
 
@@ -70,7 +70,7 @@ public struct RRClass: RawRepresentable, Hashable, Sendable, CustomStringConvert
         case "NONE": self = .none
         case "ANY": self = .any
         case let u where u.hasPrefix("CLASS"):
-            guard let v = UInt16(u.dropFirst(5)) else { return nil }
+            guard let v = parseDecimal16(u.dropFirst(5)) else { return nil }
             self.init(v)
         default: return nil
         }
@@ -205,4 +205,10 @@ public struct DigestType: RawRepresentable, Hashable, Sendable, CustomStringConv
         default: "DIGEST\(rawValue)"
         }
     }
+}
+
+/// Digits only (no sign, no spaces), at most 65535.
+func parseDecimal16(_ s: Substring) -> UInt16? {
+    guard !s.isEmpty, s.count <= 5, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+    return UInt16(s)
 }

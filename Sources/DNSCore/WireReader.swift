@@ -77,16 +77,20 @@ public struct WireReader: Sendable {
         offset += n
     }
 
+    /// Most compression pointers followed for one name.
+    public static let maxPointers = 126
+
     /// Reads a domain name, following compression pointers when `allowCompression` is set.
     ///
     /// Pointers must point strictly before the pointer itself, so chains always terminate; labels
-    /// are limited to 63 bytes and the name to 255.
+    /// are limited to 63 bytes, the name to 255, and the pointers followed to ``maxPointers``.
     public mutating func name(allowCompression: Bool = true) throws(WireError) -> DNSName {
         var wire: [UInt8] = []
         wire.reserveCapacity(32)
         var pos = offset
         var end: Int? = nil          // where the reader continues after the first pointer
         var lowestJump = pos          // every pointer must go below all earlier positions
+        var hops = 0                  // backward-only pointers still allow thousands of hops
         while true {
             let bound = end == nil ? limit : bytes.count
             guard pos < bound else {
@@ -118,6 +122,11 @@ public struct WireReader: Sendable {
                 guard target < lowestJump else {
                     throw WireError(.forwardPointer(target: target), at: pos)
                 }
+                // Each hop of a valid name adds a label of at least one byte: no name needs
+                // more than 126 (as miekg/dns). Without a cap, one 64 KiB message of names
+                // pointing at a long pointer chain costs ~1000× a normal parse.
+                hops += 1
+                guard hops <= Self.maxPointers else { throw WireError(.pointerNotAllowed, at: pos) }
                 if end == nil { end = pos + 2 }
                 lowestJump = target
                 pos = target

@@ -46,9 +46,12 @@ public struct WireWriter: Sendable {
     /// Labels written here are remembered either way, so later names can point at them.
     public mutating func name(_ name: DNSName, compress: Bool) {
         let w = name.wire
+        // Only names already finished may be matched: this name's own labels are not yet
+        // terminated, and comparing against them would read past the end of `bytes`.
+        let finished = targets.count
         var i = 0
         while w[i] != 0 {
-            if compress, let ptr = findSuffix(w, from: i) {
+            if compress, let ptr = findSuffix(w, from: i, among: finished) {
                 u16(0xC000 | ptr)
                 return
             }
@@ -61,8 +64,8 @@ public struct WireWriter: Sendable {
     }
 
     /// An earlier offset holding the same name as `w[from...]` (ignoring ASCII case).
-    private func findSuffix(_ w: [UInt8], from: Int) -> UInt16? {
-        for t in targets where equalsName(at: Int(t), w, from: from) { return t }
+    private func findSuffix(_ w: [UInt8], from: Int, among n: Int) -> UInt16? {
+        for t in targets[..<n] where equalsName(at: Int(t), w, from: from) { return t }
         return nil
     }
 
