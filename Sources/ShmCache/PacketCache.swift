@@ -1,0 +1,124 @@
+import DNSCore
+
+/// What a cached response is keyed on: the lower-cased question and the bits that change the
+/// answer (DO, CD).
+public struct PacketKey: Hashable, Sendable {
+    public var name: DNSName
+    public var type: RRType
+    public var rrclass: RRClass
+    public var dnssecOK: Bool
+    public var checkingDisabled: Bool
+
+    public init(name: DNSName, type: RRType, class rrclass: RRClass = .in, dnssecOK: Bool = false,
+                checkingDisabled: Bool = false) {
+        self.name = name; self.type = type; self.rrclass = rrclass
+        self.dnssecOK = dnssecOK; self.checkingDisabled = checkingDisabled
+    }
+
+    var flagByte: UInt8 { (dnssecOK ? 1 : 0) | (checkingDisabled ? 2 : 0) }
+}
+
+/// A cached response, copied out of the segment.
+public struct CachedPacket: Hashable, Sendable {
+    /// The response as stored (its ID is whatever the first query had).
+    public var response: [UInt8]
+    /// Wall-clock second it was stored, and its expiry.
+    public var storedAt: UInt32
+    public var expiry: UInt32
+    /// Seconds left.
+    public var ttl: UInt32
+    public var slot: Int
+
+    /// The response to send: the query's ID patched in and every TTL lowered by the seconds
+    /// since it was stored (OPT excepted). Nil if the stored bytes do not walk as a message.
+    public func response(id: UInt16, now: UInt32) -> [UInt8]? {
+        var out = response
+        guard out.count >= 12 else { return nil }
+        out[0] = UInt8(id >> 8); out[1] = UInt8(id & 0xFF)
+        let age = now > storedAt ? now - storedAt : 0
+        guard let offsets = PacketAging.ttlOffsets(out) else { return nil }
+        PacketAging.age(&out, ttlOffsets: offsets, by: age)
+        return out
+    }
+}
+
+/// The packet cache: (lower-cased name, type, class, DO, CD) → full response and the time it
+/// was stored, so a hit is answered by patching the ID and aging the TTLs.
+public final class PacketCache: @unchecked Sendable {
+    let table: SlotTable
+
+    init(table: SlotTable) { self.table = table }
+
+    @inline(__always)
+    func withPacketKey<R>(_ k: PacketKey, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let pre = UInt64(k.flagByte) | UInt64(k.type.rawValue >> 8) << 8 | UInt64(k.type.rawValue & 0xFF) << 16
+            | UInt64(k.rrclass.rawValue >> 8) << 24 | UInt64(k.rrclass.rawValue & 0xFF) << 32
+        return withKey(prefix: pre, prefixCount: 5, name: k.name, body)
+    }
+
+    /// The cached response, or nil (absent or expired).
+    public func lookup(_ key: PacketKey, now: UInt32) -> CachedPacket? {
+        withPacketKey(key) { k -> CachedPacket? in
+            guard let snap = table.find(key: k, hash: table.hash(k)), snap.expiry > now else { return nil }
+            table.touch(slot: snap.slot, now: now)
+            return CachedPacket(response: snap.value, storedAt: snap.storedAt, expiry: snap.expiry,
+                                ttl: snap.expiry - now, slot: snap.slot)
+        }
+    }
+
+    /// Stores a response for `ttl` seconds (the smallest TTL in it, capped by the caller).
+    @discardableResult
+    public func insert(_ key: PacketKey, response: [UInt8], ttl: UInt32, now: UInt32) -> InsertResult {
+        let expiry = now &+ ttl < now ? UInt32.max : now + ttl
+        let o = withPacketKey(key) { k in
+            table.write(key: k, hash: table.hash(k), valueLen: response.count, expiry: expiry, now: now,
+                        admit: { _, _ in true },
+                        fill: { p in response.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } })
+        }
+        return InsertResult(o)
+    }
+
+    @discardableResult
+    public func remove(_ key: PacketKey) -> Bool {
+        withPacketKey(key) { table.remove(key: $0, hash: table.hash($0)) > 0 }
+    }
+
+    /// Removes every response whose question name is at or below `name`.
+    @discardableResult
+    public func removeSubtree(at name: DNSName) -> Int {
+        let target = name.wire.map(lowerByte)
+        var n = 0
+        table.scan { snap in
+            guard snap.key.count > 5, nameIsAtOrBelow(snap.key, from: 5, target) else { return .keep }
+            n += 1
+            return .remove
+        }
+        return n
+    }
+
+    /// Visits every entry as (key, packet); return false to stop.
+    public func forEach(now: UInt32, _ body: (PacketKey, CachedPacket) -> Bool) {
+        table.scan { snap in
+            let k = snap.key
+            guard k.count > 5, let name = try? DNSName(wire: Array(k[5...])) else { return .keep }
+            let key = PacketKey(name: name, type: RRType(UInt16(k[1]) << 8 | UInt16(k[2])),
+                                class: RRClass(UInt16(k[3]) << 8 | UInt16(k[4])),
+                                dnssecOK: k[0] & 1 != 0, checkingDisabled: k[0] & 2 != 0)
+            let p = CachedPacket(response: snap.value, storedAt: snap.storedAt, expiry: snap.expiry,
+                                 ttl: snap.expiry > now ? snap.expiry - now : 0, slot: snap.slot)
+            return body(key, p) ? .keep : .stop
+        }
+    }
+
+    public func count(now: UInt32) -> (entries: Int, expired: Int) {
+        var n = 0, e = 0
+        table.scan { snap in
+            n += 1
+            if snap.expiry <= now { e += 1 }
+            return .keep
+        }
+        return (n, e)
+    }
+
+    public var capacity: Int { table.geometry.slots }
+}

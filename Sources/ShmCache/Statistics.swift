@@ -1,0 +1,86 @@
+import Synchronization
+
+/// A statistics counter. An open struct: counters added by a newer build are still summed.
+public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public static let queries = StatCounter(rawValue: 0)
+    public static let recordHits = StatCounter(rawValue: 1)
+    public static let negativeHits = StatCounter(rawValue: 2)
+    public static let packetHits = StatCounter(rawValue: 3)
+    public static let misses = StatCounter(rawValue: 4)
+    public static let inserts = StatCounter(rawValue: 5)
+    public static let evictions = StatCounter(rawValue: 6)
+    public static let upstreamQueries = StatCounter(rawValue: 7)
+    public static let timeouts = StatCounter(rawValue: 8)
+    public static let errors = StatCounter(rawValue: 9)
+
+    public static let all: [StatCounter] = (0..<10).map { StatCounter(rawValue: $0) }
+    /// Counters per worker slot (room for more without a layout change).
+    public static let slotsPerWorker = 16
+
+    public var description: String {
+        switch rawValue {
+        case 0: "queries"
+        case 1: "record-hits"
+        case 2: "negative-hits"
+        case 3: "packet-hits"
+        case 4: "misses"
+        case 5: "inserts"
+        case 6: "evictions"
+        case 7: "upstream-queries"
+        case 8: "timeouts"
+        case 9: "errors"
+        default: "counter\(rawValue)"
+        }
+    }
+}
+
+/// Summed or single-worker counter values.
+public struct StatisticsSnapshot: Hashable, Sendable {
+    public var values = [UInt64](repeating: 0, count: StatCounter.slotsPerWorker)
+    public init() {}
+    public subscript(_ c: StatCounter) -> UInt64 { values[c.rawValue] }
+    public static func += (a: inout StatisticsSnapshot, b: StatisticsSnapshot) {
+        for i in 0..<a.values.count { a.values[i] &+= b.values[i] }
+    }
+}
+
+/// One worker slot's counters: two 64-byte cache lines of its own, so workers never share a
+/// line. They live in the segment, so they survive worker restarts, and any process can read
+/// and sum them.
+public struct WorkerStatistics: @unchecked Sendable {
+    public static let slotBytes = 128
+    let region: MappedRegion
+    /// This slot's counters in the shared mapping: written by its worker (relaxed atomic adds),
+    /// read by anyone (relaxed loads; totals need no ordering).
+    let base: UnsafeMutablePointer<Atomic<UInt64>>
+
+    init(region: MappedRegion, offset: Int) {
+        self.region = region
+        self.base = (region.base + offset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    @inline(__always)
+    public func add(_ c: StatCounter, _ n: UInt64 = 1) {
+        guard (0..<StatCounter.slotsPerWorker).contains(c.rawValue) else { return }
+        base[c.rawValue].wrappingAdd(n, ordering: .relaxed)
+    }
+
+    public func value(_ c: StatCounter) -> UInt64 {
+        guard (0..<StatCounter.slotsPerWorker).contains(c.rawValue) else { return 0 }
+        return base[c.rawValue].load(ordering: .relaxed)
+    }
+
+    public func snapshot() -> StatisticsSnapshot {
+        var s = StatisticsSnapshot()
+        for i in 0..<StatCounter.slotsPerWorker { s.values[i] = base[i].load(ordering: .relaxed) }
+        return s
+    }
+
+    /// Zeroes every counter (shoalctl's reset).
+    public func reset() {
+        for i in 0..<StatCounter.slotsPerWorker { base[i].store(0, ordering: .relaxed) }
+    }
+}
