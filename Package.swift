@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "DNSCore"),
         .target(name: "ShmCache", dependencies: ["DNSCore", "CShoalShims", "CNuma"]),
         .target(name: "Worker", dependencies: [
-            "DNSCore", "CShoalShims",  // ShmCache: added back when the cache glue lands
+            "DNSCore", "ShmCache", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -56,7 +56,9 @@ let package = Package(
             "Supervisor", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "shoal-worker", dependencies: [
-            "Worker", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Worker", "DNSCore", "ShmCache", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "shoal-bridge", dependencies: [
             "MeshBridge", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -73,3 +73,23 @@ public enum PacketAging {
         }
     }
 }
+
+extension PacketAging {
+    /// Appends an OPT record (no options) and counts it in ARCOUNT: a packet-cache entry is
+    /// stored without OPT, since whether one belongs in the answer depends on each query.
+    public static func appendOPT(_ wire: inout [UInt8], udpPayloadSize: UInt16, dnssecOK: Bool) {
+        guard wire.count >= 12 else { return }
+        let ar = UInt16(wire[10]) << 8 | UInt16(wire[11])
+        guard ar < .max else { return }
+        wire[10] = UInt8((ar + 1) >> 8)
+        wire[11] = UInt8((ar + 1) & 0xFF)
+        wire += [0, 0, 41, UInt8(udpPayloadSize >> 8), UInt8(udpPayloadSize & 0xFF),
+                 0, 0, dnssecOK ? 0x80 : 0, 0, 0, 0]
+    }
+
+    /// Copies the query's RD bit into the response header.
+    public static func setRecursionDesired(_ wire: inout [UInt8], _ rd: Bool) {
+        guard wire.count >= 12 else { return }
+        wire[2] = rd ? wire[2] | 0x01 : wire[2] & 0xFE
+    }
+}

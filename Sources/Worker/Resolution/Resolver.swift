@@ -1,4 +1,5 @@
 import DNSCore
+import ShmCache
 import Logging
 import NIOCore
 
@@ -69,7 +70,7 @@ public final class Resolver: Sendable {
         enum Outcome {
             case answer([RRSet])
             case alias(DNSName)
-            case negative(CachedNegative.Kind, [RRSet])
+            case negative(NegativeAnswer.Kind, [RRSet])
             case failure(ExtendedDNSError)
         }
         var chain: [RRSet]
@@ -104,6 +105,26 @@ public final class Resolver: Sendable {
         }
     }
 
+    /// Answers from the cache only (a client query with RD=0): data or a negative answer when
+    /// cached, else SERVFAIL saying so.
+    public func answerFromCache(_ q: Question) -> Resolution {
+        var chain: [RRSet] = []
+        var name = q.name
+        for _ in 0...limits.maxChainLength {
+            guard let step = fromCache(Question(name: name, type: q.type, qclass: q.qclass), allowStale: false) else { break }
+            chain += step.chain
+            switch step.outcome {
+            case let .answer(sets): return Resolution(rcode: .noError, answer: chain + sets)
+            case let .alias(target): name = target
+            case let .negative(kind, authority):
+                return Resolution(rcode: kind == .nxDomain ? .nxDomain : .noError, answer: chain, authority: authority)
+            case .failure: break
+            }
+        }
+        return Resolution(rcode: .servFail, answer: chain,
+                          extendedErrors: [ede(.other, "not in cache and recursion not desired")])
+    }
+
     private func finish(_ ctx: inout Context, _ r: Resolution) -> Resolution {
         var r = r
         r.upstreamQueries = ctx.upstreamQueries
@@ -130,10 +151,10 @@ public final class Resolver: Sendable {
     /// Answer-grade data only: glue and referral NS sets are never returned as answers
     /// (RFC 2181 §5.4.1).
     func fromCache(_ q: Question, allowStale: Bool) -> Step? {
-        if let c = cache.rrset(q.name, q.type, allowStale: allowStale), c.rank >= .nonAuthAnswer {
+        if let c = cache.rrset(q.name, q.type, allowStale: allowStale), c.rank >= .nonAuthoritativeAnswer {
             return Step(chain: [], outcome: .answer([c.set]))
         }
-        if q.type != .cname, let c = cache.rrset(q.name, .cname, allowStale: allowStale), c.rank >= .nonAuthAnswer,
+        if q.type != .cname, let c = cache.rrset(q.name, .cname, allowStale: allowStale), c.rank >= .nonAuthoritativeAnswer,
            case let .cname(target)? = c.set.rdatas.first {
             return Step(chain: [c.set], outcome: .alias(target))
         }
@@ -191,9 +212,9 @@ public final class Resolver: Sendable {
                 switch r.kind {
                 case .nxDomain:
                     // RFC 8020: nothing exists below a name that does not exist.
-                    let n = CachedNegative(kind: .nxDomain, authority: r.authority, ttl: negativeTTL(r.authority))
+                    let n = NegativeAnswer(kind: .nxDomain, authority: r.authority, ttl: negativeTTL(r.authority))
                     if n.ttl > 0 { cache.storeNegative(q.name, q.type, n) }
-                    return Step(chain: [], outcome: .negative(.nxDomain, r.authority))
+                    return Step(chain: [], outcome: .negative(.nxDomain, negativeAuthority(r.authority)))
                 default:
                     // The minimised name exists and is no cut: go one label deeper.
                     known = target.name.labelCount
@@ -206,9 +227,9 @@ public final class Resolver: Sendable {
             case let .alias(next):
                 return Step(chain: r.chain, outcome: .alias(next))
             case .nxDomain:
-                return Step(chain: r.chain, outcome: .negative(.nxDomain, r.authority))
+                return Step(chain: r.chain, outcome: .negative(.nxDomain, negativeAuthority(r.authority)))
             case .noData:
-                return Step(chain: r.chain, outcome: .negative(.noData, r.authority))
+                return Step(chain: r.chain, outcome: .negative(.noData, negativeAuthority(r.authority)))
             case .referral, .lame, .failure, .invalid:
                 // queryZone only returns usable kinds; referrals were handled above.
                 return Step(chain: [], outcome: .failure(ede(.other, "unexpected response kind")))
@@ -256,7 +277,7 @@ public final class Resolver: Sendable {
     /// Sends `q` to `server`: UDP with EDNS, then TCP on truncation, then without EDNS when the
     /// server rejects it. Updates the speed table. Nil on timeout or network error.
     func exchange(_ q: Question, server: ServerAddress, _ ctx: inout Context) async -> UpstreamReply? {
-        guard let address = try? server.socketAddress else { return nil }
+        guard let address = try? server.socketAddress(port: limits.upstreamPort) else { return nil }
         var uq = UpstreamQuery(question: q, server: address)
         let estimate = cache.serverEstimate(server)
         let t = estimate.rttMicros == 0 ? limits.initialTimeoutMillis
@@ -298,7 +319,7 @@ public final class Resolver: Sendable {
                 if let c = cache.rrset(name, t, allowStale: true) {
                     out += c.set.rdatas.compactMap(ServerAddress.init(rdata:))
                 } else if t == .a || t == .aaaa, let h = hints.addresses[name] {
-                    out += h.filter { t == .a ? $0.isV4 : !$0.isV4 }
+                    out += h.filter { t == .a ? $0.isIPv4 : !$0.isIPv4 }
                 }
             }
         }
@@ -324,21 +345,25 @@ public final class Resolver: Sendable {
 
     /// Writes what a usable response taught into the cache, by rank.
     func store(_ r: UpstreamResponse, question: Question, authoritative: Bool) {
-        let answerRank: DataRank = authoritative ? .authAnswer : .nonAuthAnswer
+        let answerRank: Rank = authoritative ? .authoritativeAnswer : .nonAuthoritativeAnswer
         for s in r.chain + r.answers { cache.store(capped(s), rank: answerRank) }
         switch r.kind {
         case let .referral(child):
-            for s in r.authority where s.type == .ns && s.name == child { cache.store(capped(s), rank: .nonAuthAuthority) }
-            for s in r.authority where s.type == .ds { cache.store(capped(s), rank: .authAuthority) }
+            // RFC 2181 §5.4.1: a referral's NS set ranks with additional data, below anything
+            // the child says about itself.
+            for s in r.authority where s.type == .ns && s.name == child { cache.store(capped(s), rank: .additional) }
+            for s in r.authority where s.type == .ds { cache.store(capped(s), rank: .authoritativeAuthority) }
             for s in r.glue { cache.store(capped(s), rank: .glue) }
         case .nxDomain, .noData:
             let ttl = negativeTTL(r.authority)
             if ttl > 0, let name = r.finalName {
-                let kind: CachedNegative.Kind = r.kind == .nxDomain ? .nxDomain : .noData
-                cache.storeNegative(name, question.type, CachedNegative(kind: kind, authority: r.authority, ttl: ttl))
+                let kind: NegativeAnswer.Kind = r.kind == .nxDomain ? .nxDomain : .noData
+                cache.storeNegative(name, question.type, NegativeAnswer(kind: kind, authority: r.authority, ttl: ttl))
             }
         case .answer:
-            for s in r.authority where s.type == .ns { cache.store(capped(s), rank: authoritative ? .authAuthority : .nonAuthAuthority) }
+            for s in r.authority where s.type == .ns {
+                cache.store(capped(s), rank: authoritative ? .authoritativeAuthority : .additional)
+            }
         default:
             break
         }
@@ -356,6 +381,12 @@ public final class Resolver: Sendable {
         return min(soa.ttl, s.minimum, limits.maxNegativeTTL)
     }
 
+    /// RFC 2308 §3: the SOA in a negative answer carries the negative TTL.
+    func negativeAuthority(_ sets: [RRSet]) -> [RRSet] {
+        let ttl = negativeTTL(sets)
+        return sets.map { var s = $0; s.ttl = min(s.ttl, ttl); return s }
+    }
+
     func ede(_ code: EDECode, _ text: String = "") -> ExtendedDNSError {
         ExtendedDNSError(code: code, extraText: Array(text.utf8))
     }
@@ -369,25 +400,19 @@ public final class Resolver: Sendable {
 extension ServerAddress {
     init?(rdata: RData) {
         switch rdata {
-        case let .a(a): self.init(.v4(a))
-        case let .aaaa(a): self.init(.v6(a))
+        case let .a(a): self.init(a)
+        case let .aaaa(a): self.init(a)
         default: return nil
         }
     }
 
-    var isV4: Bool { if case .v4 = ip { true } else { false } }
-
-    /// The NIO socket address.
-    var socketAddress: SocketAddress {
-        get throws {
-            switch ip {
-            case let .v4(a):
-                return try SocketAddress(ipAddress: a.bytes.map(String.init).joined(separator: "."), port: Int(port))
-            case let .v6(a):
-                let b = a.bytes
-                let groups = stride(from: 0, to: 16, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }
-                return try SocketAddress(ipAddress: groups.joined(separator: ":"), port: Int(port))
-            }
+    /// The NIO socket address of this server at `port`.
+    func socketAddress(port: UInt16) throws -> SocketAddress {
+        if isIPv4 {
+            let v = UInt32(truncatingIfNeeded: low)
+            return try SocketAddress(ipAddress: "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)",
+                                     port: Int(port))
         }
+        return try SocketAddress(ipAddress: description, port: Int(port))
     }
 }

@@ -25,5 +25,8 @@ public struct ResolverLimits: Sendable, Equatable {
     /// Cap on negative-answer TTLs (RFC 2308 §5 suggests hours; unbound uses 3600).
     public var maxNegativeTTL: UInt32 = 3600
 
+    /// Port of authoritative servers (53; tests may move it).
+    public var upstreamPort: UInt16 = 53
+
     public init() {}
 }

@@ -1,4 +1,5 @@
 import DNSCore
+import ShmCache
 
 /// Where iteration starts: the root's NS names and their addresses.
 public struct RootHints: Sendable, Equatable {
@@ -57,8 +58,8 @@ public struct RootHints: Sendable, Equatable {
             var hi: UInt64 = 0, lo: UInt64 = 0
             for g in v6[0..<4] { hi = hi << 16 | UInt64(g) }
             for g in v6[4..<8] { lo = lo << 16 | UInt64(g) }
-            addrs[name] = [ServerAddress(.v4(IPv4Address(v4.0, v4.1, v4.2, v4.3))),
-                           ServerAddress(.v6(IPv6Address(high: hi, low: lo)))]
+            addrs[name] = [ServerAddress(IPv4Address(v4.0, v4.1, v4.2, v4.3)),
+                           ServerAddress(IPv6Address(high: hi, low: lo))]
         }
         return RootHints(ns: RRSet(name: .root, type: .ns, ttl: 3_600_000, rdatas: names), addresses: addrs)
     }()
