@@ -1,0 +1,1 @@
+../../../Tests/DNSCoreTests/TestSupportSamples.swift
