@@ -56,7 +56,7 @@ let package = Package(
             "Supervisor", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "shoal-worker", dependencies: [
-            "Worker", "DNSCore", "ShmCache", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Worker", "DNSCore", "ShmCache", "CShoalShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
@@ -76,5 +76,6 @@ let package = Package(
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore"]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache"]),
     ]
 )

@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <spawn.h>
+#include <signal.h>
+#include <pthread.h>
 
 _Static_assert(sizeof(struct cshoal_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
 
@@ -33,4 +35,14 @@ int cshoal_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+int cshoal_reset_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    if (pthread_sigmask(SIG_SETMASK, &none, NULL) != 0) return -1;
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    return 0;
 }

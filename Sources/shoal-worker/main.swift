@@ -1,4 +1,5 @@
 import ArgumentParser
+import CShoalShims
 import DNSCore
 import Foundation
 import Logging
@@ -132,6 +133,8 @@ func readFile(_ path: String) throws(ConfigError) -> String {
     return text
 }
 
+// Signals as a daemon expects them, whatever mask the spawning thread had.
+cshoal_reset_signals()
 // One event loop thread, which also runs Swift concurrency tasks: the worker is single-threaded.
 NIOSingletons.groupLoopCountSuggestion = 1
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()

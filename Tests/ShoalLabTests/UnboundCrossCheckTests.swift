@@ -9,12 +9,12 @@ import Testing
 /// shows that the expected answers, computed from the generated data, are what the DNS says.
 extension LiveLab {
     @Suite(.enabled(if: ProcessInfo.processInfo.environment["SHOAL_LAB_UNBOUND"] != "0"
-                && FileManager.default.isExecutableFile(atPath: "/usr/sbin/unbound")))
+                && UnboundPeer.installed))
     struct UnboundCrossCheck {
         @Test func unboundAgreesWithTheExpectedAnswers() throws {
             let lab = try TestLab.lab()
             let address = lab.listenAddress(lab.hierarchy.plan.prefix + ".200.1")
-            let unbound = try startUnbound(lab, address: address)
+            let unbound = try UnboundPeer.start(lab, address: address)
             defer { unbound.terminate(); unbound.waitUntilExit() }
 
             // Lame zones are left out: how long a resolver spends on the black hole is its own
@@ -42,44 +42,6 @@ extension LiveLab {
                 // TTLs count down in a cache; compare the data.
                 #expect(Set(got.map(\.withoutTTL)) == Set(expected.map(\.withoutTTL)), "\(what)\n\(response.presentation)")
             }
-        }
-
-        private func startUnbound(_ lab: Lab, address: String) throws -> Process {
-            let dir = "\(lab.paths.directory)/unbound"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let conf = """
-            server:
-              interface: \(address)
-              port: 53
-              do-ip6: no
-              username: ""
-              chroot: ""
-              directory: "\(dir)"
-              pidfile: "\(dir)/unbound.pid"
-              use-syslog: no
-              logfile: "\(dir)/unbound.log"
-              root-hints: "\(lab.paths.rootHints)"
-              trust-anchor-file: "\(lab.paths.trustAnchor)"
-              do-not-query-localhost: no
-              access-control: 127.0.0.0/8 allow
-              num-threads: 1
-              val-log-level: 2
-            remote-control:
-              control-enable: no
-
-            """
-            try conf.write(toFile: "\(dir)/unbound.conf", atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/unbound")
-            process.arguments = ["-d", "-c", "\(dir)/unbound.conf"]
-            try process.run()
-            let probe = DNSProbe.query(name: ".", type: 6, recursionDesired: true)
-            for _ in 0..<100 {
-                if (try? DNSProbe.exchange(probe, server: address, timeoutMilliseconds: 100)) != nil { return process }
-                usleep(50_000)
-            }
-            process.terminate()
-            throw LabError.launchFailed(tool: "unbound", reason: "no answer on \(address); see \(dir)/unbound.log")
         }
     }
 }

@@ -41,6 +41,12 @@ int cshoal_set_pdeathsig(int sig);
 /// posix_spawn_file_actions_addclosefrom_np; returns the error code itself.
 int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 
+/// Unblocks every signal for the calling thread and restores the default action of SIGTERM,
+/// SIGINT and SIGHUP. A process spawned from a thread that blocks signals (test runners,
+/// Dispatch) inherits that mask and would otherwise ignore `kill -TERM`. Call first thing in
+/// main, before any thread starts. Returns 0 or -1 with errno set.
+int cshoal_reset_signals(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -161,6 +161,20 @@ public final class Resolver: Sendable {
         if !allowStale, let n = cache.negative(q.name, q.type) {
             return Step(chain: [], outcome: .negative(n.kind, n.authority))
         }
+        // A cached DNAME at an ancestor rewrites the name (RFC 6672 §3.3); the CNAME it implies
+        // is synthesized here each time, never cached, so the DNAME is always shown with it.
+        var ancestor = q.name.parent
+        while let a = ancestor, !a.isRoot {
+            if let d = cache.rrset(a, .dname, allowStale: allowStale), d.rank >= .nonAuthoritativeAnswer,
+               case let .dname(target)? = d.set.rdatas.first,
+               let rewritten = try? DNSName(labels: q.name.labels.prefix(q.name.labelCount - a.labelCount).map(Array.init))
+                   .appending(target) {
+                let cname = RRSet(name: q.name, type: .cname, rrclass: d.set.rrclass, ttl: d.set.ttl,
+                                  rdatas: [.cname(rewritten)])
+                return Step(chain: [d.set, cname], outcome: .alias(rewritten))
+            }
+            ancestor = a.parent
+        }
         return nil
     }
 
@@ -346,7 +360,14 @@ public final class Resolver: Sendable {
     /// Writes what a usable response taught into the cache, by rank.
     func store(_ r: UpstreamResponse, question: Question, authoritative: Bool) {
         let answerRank: Rank = authoritative ? .authoritativeAnswer : .nonAuthoritativeAnswer
-        for s in r.chain + r.answers { cache.store(capped(s), rank: answerRank) }
+        // CNAMEs synthesized from a DNAME are not cached: the DNAME is, and lookups under it
+        // synthesize again (so answers from the cache still show the DNAME).
+        var previous: RRSet?
+        for s in r.chain + r.answers {
+            defer { previous = s }
+            if s.type == .cname, let p = previous, p.type == .dname, s.name.isStrictSubdomain(of: p.name) { continue }
+            cache.store(capped(s), rank: answerRank)
+        }
         switch r.kind {
         case let .referral(child):
             // RFC 2181 §5.4.1: a referral's NS set ranks with additional data, below anything

@@ -98,12 +98,8 @@ public struct UpstreamResponse: Sendable, Equatable {
                 used += exact.reduce(0) { $0 + $1.rdatas.count + $1.signatures.count }
                 break chainLoop
             }
-            if let cname = here.first(where: { $0.type == .cname }), case let .cname(target)? = cname.rdatas.first {
-                guard cname.rdatas.count == 1 else { return UpstreamResponse(kind: .invalid("CNAME set with several targets")) }
-                out.chain.append(cname)
-                used += 1 + cname.signatures.count
-                name = target
-            } else if let dname = answerSets.first(where: {
+            // A DNAME above the name wins over any CNAME the server synthesized for it.
+            if let dname = answerSets.first(where: {
                 $0.type == .dname && name.isStrictSubdomain(of: $0.name) && $0.name.isSubdomain(of: zone)
             }), case let .dname(target)? = dname.rdatas.first {
                 out.chain.append(dname)
@@ -120,6 +116,11 @@ public struct UpstreamResponse: Sendable, Equatable {
                 out.chain.append(synthesized)
                 if answerSets.contains(where: { $0.name == name && $0.type == .cname }) { used += 1 }
                 name = rewritten
+            } else if let cname = here.first(where: { $0.type == .cname }), case let .cname(target)? = cname.rdatas.first {
+                guard cname.rdatas.count == 1 else { return UpstreamResponse(kind: .invalid("CNAME set with several targets")) }
+                out.chain.append(cname)
+                used += 1 + cname.signatures.count
+                name = target
             } else {
                 break chainLoop
             }

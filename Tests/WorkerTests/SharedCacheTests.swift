@@ -1,0 +1,90 @@
+import DNSCore
+import Foundation
+import ShmCache
+import ShoalLab
+import Testing
+
+/// Everything a worker learns is in the shared segment: a second worker, or the next one after
+/// a SIGKILL, answers from it without asking any authoritative server.
+@Suite(.workerLab, .serialized)
+struct SharedCacheTests {
+    @Test func repeatedQueryIsAPacketCacheHitAndTTLsAge() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("packet")
+        defer { unlinkSegment(segment) }
+        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".202.1"),
+                                       segment: segment, rootHints: lab.paths.rootHints)
+        defer { worker.stop() }
+        let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "A" && $0.features.contains("nsec") })
+        let first = try worker.ask(e.qname, .a)
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+        let hitsBefore = seg.stats(workerSlot: 0).value(.packetHits)
+        let second = try worker.ask(e.qname, .a)
+        #expect(seg.stats(workerSlot: 0).value(.packetHits) == hitsBefore + 1)
+        #expect(Set(second.answers.map(\.comparable)) == Set(first.answers.map(\.comparable)))
+        // Two seconds later the cached TTLs are lower than the first answer's.
+        Thread.sleep(forTimeInterval: 2.1)
+        let third = try worker.ask(e.qname, .a)
+        let ttl1 = try #require(first.answers.first?.ttl), ttl3 = try #require(third.answers.first?.ttl)
+        #expect(ttl3 < ttl1 && ttl3 + 5 >= ttl1, "TTL \(ttl1) then \(ttl3)")
+    }
+
+    @Test func secondWorkerAndTheNextAfterSIGKILLAnswerFromTheSegment() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("shared")
+        defer { unlinkSegment(segment) }
+        let base = lab.hierarchy.plan.prefix
+        let first = try WorkerProcess(address: lab.listenAddress(base + ".202.2"), segment: segment,
+                                      rootHints: lab.paths.rootHints)
+        let names = lab.hierarchy.expectedAnswers.filter { $0.kind == .answer || $0.kind == .nxdomain || $0.kind == .cname }
+            .prefix(40)
+        var answers: [String: Message] = [:]
+        for e in names { answers[e.qname + e.qtype] = try first.ask(e.qname, try #require(RRType(mnemonic: e.qtype))) }
+
+        // A second worker on the same segment whose only root server is a black hole: every
+        // answer must come from the segment, and it sends nothing upstream.
+        let hints = try WorkerLab.blackholeHints(lab)
+        let second = try WorkerProcess(address: lab.listenAddress(base + ".202.3"), segment: segment,
+                                       rootHints: hints, extra: ["--worker-slot", "1"])
+        try expectSameAnswers(second, names, answers)
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+        #expect(seg.stats(workerSlot: 1).value(.upstreamQueries) == 0)
+        second.stop()
+
+        // Kill the first worker mid-life; its replacement (again blind upstream) still answers.
+        first.kill()
+        let third = try WorkerProcess(address: lab.listenAddress(base + ".202.4"), segment: segment,
+                                      rootHints: hints, extra: ["--worker-slot", "2"])
+        defer { third.stop() }
+        try expectSameAnswers(third, names, answers)
+        #expect(seg.stats(workerSlot: 2).value(.upstreamQueries) == 0)
+    }
+
+    private func expectSameAnswers(_ w: WorkerProcess, _ names: some Sequence<ExpectedAnswer>,
+                                   _ answers: [String: Message]) throws {
+        for e in names {
+            let r = try w.ask(e.qname, try #require(RRType(mnemonic: e.qtype)))
+            let before = try #require(answers[e.qname + e.qtype])
+            #expect(r.rcode == before.rcode, "\(e.qname) \(e.qtype)\n\(r.presentation)")
+            #expect(Set(r.answers.map(\.comparable)) == Set(before.answers.map(\.comparable)),
+                    "\(e.qname) \(e.qtype)\n\(r.presentation)")
+        }
+    }
+
+    @Test func recursionNotDesiredIsAnsweredFromCacheOnly() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("rd0")
+        defer { unlinkSegment(segment) }
+        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".202.5"),
+                                       segment: segment, rootHints: lab.paths.rootHints)
+        defer { worker.stop() }
+        let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "TXT" })
+        let cold = try worker.ask(e.qname, .txt, recursionDesired: false)
+        #expect(cold.rcode == .servFail)
+        #expect(cold.answers.isEmpty)
+        _ = try worker.ask(e.qname, .txt)
+        let warm = try worker.ask(e.qname, .txt, recursionDesired: false)
+        #expect(warm.rcode == .noError)
+        #expect(!warm.answers.isEmpty)
+    }
+}

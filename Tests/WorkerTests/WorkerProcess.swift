@@ -1,0 +1,115 @@
+import DNSCore
+import Foundation
+import ShmCache
+import ShoalLab
+import Testing
+
+/// A real `shoal-worker` process for a test: spawned from the build directory, listening on
+/// its own loopback address, attached to a segment named for the test.
+final class WorkerProcess: @unchecked Sendable {
+    let process: Process
+    let address: String
+    let port: UInt16
+    let segment: String
+    let logPath: String
+
+    /// Starts a worker and waits until it answers (bounded). `extra` are more command-line
+    /// arguments.
+    init(address: String, port: UInt16 = 53, segment: String, rootHints: String, extra: [String] = []) throws {
+        let exe = try #require(BuildProducts.executable("shoal-worker"), "shoal-worker not built next to the tests")
+        self.address = address
+        self.port = port
+        self.segment = segment
+        logPath = NSTemporaryDirectory() + "/shoal-worker-\(segment)-\(UInt32.random(in: 0...UInt32.max)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = ["--listen", "\(address):\(port)", "--root-hints", rootHints, "--segment", segment,
+                             "--segment-size", "16", "--log-level", "debug"] + extra
+        let logHandle = FileHandle(forWritingAtPath: logPath)
+        process.standardOutput = logHandle
+        process.standardError = logHandle
+        try process.run()
+        // Ready when it answers anything (a REFUSED for class CH is enough).
+        let probe = Message.query(id: 1, name: .root, type: .soa, qclass: .ch, recursionDesired: false, edns: nil)
+        for _ in 0..<100 {
+            if (try? DNSProbe.exchange(try probe.serialize(), server: address, port: port, timeoutMilliseconds: 100)) != nil {
+                return
+            }
+            guard process.isRunning else { break }
+            usleep(50_000)
+        }
+        Issue.record("worker did not come up; log:\n\(log)")
+        throw WorkerTestError.notReady
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    var client: Client { Client(address: address, port: port) }
+
+    func ask(_ name: String, _ type: RRType, dnssecOK: Bool = false, edns: Bool = true,
+             recursionDesired: Bool = true) throws -> Message {
+        try client.ask(name, type, dnssecOK: dnssecOK, edns: edns, recursionDesired: recursionDesired)
+    }
+
+    /// Asks a recursive resolver (ours or a peer) over UDP, then TCP when truncated.
+    struct Client {
+        var address: String
+        var port: UInt16
+
+        func ask(_ name: String, _ type: RRType, dnssecOK: Bool = false, edns: Bool = true,
+                 recursionDesired: Bool = true, timeoutMilliseconds: Int = 10_000) throws -> Message {
+            let q = Message.query(id: UInt16.random(in: 0...UInt16.max), name: try DNSName(name), type: type,
+                                  recursionDesired: recursionDesired,
+                                  edns: edns ? EDNS(udpPayloadSize: 1232, dnssecOK: dnssecOK) : nil)
+            var r = try Message(wire: DNSProbe.exchange(try q.serialize(), server: address, port: port,
+                                                        timeoutMilliseconds: timeoutMilliseconds))
+            #expect(r.header.id == q.header.id)
+            if r.header.truncated {
+                r = try Message(wire: DNSProbe.exchange(try q.serialize(), server: address, port: port, transport: .tcp,
+                                                        timeoutMilliseconds: timeoutMilliseconds))
+            }
+            return r
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited after three seconds.
+    func stop() {
+        if process.isRunning { process.terminate() }
+        for _ in 0..<60 where process.isRunning { usleep(50_000) }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+enum WorkerTestError: Error { case notReady }
+
+/// A segment name unique to this test run; unlinked by `cleanup`.
+func uniqueSegment(_ tag: String) -> String { "test-\(tag)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))" }
+
+func unlinkSegment(_ instance: String) {
+    try? SharedSegment.unlink(name: SegmentName.forInstance(instance))
+}
+
+extension ResourceRecord {
+    /// The record with TTL 0 and lower-cased owner, for comparing data regardless of aging.
+    var comparable: String {
+        var r = self
+        r.ttl = 0
+        r.name = r.name.lowercased
+        return r.presentation.lowercased()
+    }
+}
