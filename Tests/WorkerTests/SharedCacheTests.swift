@@ -88,3 +88,62 @@ struct SharedCacheTests {
         #expect(!warm.answers.isEmpty)
     }
 }
+
+/// Identical questions that arrive while one is being resolved share that resolution: twenty
+/// copies cost the upstream queries of one.
+@Suite(.workerLab, .serialized)
+struct InflightSharingTests {
+    @Test func concurrentIdenticalQueriesShareOneResolution() throws {
+        let lab = try WorkerLab.lab()
+        let e = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .cname && $0.features.contains("cross-zone")
+        })
+        let base = lab.hierarchy.plan.prefix
+        func upstreamCount(copies: Int, address: String) throws -> UInt64 {
+            let segment = uniqueSegment("inflight\(copies)")
+            defer { unlinkSegment(segment) }
+            let worker = try WorkerProcess(address: lab.listenAddress(address), segment: segment,
+                                           rootHints: lab.paths.rootHints)
+            defer { worker.stop() }
+            let responses = try burst(e.qname, copies: copies, address: worker.address, port: worker.port)
+            #expect(responses.count == copies)
+            #expect(responses.allSatisfy { $0.rcode == .noError && $0.answers.count >= 2 })
+            let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+            return seg.stats(workerSlot: 0).value(.upstreamQueries)
+        }
+        let one = try upstreamCount(copies: 1, address: base + ".205.1")
+        let twenty = try upstreamCount(copies: 20, address: base + ".205.2")
+        #expect(one > 0)
+        #expect(twenty == one, "one query cost \(one) upstream queries, twenty identical ones \(twenty)")
+    }
+
+    /// Sends `copies` queries for `name` at once from one UDP socket and collects the replies.
+    func burst(_ name: String, copies: Int, address: String, port: UInt16) throws -> [Message] {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        inet_pton(AF_INET, address, &sin.sin_addr)
+        for i in 0..<copies {
+            let wire = try Message.query(id: UInt16(i), name: try DNSName(name), type: .a).serialize()
+            let n = withUnsafePointer(to: &sin) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, wire, wire.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            try #require(n == wire.count)
+        }
+        var out: [Message] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while out.count < copies {
+            let n = recv(fd, &buf, buf.count, 0)
+            guard n > 0 else { break }
+            out.append(try Message(wire: Array(buf[0..<n])))
+        }
+        return out
+    }
+}

@@ -2,6 +2,7 @@ import DNSCore
 import ShmCache
 import Logging
 import NIOCore
+import Synchronization
 
 /// The outcome of resolving one client question.
 public struct Resolution: Sendable, Equatable {
@@ -47,6 +48,10 @@ public final class Resolver: Sendable {
     let logger: Logger
     /// Names whose resolution is logged step by step at `info` level.
     let traceNames: Set<DNSName>
+    /// Resolutions in progress, by question: a second client asking the same question while
+    /// the first is being resolved waits for that resolution instead of sending its own
+    /// upstream queries.
+    private let inflight = Mutex<[Question: Task<Resolution, Never>]>([:])
 
     public init(cache: any ResolverCache, upstream: any UpstreamSender, hints: RootHints,
                 limits: ResolverLimits = ResolverLimits(), logger: Logger, traceNames: Set<DNSName> = []) {
@@ -79,6 +84,24 @@ public final class Resolver: Sendable {
 
     /// Resolves `q`, following aliases across zones.
     public func resolve(_ q: Question) async -> Resolution {
+        let key = Question(name: q.name.lowercased, type: q.type, qclass: q.qclass)
+        let (task, joined) = inflight.withLock { table -> (Task<Resolution, Never>, Bool) in
+            if let t = table[key] { return (t, true) }
+            let t = Task { await self.resolveFresh(q) }
+            table[key] = t
+            return (t, false)
+        }
+        var r = await task.value
+        if joined {
+            r.upstreamQueries = 0   // counted once, by the resolution that sent them
+        } else {
+            inflight.withLock { _ = $0.removeValue(forKey: key) }
+        }
+        return r
+    }
+
+    /// Resolves `q` without sharing, following aliases across zones.
+    func resolveFresh(_ q: Question) async -> Resolution {
         var ctx = Context(trace: traceNames.contains(q.name))
         var chain: [RRSet] = []
         var name = q.name
@@ -293,6 +316,7 @@ public final class Resolver: Sendable {
     func exchange(_ q: Question, server: ServerAddress, _ ctx: inout Context) async -> UpstreamReply? {
         guard let address = try? server.socketAddress(port: limits.upstreamPort) else { return nil }
         var uq = UpstreamQuery(question: q, server: address)
+        if cache.rejectsEDNS(server) { uq.ednsPayloadSize = nil }
         let estimate = cache.serverEstimate(server)
         let t = estimate.rttMicros == 0 ? limits.initialTimeoutMillis
             : min(limits.maxTimeoutMillis, max(100, Int(estimate.rttMicros) * 4 / 1000))
@@ -312,6 +336,7 @@ public final class Resolver: Sendable {
                 if uq.ednsPayloadSize != nil, reply.message.edns == nil,
                    [RCode.formErr, .notImp].contains(reply.message.rcode) {
                     trace(&ctx, "\(server): rejects EDNS, retrying without")
+                    cache.recordEDNSRejected(server)
                     uq.ednsPayloadSize = nil
                     continue
                 }

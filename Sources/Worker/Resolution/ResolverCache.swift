@@ -50,5 +50,9 @@ public protocol ResolverCache: Sendable {
     func recordRTT(_ address: ServerAddress, micros: UInt32)
     /// Records a timeout (raising the estimate and, after several, throttling the server).
     func recordTimeout(_ address: ServerAddress)
+    /// Whether the server is known to answer FORMERR/NOTIMP to queries with EDNS.
+    func rejectsEDNS(_ address: ServerAddress) -> Bool
+    /// Remembers that the server rejects EDNS, so later queries go without it at once.
+    func recordEDNSRejected(_ address: ServerAddress)
 }
 

@@ -73,6 +73,14 @@ public struct SegmentCache: ResolverCache {
         segment.nsSpeed.recordTimeout(address, now: shmNow())
     }
 
+    public func rejectsEDNS(_ address: ServerAddress) -> Bool {
+        segment.nsSpeed.lookup(address)?.edns == .noEDNS
+    }
+
+    public func recordEDNSRejected(_ address: ServerAddress) {
+        segment.nsSpeed.setEDNSStatus(address, .noEDNS, now: shmNow())
+    }
+
     private func count(_ r: InsertResult) {
         switch r {
         case .inserted, .replaced: stats?.add(.inserts)
