@@ -114,6 +114,7 @@ public struct Message: Hashable, Sendable {
     /// Parses a whole message. Any malformation throws; bytes after the last record are an error.
     public init(wire: [UInt8]) throws(WireError) {
         var r = WireReader(wire)
+        r.minPointerTarget = 12
         let id = try r.u16(), flags = try r.u16()
         let qd = Int(try r.u16()), an = Int(try r.u16()), ns = Int(try r.u16()), ar = Int(try r.u16())
         header = Header(id: id, flags: flags)

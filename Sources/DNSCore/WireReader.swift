@@ -9,6 +9,9 @@ public struct WireReader: Sendable {
     public var offset: Int
     /// Reads stop here (the end of the message, or of the current RDATA).
     public var limit: Int
+    /// Compression pointers below this offset are refused: 12 for a whole message, whose
+    /// header holds no names.
+    public var minPointerTarget = 0
 
     public init(_ bytes: [UInt8], offset: Int = 0) {
         self.bytes = bytes
@@ -121,6 +124,9 @@ public struct WireReader: Sendable {
                 let target = Int(len & 0x3F) << 8 | Int(bytes[pos + 1])
                 guard target < lowestJump else {
                     throw WireError(.forwardPointer(target: target), at: pos)
+                }
+                guard target >= minPointerTarget else {
+                    throw WireError(.invalidField("compression pointer into the header"), at: pos)
                 }
                 // Each hop of a valid name adds a label of at least one byte: no name needs
                 // more than 126 (as miekg/dns). Without a cap, one 64 KiB message of names

@@ -172,16 +172,14 @@ import Testing
         #expect(parseError(p.bytes) == WireError(.forwardPointer(target: 33), at: 35))
     }
 
-    /// A pointer into the header is backwards and is followed: the name is whatever the header
-    /// bytes spell (here flags 0x0100 and QDCOUNT 1 spell "\000."), or an error.
+    /// A pointer into the header is refused: no name lives there.
     @Test func pointerIntoHeader() throws {
         var p = Packet(id: 0x4000, flags: 0x0100, qd: 1)
         p.pointer(2)
         p.question()
-        let m = try Message(wire: p.bytes)
-        #expect(m.questions[0].name == (try DNSName(labels: [[0]])))
-        p.bytes[13] = 0                                    // now → offset 0: ID 0x40 is label type 01
-        #expect(parseError(p.bytes) == WireError(.badLabelType(0x40), at: 0))
+        #expect(parseError(p.bytes) == WireError(.invalidField("compression pointer into the header"), at: 12))
+        p.bytes[13] = 11                                   // the last header byte: still refused
+        #expect(parseError(p.bytes) == WireError(.invalidField("compression pointer into the header"), at: 12))
     }
 
     @Test(arguments: [UInt8(0x40), 0x41, 0x7F, 0x80, 0xBF])
