@@ -22,7 +22,10 @@ struct WorkerCommand: ParsableCommand {
             """,
         version: ShoalVersion.string)
 
-    @Option(name: .customLong("listen"), help: "Address to listen on, ADDR[:PORT] or [IPV6][:PORT] (repeatable).")
+    @Option(name: .customLong("config"), help: "YAML configuration file (keys as the long options below; see README).")
+    var config: String?
+
+    @Option(name: .customLong("listen"), help: "Address to listen on, ADDR[:PORT] or [IPV6][:PORT] (repeatable). Default 127.0.0.1:53.")
     var listen: [String] = []
 
     @Option(name: .customLong("udp-fd"), help: "Inherited, bound UDP socket (repeatable).")
@@ -34,17 +37,17 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("root-hints"), help: "Root hints file (named.root format). Default: built in.")
     var rootHints: String?
 
-    @Option(name: .customLong("trust-anchor"), help: "Trust anchor file (DS or DNSKEY records). Checked and kept for validation, which is not implemented yet.")
+    @Option(name: .customLong("trust-anchor"), help: "Trust anchor file (DS or DNSKEY records). Default: the IANA root anchors, built in. Checked and kept for validation, which is not implemented yet.")
     var trustAnchor: String?
 
-    @Option(name: .customLong("segment"), help: "Instance name of the shared segment (/shoal.NAME).")
-    var segment = "default"
+    @Option(name: .customLong("segment"), help: "Instance name of the shared segment (/shoal.NAME). Default \"default\".")
+    var segment: String?
 
-    @Option(name: .customLong("segment-size"), help: "Size of the shared segment in MiB when it is created.")
-    var segmentSize = 64
+    @Option(name: .customLong("segment-size"), help: "Size of the shared segment in MiB when it is created. Default 64.")
+    var segmentSize: Int?
 
-    @Option(name: .customLong("worker-slot"), help: "This worker's statistics slot in the segment.")
-    var workerSlot = 0
+    @Option(name: .customLong("worker-slot"), help: "This worker's statistics slot in the segment. Default 0.")
+    var workerSlot: Int?
 
     @Option(name: .customLong("allow"), help: "Client address block allowed to query (repeatable; replaces the default loopback and private ranges).")
     var allow: [String] = []
@@ -52,21 +55,40 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("trace"), help: "Log every upstream step of resolutions of this name (repeatable).")
     var trace: [String] = []
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel = "info"
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Default info.")
+    var logLevel: String?
 
     @Flag(name: .customLong("no-qname-minimisation"), help: "Send full query names to every server (RFC 9156 off).")
     var noQnameMinimisation = false
 
     @Option(name: .customLong("upstream-port"), help: ArgumentHelp("Port of authoritative servers.", visibility: .hidden))
-    var upstreamPort: UInt16 = 53
+    var upstreamPort: UInt16?
 
-    @Flag(name: .customLong("check-config"), help: "Check the options and files, print the result, and exit.")
+    @Flag(name: .customLong("check-config"), help: "Check the configuration and files, print the result, and exit.")
     var checkConfig = false
 
+    /// Defaults, then the file, then the command line.
+    func settings() throws -> WorkerSettings {
+        var s = WorkerSettings()
+        if let path = config { try s.apply(yaml: try readFile(path), file: path) }
+        if !listen.isEmpty { s.listen = listen }
+        if let v = rootHints { s.rootHints = v }
+        if let v = trustAnchor { s.trustAnchor = v }
+        if let v = segment { s.segment = v }
+        if let v = segmentSize { s.segmentSizeMiB = v }
+        if let v = workerSlot { s.workerSlot = v }
+        if !allow.isEmpty { s.allow = allow }
+        if !trace.isEmpty { s.trace = trace }
+        if let v = logLevel { s.logLevel = v }
+        if noQnameMinimisation { s.limits.qnameMinimisation = false }
+        if let v = upstreamPort { s.limits.upstreamPort = v }
+        return s
+    }
+
     func run() throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level \(logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        let s = try settings()
+        guard let level = Logger.Level(rawValue: s.logLevel) else {
+            throw ValidationError("log-level \(s.logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -75,48 +97,50 @@ struct WorkerCommand: ParsableCommand {
         }
         let logger = Logger(label: "shoal-worker")
 
-        var specs: [ListenSpec] = try listen.map { .bind(try parseListenAddress($0)) }
-        specs += udpFDs.map { .inheritedUDP($0) } + tcpFDs.map { .inheritedTCP($0) }
-        if specs.isEmpty { specs = [.bind(try parseListenAddress("127.0.0.1:53"))] }
+        var specs: [ListenSpec] = udpFDs.map { .inheritedUDP($0) } + tcpFDs.map { .inheritedTCP($0) }
+        if specs.isEmpty || !listen.isEmpty { specs += try s.listen.map { .bind(try parseListenAddress($0)) } }
 
         let hints: RootHints
-        if let path = rootHints {
+        if let path = s.rootHints {
             hints = try loadRootHints(path: path, contents: try readFile(path))
         } else {
             hints = .iana
         }
-        if let path = trustAnchor {
-            let anchors = try loadTrustAnchors(path: path, contents: try readFile(path))
-            logger.notice("trust anchor \(path): \(anchors.count) records; DNSSEC validation is not implemented yet")
+        let anchors: [ResourceRecord]
+        if let path = s.trustAnchor {
+            anchors = try loadTrustAnchors(path: path, contents: try readFile(path))
+        } else {
+            anchors = try loadTrustAnchors(path: "built-in root anchors", contents: ianaRootTrustAnchors)
         }
-        let acl = allow.isEmpty ? AccessControl.localDefault : AccessControl(allowed: try allow.map { try AccessControl.Block($0) })
-        var limits = ResolverLimits()
-        limits.qnameMinimisation = !noQnameMinimisation
-        limits.upstreamPort = upstreamPort
-        let traceNames = Set(try trace.map { try DNSName($0) })
+        let acl = s.allow.isEmpty ? AccessControl.localDefault : AccessControl(allowed: try s.allow.map { try AccessControl.Block($0) })
+        let traceNames = Set(try s.trace.map { try DNSName($0) })
 
         if checkConfig {
             print("shoal-worker: configuration OK: listen \(specs.map(\.description).joined(separator: ", ")); "
-                  + "root hints \(rootHints ?? "built in") (\(hints.addresses.count) servers); segment /shoal.\(segment)")
+                  + "root hints \(s.rootHints ?? "built in") (\(hints.addresses.count) servers); "
+                  + "trust anchors \(s.trustAnchor ?? "built in") (\(anchors.count)); segment /shoal.\(s.segment); "
+                  + "allow \(acl.allowed.map(\.description).joined(separator: " "))")
             return
         }
+        logger.notice("trust anchors: \(anchors.count) records; DNSSEC validation is not implemented yet")
 
-        let (seg, outcome) = try SharedSegment.openOrCreate(name: SegmentName.forInstance(segment),
-                                                             geometry: .sized(megabytes: segmentSize))
+        let (seg, outcome) = try SharedSegment.openOrCreate(name: SegmentName.forInstance(s.segment),
+                                                             geometry: .sized(megabytes: s.segmentSizeMiB))
         logger.info("segment \(seg.name): \(outcome)")
-        guard (0..<seg.geometry.workerSlots).contains(workerSlot) else {
-            throw ValidationError("--worker-slot \(workerSlot): the segment has slots 0..<\(seg.geometry.workerSlots)")
+        guard (0..<seg.geometry.workerSlots).contains(s.workerSlot) else {
+            throw ValidationError("worker-slot \(s.workerSlot): the segment has slots 0..<\(seg.geometry.workerSlots)")
         }
-        let stats = seg.stats(workerSlot: workerSlot)
-        let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: limits.serveStaleSeconds)
+        let stats = seg.stats(workerSlot: s.workerSlot)
+        let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
         let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
-                                limits: limits, logger: logger, traceNames: traceNames)
+                                limits: s.limits, logger: logger, traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger)
 
         let listeners = specs
+        let tcpLimits = s.tcp
         let channels = try group.next().makeFutureWithTask {
-            try await Frontend.start(listeners, engine: engine, group: group)
+            try await Frontend.start(listeners, engine: engine, group: group, tcpLimits: tcpLimits)
         }.wait()
         for ch in channels {
             logger.info("listening on \(ch.localAddress.map { "\($0)" } ?? "?")")
@@ -125,6 +149,13 @@ struct WorkerCommand: ParsableCommand {
         try channels[0].closeFuture.wait()
     }
 }
+
+/// The IANA root zone trust anchors (KSK-2017 and KSK-2024), as DS records
+/// (https://data.iana.org/root-anchors/root-anchors.xml).
+let ianaRootTrustAnchors = """
+    . IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
+    . IN DS 38696 8 2 683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16
+    """
 
 func readFile(_ path: String) throws(ConfigError) -> String {
     guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {

@@ -52,7 +52,7 @@ public struct AccessControl: Sendable, Equatable {
                 let v = UInt32(low & 0xFFFF_FFFF)
                 return "\(v >> 24).\((v >> 16) & 255).\((v >> 8) & 255).\(v & 255)/\(prefixLength - 96)"
             }
-            return "\(String(high, radix: 16)):\(String(low, radix: 16))/\(prefixLength)"
+            return "\(IPv6Address(high: high, low: low).presentation)/\(prefixLength)"
         }
     }
 

@@ -23,7 +23,7 @@ public enum ListenSpec: Sendable, CustomStringConvertible {
 }
 
 /// Limits of the TCP front end.
-public struct TCPLimits: Sendable {
+public struct TCPLimits: Sendable, Equatable {
     public var maxConnections = 256
     public var idleTimeout: TimeAmount = .seconds(10)
     public init() {}
