@@ -147,3 +147,44 @@ struct InflightSharingTests {
         return out
     }
 }
+
+/// RFC 8767: when every server fails, expired data is served (TTL 30, EDE "Stale Answer")
+/// rather than SERVFAIL, and never stored as fresh.
+@Suite(.workerLab, .serialized)
+struct ServeStaleTests {
+    @Test func expiredDataIsServedStaleWhenNoServerAnswers() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("stale")
+        defer { unlinkSegment(segment) }
+        let base = lab.hierarchy.plan.prefix
+        // TTLs capped at 2 s, so the data is expired a few seconds later.
+        let config = "\(lab.paths.directory)/stale-\(segment).yaml"
+        try "max-ttl: 2\nmax-negative-ttl: 2\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "A" && $0.zone.hasSuffix("lab.") })
+        let fresh: Message
+        do {
+            let first = try WorkerProcess(address: lab.listenAddress(base + ".206.1"), segment: segment,
+                                          rootHints: lab.paths.rootHints, extra: ["--config", config])
+            defer { first.stop() }
+            fresh = try first.ask(e.qname, .a)
+        }
+        #expect(fresh.rcode == .noError && !fresh.answers.isEmpty)
+        #expect(fresh.answers.allSatisfy { $0.ttl <= 2 })
+        Thread.sleep(forTimeInterval: 3.2)
+
+        // Every server now unreachable: the answer is the stale one, marked as such.
+        let blind = try WorkerProcess(address: lab.listenAddress(base + ".206.2"), segment: segment,
+                                      rootHints: try WorkerLab.blackholeHints(lab),
+                                      extra: ["--config", config, "--worker-slot", "1"])
+        defer { blind.stop() }
+        let stale = try blind.ask(e.qname, .a)
+        #expect(stale.rcode == .noError)
+        #expect(Set(stale.answers.map(\.comparable)) == Set(fresh.answers.map(\.comparable)))
+        #expect(stale.answers.allSatisfy { $0.ttl == 30 })
+        #expect(stale.edns?.extendedErrors.contains { $0.code == .staleAnswer } == true, "\(stale.presentation)")
+        // A name never resolved has nothing stale: SERVFAIL saying no server was reachable.
+        let none = try blind.ask("never-resolved." + e.zone, .a)
+        #expect(none.rcode == .servFail)
+        #expect(none.edns?.extendedErrors.contains { $0.code == .noReachableAuthority } == true, "\(none.presentation)")
+    }
+}

@@ -150,6 +150,10 @@ public final class Resolver: Sendable {
 
     private func finish(_ ctx: inout Context, _ r: Resolution) -> Resolution {
         var r = r
+        if !ctx.stale {   // stale data keeps the TTL of 30 s RFC 8767 asks for
+            r.answer = r.answer.map(capped)
+            r.authority = r.authority.map(capped)
+        }
         r.upstreamQueries = ctx.upstreamQueries
         r.stale = ctx.stale
         if ctx.stale { r.extendedErrors.append(ede(.staleAnswer)) }

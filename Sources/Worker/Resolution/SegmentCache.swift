@@ -24,7 +24,8 @@ public struct SegmentCache: ResolverCache {
               let (records, sigs) = try? c.records() else { return nil }
         stats?.add(.recordHits)
         let rrsigs = sigs.compactMap { rr -> RRSIG? in if case let .rrsig(s) = rr.rdata { s } else { nil } }
-        let set = RRSet(name: name, type: type, rrclass: c.rrclass, ttl: c.isStale ? 0 : c.ttl,
+        // RFC 8767 §4: stale data goes out with a TTL of 30 seconds.
+        let set = RRSet(name: name, type: type, rrclass: c.rrclass, ttl: c.isStale ? 30 : c.ttl,
                         rdatas: records.map(\.rdata), signatures: rrsigs)
         return RankedRRSet(set: set, rank: c.rank, stale: c.isStale)
     }

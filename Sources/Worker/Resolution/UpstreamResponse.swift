@@ -130,11 +130,18 @@ public struct UpstreamResponse: Sendable, Equatable {
         }
         out.finalName = name
 
-        let soa = authoritySets.first { $0.type == .soa }
+        // Out-of-bailiwick or unrelated SOA and NS sets may come before the real ones: pick the
+        // set that can be the answer's, and judge by the first only when none can.
+        let soa = authoritySets.first {
+            $0.type == .soa && name.isSubdomain(of: $0.name) && $0.name.isSubdomain(of: zone)
+        }
         let proofs = authoritySets.filter {
             ($0.type == .nsec || $0.type == .nsec3) && $0.name.isSubdomain(of: zone)
         }
-        let soaValid = soa.map { name.isSubdomain(of: $0.name) && $0.name.isSubdomain(of: zone) } ?? false
+        let soaValid = soa != nil
+        let nsSets = authoritySets.filter { $0.type == .ns }
+        let delegation = nsSets.first { $0.name.isStrictSubdomain(of: zone) && name.isSubdomain(of: $0.name) }
+            ?? nsSets.first
 
         if msg.rcode == .nxDomain {
             out.kind = .nxDomain
@@ -144,8 +151,10 @@ public struct UpstreamResponse: Sendable, Equatable {
             out.kind = .answer
             // Keep the zone's NS set from the authority section: it may refresh the delegation.
             out.authority = authoritySets.filter { $0.type == .ns && $0.name == zone }
-        } else if let ns = authoritySets.first(where: { $0.type == .ns }), !soaValid, msg.answers.isEmpty || !out.chain.isEmpty {
-            // A delegation, possibly after an in-zone chain.
+        } else if let ns = delegation, !soaValid,
+                  !out.chain.isEmpty || !msg.answers.contains(where: { $0.name == name }) {
+            // A delegation, possibly after an in-zone chain. Answer records about other names
+            // are dropped here as everywhere else; they do not make it something else.
             guard ns.name.isStrictSubdomain(of: zone) else {
                 return UpstreamResponse(kind: .lame(ns.name == zone ? "referral to itself" : "upward referral to \(ns.name)"))
             }
@@ -161,7 +170,9 @@ public struct UpstreamResponse: Sendable, Equatable {
             out.glue = additionalSets.filter {
                 ($0.type == .a || $0.type == .aaaa) && nsNames.contains($0.name) && $0.name.isSubdomain(of: zone)
             }
-        } else if msg.header.authoritative || soaValid {
+        } else if soaValid || (msg.header.authoritative && out.chain.isEmpty) {
+            // After an in-zone chain, only an SOA says its end has no data; without one the
+            // server may just not have followed the chain (unbound asks again at the end too).
             out.kind = .noData
             out.authority = (soaValid ? [soa!] : []) + proofs
         } else if out.chain.isEmpty {

@@ -129,9 +129,11 @@ struct ReplyMatcher: Sendable {
 
     func matches(_ b: [UInt8]) -> Bool {
         guard b.count >= 12, UInt16(b[0]) << 8 | UInt16(b[1]) == id, b[2] & 0x80 != 0 else { return false }
-        // FORMERR and friends may come without a question; the classifier handles those.
+        // FORMERR and friends may come without a question; the classifier handles those. Data
+        // without a question matches nothing: taking it would let a forger who guessed the ID
+        // end the wait before the real reply.
         let qd = UInt16(b[4]) << 8 | UInt16(b[5])
-        if qd == 0 { return true }
+        if qd == 0 { return ![RCode.noError, .nxDomain].contains(RCode(UInt16(b[3] & 0x0F))) }
         var r = WireReader(b, offset: 12)
         guard qd == 1, let n = try? r.name(), let t = try? r.u16(), let c = try? r.u16() else { return false }
         return n.wire == question.name.wire && t == question.type.rawValue && c == question.qclass.rawValue
