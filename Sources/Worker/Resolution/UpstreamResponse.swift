@@ -54,7 +54,9 @@ public struct UpstreamResponse: Sendable, Equatable {
     ///   name are kept;
     /// - a referral's NS owner must be strictly below `zone` and at or above the name asked;
     /// - glue is kept only for the referral's NS names and only inside `zone`;
-    /// - a negative answer's SOA must be the zone apex or below it, and above the name.
+    /// - a negative answer's SOA must be the zone apex or below it, and above the name;
+    /// - SOA and NS sets that break these rules are ignored wherever they come, not taken as
+    ///   the server's word (a lie put first must not hide the real set).
     public static func classify(_ msg: Message, question: Question, zone: DNSName) -> UpstreamResponse {
         guard msg.header.isResponse, msg.header.opcode == .query else {
             return UpstreamResponse(kind: .invalid("not a response to a query"))

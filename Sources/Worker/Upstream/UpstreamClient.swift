@@ -82,6 +82,8 @@ public final class UpstreamClient: Sendable {
         let promise = loop.makePromise(of: [UInt8].self)
         let channel = try await DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 0)
+            // Servers may ignore the size we advertise; read whole datagrams rather than cut ones.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65535))
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     try ch.pipeline.syncOperations.addHandler(UDPReplyHandler(matcher: matcher, promise: promise))
