@@ -146,16 +146,7 @@ public final class NegativeCache: @unchecked Sendable {
 
     /// Removes every negative entry at or below `name` (a full scan). Returns how many.
     @discardableResult
-    public func removeSubtree(at name: DNSName) -> Int {
-        let target = name.wire.map(lowerByte)
-        var n = 0
-        table.scan { snap in
-            guard snap.key.count > 5, nameIsAtOrBelow(snap.key, from: 5, target) else { return .keep }
-            n += 1
-            return .remove
-        }
-        return n
-    }
+    public func removeSubtree(at name: DNSName) -> Int { table.removeSubtree(nameOffset: 5, at: name) }
 
     /// Visits every entry (expired ones with `isStale`); return false to stop.
     public func forEach(now: UInt32, _ body: (CachedNegative) -> Bool) {
@@ -179,15 +170,7 @@ public final class NegativeCache: @unchecked Sendable {
                      rrclass: RRClass(UInt16(k[3]) << 8 | UInt16(k[4])), now: now, stale: snap.expiry <= now)
     }
 
-    public func count(now: UInt32) -> (entries: Int, expired: Int) {
-        var n = 0, e = 0
-        table.scan { snap in
-            n += 1
-            if snap.expiry <= now { e += 1 }
-            return .keep
-        }
-        return (n, e)
-    }
+    public func count(now: UInt32) -> (entries: Int, expired: Int) { table.count(now: now) }
 
     public var capacity: Int { table.geometry.slots }
 }

@@ -85,16 +85,7 @@ public final class PacketCache: @unchecked Sendable {
 
     /// Removes every response whose question name is at or below `name`.
     @discardableResult
-    public func removeSubtree(at name: DNSName) -> Int {
-        let target = name.wire.map(lowerByte)
-        var n = 0
-        table.scan { snap in
-            guard snap.key.count > 5, nameIsAtOrBelow(snap.key, from: 5, target) else { return .keep }
-            n += 1
-            return .remove
-        }
-        return n
-    }
+    public func removeSubtree(at name: DNSName) -> Int { table.removeSubtree(nameOffset: 5, at: name) }
 
     /// Visits every entry as (key, packet); return false to stop.
     public func forEach(now: UInt32, _ body: (PacketKey, CachedPacket) -> Bool) {
@@ -110,15 +101,7 @@ public final class PacketCache: @unchecked Sendable {
         }
     }
 
-    public func count(now: UInt32) -> (entries: Int, expired: Int) {
-        var n = 0, e = 0
-        table.scan { snap in
-            n += 1
-            if snap.expiry <= now { e += 1 }
-            return .keep
-        }
-        return (n, e)
-    }
+    public func count(now: UInt32) -> (entries: Int, expired: Int) { table.count(now: now) }
 
     public var capacity: Int { table.geometry.slots }
 }

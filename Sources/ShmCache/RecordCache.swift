@@ -212,16 +212,7 @@ public final class RecordCache: @unchecked Sendable {
 
     /// Removes every RRset owned by `name` or a name below it (a full scan). Returns how many.
     @discardableResult
-    public func removeSubtree(at name: DNSName) -> Int {
-        let target = name.wire.map(lowerByte)
-        var n = 0
-        table.scan { snap in
-            guard snap.key.count > 4, nameIsAtOrBelow(snap.key, from: 4, target) else { return .keep }
-            n += 1
-            return .remove
-        }
-        return n
-    }
+    public func removeSubtree(at name: DNSName) -> Int { table.removeSubtree(nameOffset: 4, at: name) }
 
     /// Visits every entry (expired ones too, with `ttl` 0 and `isStale` set); return false to
     /// stop. For dumps and snapshots: sort by `hits`/`lastHit` for hottest first.
@@ -247,15 +238,7 @@ public final class RecordCache: @unchecked Sendable {
     }
 
     /// Entries and how many of them have expired (a full scan).
-    public func count(now: UInt32) -> (entries: Int, expired: Int) {
-        var n = 0, e = 0
-        table.scan { snap in
-            n += 1
-            if snap.expiry <= now { e += 1 }
-            return .keep
-        }
-        return (n, e)
-    }
+    public func count(now: UInt32) -> (entries: Int, expired: Int) { table.count(now: now) }
 
     /// Slots in the table.
     public var capacity: Int { table.geometry.slots }

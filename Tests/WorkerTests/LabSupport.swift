@@ -21,6 +21,19 @@ enum WorkerLab {
         return path
     }
 
+    /// Runs `body` with a fresh worker of its own segment on lab host `host` (e.g. ".201.1"),
+    /// resolving from the lab's root; stops the worker and unlinks the segment afterwards.
+    static func withWorker<T>(_ tag: String, host: String, extra: [String] = [],
+                              _ body: (WorkerProcess, Lab) throws -> T) throws -> T {
+        let lab = try lab()
+        let segment = uniqueSegment(tag)
+        defer { unlinkSegment(segment) }
+        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + host),
+                                       segment: segment, rootHints: lab.paths.rootHints, extra: extra)
+        defer { worker.stop() }
+        return try body(worker, lab)
+    }
+
     /// One expected answer per kind of case (kind × features), so every case the hierarchy
     /// generates is asked once.
     static func corpus(_ lab: Lab) -> [ExpectedAnswer] {

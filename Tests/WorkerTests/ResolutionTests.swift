@@ -10,47 +10,39 @@ import Testing
 @Suite(.workerLab, .serialized)
 struct ResolutionTests {
     @Test func answersTheCorpusAsTheHierarchySays() throws {
-        let lab = try WorkerLab.lab()
-        let segment = uniqueSegment("corpus")
-        defer { unlinkSegment(segment) }
-        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".201.1"),
-                                       segment: segment, rootHints: lab.paths.rootHints)
-        defer { worker.stop() }
-        let corpus = WorkerLab.corpus(lab)
-        #expect(corpus.count > 100)
-        for e in corpus {
-            let r = try worker.ask(e.qname, try #require(RRType(mnemonic: e.qtype)))
-            let what = "\(e.qname) \(e.qtype) [\(e.features.joined(separator: ","))]"
-            #expect(r.rcode.description == e.rcode, "\(what)\n\(r.presentation)")
-            let expected = Set(try e.answer.map { try ResourceRecord(presentation: $0).comparable })
-            let got = Set(r.answers.filter { $0.type != .rrsig }.map(\.comparable))
-            #expect(got == expected, "\(what)\n\(r.presentation)")
-            #expect(r.header.recursionAvailable && r.header.isResponse)
+        try WorkerLab.withWorker("corpus", host: ".201.1") { worker, lab in
+            let corpus = WorkerLab.corpus(lab)
+            #expect(corpus.count > 100)
+            for e in corpus {
+                let r = try worker.ask(e.qname, try #require(RRType(mnemonic: e.qtype)))
+                let what = "\(e.qname) \(e.qtype) [\(e.features.joined(separator: ","))]"
+                #expect(r.rcode.description == e.rcode, "\(what)\n\(r.presentation)")
+                let expected = Set(try e.answer.map { try ResourceRecord(presentation: $0).comparable })
+                let got = Set(r.answers.filter { $0.type != .rrsig }.map(\.comparable))
+                #expect(got == expected, "\(what)\n\(r.presentation)")
+                #expect(r.header.recursionAvailable && r.header.isResponse)
+            }
         }
     }
 
     @Test(.enabled(if: UnboundPeer.installed))
     func agreesWithUnboundNameByName() throws {
-        let lab = try WorkerLab.lab()
-        let segment = uniqueSegment("peer")
-        defer { unlinkSegment(segment) }
-        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".201.2"),
-                                       segment: segment, rootHints: lab.paths.rootHints)
-        defer { worker.stop() }
-        let unboundAddress = lab.listenAddress(lab.hierarchy.plan.prefix + ".201.3")
-        // Validation off on both sides: Shoal does not validate yet.
-        let unbound = try UnboundPeer.start(lab, address: unboundAddress, name: "unbound-worker-peer", validate: false)
-        defer { unbound.terminate(); unbound.waitUntilExit() }
-        let peer = WorkerProcess.Client(address: unboundAddress, port: 53)
-        for e in WorkerLab.corpus(lab) where !e.features.contains("lame-ns") {
-            let type = try #require(RRType(mnemonic: e.qtype))
-            let ours = try worker.ask(e.qname, type)
-            let theirs = try peer.ask(e.qname, type)
-            let what = "\(e.qname) \(e.qtype)"
-            #expect(ours.rcode == theirs.rcode, "\(what)\nshoal:\n\(ours.presentation)\nunbound:\n\(theirs.presentation)")
-            #expect(Set(ours.answers.filter { $0.type != .rrsig }.map(\.comparable))
-                    == Set(theirs.answers.filter { $0.type != .rrsig }.map(\.comparable)),
-                    "\(what)\nshoal:\n\(ours.presentation)\nunbound:\n\(theirs.presentation)")
+        try WorkerLab.withWorker("peer", host: ".201.2") { worker, lab in
+            let unboundAddress = lab.listenAddress(lab.hierarchy.plan.prefix + ".201.3")
+            // Validation off on both sides: Shoal does not validate yet.
+            let unbound = try UnboundPeer.start(lab, address: unboundAddress, name: "unbound-worker-peer", validate: false)
+            defer { unbound.terminate(); unbound.waitUntilExit() }
+            let peer = WorkerProcess.Client(address: unboundAddress, port: 53)
+            for e in WorkerLab.corpus(lab) where !e.features.contains("lame-ns") {
+                let type = try #require(RRType(mnemonic: e.qtype))
+                let ours = try worker.ask(e.qname, type)
+                let theirs = try peer.ask(e.qname, type)
+                let what = "\(e.qname) \(e.qtype)"
+                #expect(ours.rcode == theirs.rcode, "\(what)\nshoal:\n\(ours.presentation)\nunbound:\n\(theirs.presentation)")
+                #expect(Set(ours.answers.filter { $0.type != .rrsig }.map(\.comparable))
+                        == Set(theirs.answers.filter { $0.type != .rrsig }.map(\.comparable)),
+                        "\(what)\nshoal:\n\(ours.presentation)\nunbound:\n\(theirs.presentation)")
+            }
         }
     }
 }

@@ -9,24 +9,20 @@ import Testing
 @Suite(.workerLab, .serialized)
 struct SharedCacheTests {
     @Test func repeatedQueryIsAPacketCacheHitAndTTLsAge() throws {
-        let lab = try WorkerLab.lab()
-        let segment = uniqueSegment("packet")
-        defer { unlinkSegment(segment) }
-        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".202.1"),
-                                       segment: segment, rootHints: lab.paths.rootHints)
-        defer { worker.stop() }
-        let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "A" && $0.features.contains("nsec") })
-        let first = try worker.ask(e.qname, .a)
-        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
-        let hitsBefore = seg.stats(workerSlot: 0).value(.packetHits)
-        let second = try worker.ask(e.qname, .a)
-        #expect(seg.stats(workerSlot: 0).value(.packetHits) == hitsBefore + 1)
-        #expect(Set(second.answers.map(\.comparable)) == Set(first.answers.map(\.comparable)))
-        // Two seconds later the cached TTLs are lower than the first answer's.
-        Thread.sleep(forTimeInterval: 2.1)
-        let third = try worker.ask(e.qname, .a)
-        let ttl1 = try #require(first.answers.first?.ttl), ttl3 = try #require(third.answers.first?.ttl)
-        #expect(ttl3 < ttl1 && ttl3 + 5 >= ttl1, "TTL \(ttl1) then \(ttl3)")
+        try WorkerLab.withWorker("packet", host: ".202.1") { worker, lab in
+            let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "A" && $0.features.contains("nsec") })
+            let first = try worker.ask(e.qname, .a)
+            let seg = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
+            let hitsBefore = seg.stats(workerSlot: 0).value(.packetHits)
+            let second = try worker.ask(e.qname, .a)
+            #expect(seg.stats(workerSlot: 0).value(.packetHits) == hitsBefore + 1)
+            #expect(Set(second.answers.map(\.comparable)) == Set(first.answers.map(\.comparable)))
+            // Two seconds later the cached TTLs are lower than the first answer's.
+            Thread.sleep(forTimeInterval: 2.1)
+            let third = try worker.ask(e.qname, .a)
+            let ttl1 = try #require(first.answers.first?.ttl), ttl3 = try #require(third.answers.first?.ttl)
+            #expect(ttl3 < ttl1 && ttl3 + 5 >= ttl1, "TTL \(ttl1) then \(ttl3)")
+        }
     }
 
     @Test func secondWorkerAndTheNextAfterSIGKILLAnswerFromTheSegment() throws {
@@ -72,20 +68,16 @@ struct SharedCacheTests {
     }
 
     @Test func recursionNotDesiredIsAnsweredFromCacheOnly() throws {
-        let lab = try WorkerLab.lab()
-        let segment = uniqueSegment("rd0")
-        defer { unlinkSegment(segment) }
-        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".202.5"),
-                                       segment: segment, rootHints: lab.paths.rootHints)
-        defer { worker.stop() }
-        let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "TXT" })
-        let cold = try worker.ask(e.qname, .txt, recursionDesired: false)
-        #expect(cold.rcode == .servFail)
-        #expect(cold.answers.isEmpty)
-        _ = try worker.ask(e.qname, .txt)
-        let warm = try worker.ask(e.qname, .txt, recursionDesired: false)
-        #expect(warm.rcode == .noError)
-        #expect(!warm.answers.isEmpty)
+        try WorkerLab.withWorker("rd0", host: ".202.5") { worker, lab in
+            let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "TXT" })
+            let cold = try worker.ask(e.qname, .txt, recursionDesired: false)
+            #expect(cold.rcode == .servFail)
+            #expect(cold.answers.isEmpty)
+            _ = try worker.ask(e.qname, .txt)
+            let warm = try worker.ask(e.qname, .txt, recursionDesired: false)
+            #expect(warm.rcode == .noError)
+            #expect(!warm.answers.isEmpty)
+        }
     }
 }
 
@@ -108,7 +100,7 @@ struct InflightSharingTests {
             let responses = try burst(e.qname, copies: copies, address: worker.address, port: worker.port)
             #expect(responses.count == copies)
             #expect(responses.allSatisfy { $0.rcode == .noError && $0.answers.count >= 2 })
-            let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+            let seg = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
             return seg.stats(workerSlot: 0).value(.upstreamQueries)
         }
         let one = try upstreamCount(copies: 1, address: base + ".205.1")

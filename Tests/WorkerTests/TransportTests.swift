@@ -8,49 +8,41 @@ import Testing
 @Suite(.workerLab, .serialized)
 struct TransportTests {
     @Test func largeAnswerIsTruncatedOverUDPAndWholeOverTCP() throws {
-        let lab = try WorkerLab.lab()
-        let segment = uniqueSegment("tcp")
-        defer { unlinkSegment(segment) }
-        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".204.1"),
-                                       segment: segment, rootHints: lab.paths.rootHints)
-        defer { worker.stop() }
-        let e = try #require(lab.hierarchy.expectedAnswers.first { $0.features.contains("large") && $0.kind == .answer })
-        let type = try #require(RRType(mnemonic: e.qtype))
-        // Resolve once (the worker itself must fall back to TCP upstream for this one).
-        let full = try worker.ask(e.qname, type)
-        let expected = Set(try e.answer.map { try ResourceRecord(presentation: $0).comparable })
-        #expect(Set(full.answers.filter { $0.type != .rrsig }.map(\.comparable)) == expected)
+        try WorkerLab.withWorker("tcp", host: ".204.1") { worker, lab in
+            let e = try #require(lab.hierarchy.expectedAnswers.first { $0.features.contains("large") && $0.kind == .answer })
+            let type = try #require(RRType(mnemonic: e.qtype))
+            // Resolve once (the worker itself must fall back to TCP upstream for this one).
+            let full = try worker.ask(e.qname, type)
+            let expected = Set(try e.answer.map { try ResourceRecord(presentation: $0).comparable })
+            #expect(Set(full.answers.filter { $0.type != .rrsig }.map(\.comparable)) == expected)
 
-        // No EDNS: 512 bytes at most, so TC and no partial RRset.
-        let q = Message.query(id: 77, name: try DNSName(e.qname), type: type, edns: nil)
-        let udp = try Message(wire: DNSProbe.exchange(try q.serialize(), server: worker.address, port: worker.port))
-        #expect(udp.header.truncated)
-        #expect(udp.answers.isEmpty)
-        let tcp = try Message(wire: DNSProbe.exchange(try q.serialize(), server: worker.address, port: worker.port,
-                                                      transport: .tcp))
-        #expect(!tcp.header.truncated)
-        #expect(Set(tcp.answers.filter { $0.type != .rrsig }.map(\.comparable)) == expected)
+            // No EDNS: 512 bytes at most, so TC and no partial RRset.
+            let q = Message.query(id: 77, name: try DNSName(e.qname), type: type, edns: nil)
+            let udp = try Message(wire: DNSProbe.exchange(try q.serialize(), server: worker.address, port: worker.port))
+            #expect(udp.header.truncated)
+            #expect(udp.answers.isEmpty)
+            let tcp = try Message(wire: DNSProbe.exchange(try q.serialize(), server: worker.address, port: worker.port,
+                                                          transport: .tcp))
+            #expect(!tcp.header.truncated)
+            #expect(Set(tcp.answers.filter { $0.type != .rrsig }.map(\.comparable)) == expected)
+        }
     }
 
     @Test func pipelinedTCPQueriesAreAllAnswered() throws {
-        let lab = try WorkerLab.lab()
-        let segment = uniqueSegment("pipeline")
-        defer { unlinkSegment(segment) }
-        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".204.2"),
-                                       segment: segment, rootHints: lab.paths.rootHints)
-        defer { worker.stop() }
-        let names = lab.hierarchy.expectedAnswers.filter { $0.kind == .answer && $0.qtype == "A" }.prefix(5)
-        var stream: [UInt8] = []
-        var ids: Set<UInt16> = []
-        for (i, e) in names.enumerated() {
-            let id = UInt16(1000 + i)
-            ids.insert(id)
-            let wire = try Message.query(id: id, name: try DNSName(e.qname), type: .a).serialize()
-            stream += [UInt8(wire.count >> 8), UInt8(wire.count & 0xFF)] + wire
+        try WorkerLab.withWorker("pipeline", host: ".204.2") { worker, lab in
+            let names = lab.hierarchy.expectedAnswers.filter { $0.kind == .answer && $0.qtype == "A" }.prefix(5)
+            var stream: [UInt8] = []
+            var ids: Set<UInt16> = []
+            for (i, e) in names.enumerated() {
+                let id = UInt16(1000 + i)
+                ids.insert(id)
+                let wire = try Message.query(id: id, name: try DNSName(e.qname), type: .a).serialize()
+                stream += [UInt8(wire.count >> 8), UInt8(wire.count & 0xFF)] + wire
+            }
+            let responses = try tcpExchange(stream, count: names.count, address: worker.address, port: worker.port)
+            #expect(Set(responses.map(\.header.id)) == ids)
+            #expect(responses.allSatisfy { $0.rcode == .noError && !$0.answers.isEmpty })
         }
-        let responses = try tcpExchange(stream, count: names.count, address: worker.address, port: worker.port)
-        #expect(Set(responses.map(\.header.id)) == ids)
-        #expect(responses.allSatisfy { $0.rcode == .noError && !$0.answers.isEmpty })
     }
 
     /// Writes `stream` on one TCP connection and reads `count` length-prefixed messages.
