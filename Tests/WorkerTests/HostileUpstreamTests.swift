@@ -58,12 +58,35 @@ struct HostileUpstreamTests {
         }
     }
 
+    /// With 0x20 on, names go out in random case, and a forged reply that got everything right
+    /// but the spelling of the name (every letter's case inverted) is ignored.
+    @Test func with0x20AReplyInAnotherCaseIsIgnored() throws {
+        let config = NSTemporaryDirectory() + "/shoal-0x20-\(getpid()).yaml"
+        try "use-0x20: true\n".write(toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let spellings = Mutex<[String]>([])
+        try forgedRepliesAreIgnored(net: LieNet(10), tag: "lie-0x20", extra: ["--config", config]) { honest, lie in
+            var lie = lie
+            if let q = lie.questions.first {
+                spellings.withLock { $0.append(q.name.presentation) }
+                lie.questions[0].name = q.name.invertingCase()
+            }
+            return [.message(lie), .delay(milliseconds: 30), .message(honest)]
+        }
+        let seen = spellings.withLock { $0 }
+        #expect(!seen.isEmpty)
+        // Random case: some names went out with upper-case letters, some letters lower-case.
+        #expect(seen.contains { $0.contains { $0.isUppercase } } && seen.contains { $0.contains { $0.isLowercase } },
+                "\(seen)")
+    }
+
     /// Every server (root included) first sends a forged copy of its reply, made by `forge`
     /// from the honest reply and a poisoned one (A records and glue rewritten to the evil
     /// server); the worker must answer with the honest data, twice (the second time from its
     /// record cache), and never ask the evil server.
     private func forgedRepliesAreIgnored(
         net: LieNet, tag: String,
+        extra: [String] = [],
         forge: @escaping @Sendable (_ honest: Message, _ poisoned: Message) -> [LyingServer.Reply],
         afterwards: (WorkerProcess, LyingServer) throws -> Void = { _, _ in }
     ) throws {
@@ -84,7 +107,7 @@ struct HostileUpstreamTests {
         defer { server.stop() }
         let hints = try net.writeHints()
         defer { try? FileManager.default.removeItem(atPath: hints) }
-        let worker = try net.worker(segment: segment, hints: hints, server: server)
+        let worker = try net.worker(segment: segment, hints: hints, server: server, extra: extra)
         defer { worker.stop() }
 
         let r = try worker.ask("www.victim.test.", .a)
@@ -428,9 +451,10 @@ struct LieNet: Sendable {
     }
 
     /// A worker on .200 that asks `server`'s port for everything.
-    func worker(segment: String, hints: String, server: LyingServer, trace: [String] = []) throws -> WorkerProcess {
+    func worker(segment: String, hints: String, server: LyingServer, trace: [String] = [],
+                extra: [String] = []) throws -> WorkerProcess {
         try WorkerProcess(address: ip(200), segment: segment, rootHints: hints,
-                          extra: ["--upstream-port", "\(server.port)"] + trace.flatMap { ["--trace", $0] })
+                          extra: ["--upstream-port", "\(server.port)"] + trace.flatMap { ["--trace", $0] } + extra)
     }
 
     /// `honest` with every address rewritten: answers to ``poison``, glue to `evil`.
@@ -514,4 +538,12 @@ extension WorkerProcess {
 extension Array where Element == String {
     /// The entries from index `start` on, one per line.
     func lines(from start: Int) -> String { dropFirst(start).joined(separator: "\n") }
+}
+
+extension DNSName {
+    /// Every ASCII letter's case flipped.
+    func invertingCase() -> DNSName {
+        let w = wire.map { b -> UInt8 in (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A ? b ^ 0x20 : b }
+        return (try? DNSName(wire: w)) ?? self
+    }
 }

@@ -29,7 +29,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("listen", "list of ADDR[:PORT]"), ("root-hints", "path"), ("trust-anchor", "path"),
         ("segment", "instance name"), ("segment-size", "MiB"), ("worker-slot", "integer"),
         ("allow", "list of address blocks"), ("trace", "list of names"), ("log-level", "level"),
-        ("qname-minimisation", "true/false"), ("serve-stale-seconds", "seconds"),
+        ("qname-minimisation", "true/false"), ("use-0x20", "true/false"), ("serve-stale-seconds", "seconds"),
         ("max-ttl", "seconds"), ("max-negative-ttl", "seconds"), ("max-upstream-queries", "integer"),
         ("upstream-timeout-ms", "milliseconds"), ("tcp-max-connections", "integer"),
         ("tcp-idle-timeout", "seconds"),
@@ -84,6 +84,10 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = map["qname-minimisation"] {
             guard let b = v as? Bool else { throw ConfigError("\(file): 'qname-minimisation' must be true or false") }
             limits.qnameMinimisation = b
+        }
+        if let v = map["use-0x20"] {
+            guard let b = v as? Bool else { throw ConfigError("\(file): 'use-0x20' must be true or false") }
+            limits.use0x20 = b
         }
         if let v = try int("serve-stale-seconds", 0...604_800) { limits.serveStaleSeconds = UInt32(v) }
         if let v = try int("max-ttl", 1...604_800) { limits.maxTTL = UInt32(v) }

@@ -319,7 +319,10 @@ public final class Resolver: Sendable {
     /// server rejects it. Updates the speed table. Nil on timeout or network error.
     func exchange(_ q: Question, server: ServerAddress, _ ctx: inout Context) async -> UpstreamReply? {
         guard let address = try? server.socketAddress(port: limits.upstreamPort) else { return nil }
-        var uq = UpstreamQuery(question: q, server: address)
+        // With 0x20 the name goes out in random case; the reply must echo it exactly (the
+        // upstream client compares the question byte for byte), then gets our spelling back.
+        let sent = limits.use0x20 ? Question(name: q.name.randomizingCase(), type: q.type, qclass: q.qclass) : q
+        var uq = UpstreamQuery(question: sent, server: address)
         if cache.rejectsEDNS(server) { uq.ednsPayloadSize = nil }
         let estimate = cache.serverEstimate(server)
         let t = estimate.rttMicros == 0 ? limits.initialTimeoutMillis
@@ -344,7 +347,7 @@ public final class Resolver: Sendable {
                     uq.ednsPayloadSize = nil
                     continue
                 }
-                return reply
+                return limits.use0x20 ? reply.respelling(sent.name, as: q.name) : reply
             } catch {
                 if error == .timeout { cache.recordTimeout(server) }
                 trace(&ctx, "\(server): \(error)")
@@ -444,6 +447,43 @@ public final class Resolver: Sendable {
     func trace(_ ctx: inout Context, _ message: @autoclosure () -> String) {
         guard ctx.trace else { return }
         logger.info("trace: \(message())")
+    }
+}
+
+extension DNSName {
+    /// The same name with each ASCII letter's case chosen at random.
+    func randomizingCase() -> DNSName {
+        var w = wire
+        var i = 0
+        while w[i] != 0 {
+            let n = Int(w[i])
+            for k in (i + 1)...(i + n) where (w[k] | 0x20) >= 0x61 && (w[k] | 0x20) <= 0x7A {
+                w[k] = Bool.random() ? w[k] | 0x20 : w[k] & ~0x20
+            }
+            i += n + 1
+        }
+        return (try? DNSName(wire: w)) ?? self
+    }
+}
+
+extension UpstreamReply {
+    /// The reply with every owner name spelled `from` (exact case) written as `to`, so the
+    /// random case of a 0x20 query does not leak into the cache or to clients.
+    func respelling(_ from: DNSName, as to: DNSName) -> UpstreamReply {
+        func fix(_ rrs: [ResourceRecord]) -> [ResourceRecord] {
+            rrs.map { rr in
+                guard rr.name.wire == from.wire else { return rr }
+                var r = rr
+                r.name = to
+                return r
+            }
+        }
+        var r = self
+        r.message.questions = r.message.questions.map { $0.name.wire == from.wire ? Question(name: to, type: $0.type, qclass: $0.qclass) : $0 }
+        r.message.answers = fix(r.message.answers)
+        r.message.authority = fix(r.message.authority)
+        r.message.additional = fix(r.message.additional)
+        return r
     }
 }
 

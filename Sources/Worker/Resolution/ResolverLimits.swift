@@ -25,6 +25,9 @@ public struct ResolverLimits: Sendable, Equatable {
     /// Cap on negative-answer TTLs (RFC 2308 §5 suggests hours; unbound uses 3600).
     public var maxNegativeTTL: UInt32 = 3600
 
+    /// Randomise the case of query names sent upstream and accept only replies that echo it
+    /// (draft-vixie-dnsext-dns0x20): more bits an off-path forger must guess.
+    public var use0x20 = false
     /// Port of authoritative servers (53; tests may move it).
     public var upstreamPort: UInt16 = 53
 
