@@ -45,6 +45,42 @@ struct TransportTests {
         }
     }
 
+    @Test func answersOverIPv6() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("v6")
+        defer { unlinkSegment(segment) }
+        let port = UInt16.random(in: 30000...39999)
+        // The readiness probe speaks IPv4, so the worker listens on a v4 address as well.
+        let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".204.3"), port: port,
+                                       segment: segment, rootHints: lab.paths.rootHints,
+                                       extra: ["--listen", "[::1]:\(port)"])
+        defer { worker.stop() }
+        let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "A" })
+        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sin6 = sockaddr_in6()
+        sin6.sin6_family = sa_family_t(AF_INET6)
+        sin6.sin6_port = port.bigEndian
+        inet_pton(AF_INET6, "::1", &sin6.sin6_addr)
+        let wire = try Message.query(id: 606, name: try DNSName(e.qname), type: .a).serialize()
+        let sent = withUnsafePointer(to: &sin6) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(fd, wire, wire.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+            }
+        }
+        try #require(sent == wire.count)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &buf, buf.count, 0)
+        try #require(n > 0, "no answer over IPv6")
+        let r = try Message(wire: Array(buf[0..<n]))
+        #expect(r.header.id == 606 && r.rcode == .noError)
+        let expected = Set(try e.answer.map { try ResourceRecord(presentation: $0).comparable })
+        #expect(Set(r.answers.map(\.comparable)) == expected)
+    }
+
     /// Writes `stream` on one TCP connection and reads `count` length-prefixed messages.
     func tcpExchange(_ stream: [UInt8], count: Int, address: String, port: UInt16) throws -> [Message] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
