@@ -109,8 +109,38 @@ struct InflightSharingTests {
         #expect(twenty == one, "one query cost \(one) upstream queries, twenty identical ones \(twenty)")
     }
 
+    /// Names in ten different cold zones of one TLD asked at once: the steps they have in common
+    /// (the root's referral to the TLD, and the TLD's for the same zone) are sent once, not once
+    /// per name.
+    @Test func concurrentResolutionsShareCommonUpstreamSteps() throws {
+        let lab = try WorkerLab.lab()
+        var perZone: [String: String] = [:]
+        for e in lab.hierarchy.expectedAnswers where e.kind == .answer && e.qtype == "A" && e.zone.hasSuffix(".lab.")
+            && !e.features.contains("lame-ns") && !e.features.contains("glueless") && e.zone.split(separator: ".").count == 2 {
+            perZone[e.zone] = perZone[e.zone] ?? e.qname
+        }
+        let names = Array(perZone.values.sorted().prefix(10))
+        try #require(names.count == 10)
+        try WorkerLab.withWorker("steps", host: ".205.3") { worker, _ in
+            let responses = try burst(names, address: worker.address, port: worker.port)
+            #expect(responses.count == names.count)
+            #expect(responses.allSatisfy { $0.rcode == .noError && !$0.answers.isEmpty })
+            let seg = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
+            let upstream = seg.stats(workerSlot: 0).value(.upstreamQueries)
+            // Alone, each name costs the root's referral, the TLD's, and one or two queries at
+            // its zone: 30 or more for ten. Shared, the root's is paid once.
+            #expect(upstream <= UInt64(1 + 1 + 2 * names.count), "\(names.count) names cost \(upstream) upstream queries")
+        }
+    }
+
     /// Sends `copies` queries for `name` at once from one UDP socket and collects the replies.
     func burst(_ name: String, copies: Int, address: String, port: UInt16) throws -> [Message] {
+        try burst([String](repeating: name, count: copies), address: address, port: port)
+    }
+
+    /// Sends a query for each name at once from one UDP socket and collects the replies.
+    func burst(_ names: [String], address: String, port: UInt16) throws -> [Message] {
+        let copies = names.count
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         try #require(fd >= 0)
         defer { close(fd) }
@@ -120,7 +150,7 @@ struct InflightSharingTests {
         sin.sin_family = sa_family_t(AF_INET)
         sin.sin_port = port.bigEndian
         inet_pton(AF_INET, address, &sin.sin_addr)
-        for i in 0..<copies {
+        for (i, name) in names.enumerated() {
             let wire = try Message.query(id: UInt16(i), name: try DNSName(name), type: .a).serialize()
             let n = withUnsafePointer(to: &sin) { p in
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) {

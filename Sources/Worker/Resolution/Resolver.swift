@@ -52,6 +52,14 @@ public final class Resolver: Sendable {
     /// the first is being resolved waits for that resolution instead of sending its own
     /// upstream queries.
     private let inflight = Mutex<[Question: Task<Resolution, Never>]>([:])
+    /// Upstream steps in progress, by zone and question: resolutions of different names that
+    /// need the same step (typically the same delegation from a TLD) share one exchange.
+    private let inflightSteps = Mutex<[StepKey: Task<(UpstreamResponse?, Int), Never>]>([:])
+
+    struct StepKey: Hashable {
+        var zone: DNSName
+        var question: Question
+    }
 
     public init(cache: any ResolverCache, upstream: any UpstreamSender, hints: RootHints,
                 limits: ResolverLimits = ResolverLimits(), logger: Logger, traceNames: Set<DNSName> = []) {
@@ -228,7 +236,7 @@ public final class Resolver: Sendable {
             if limits.qnameMinimisation, q.name.labelCount > max(known, zone.labelCount) + 1 {
                 target = Question(name: q.name.suffix(labels: max(known, zone.labelCount) + 1), type: .a, qclass: q.qclass)
             }
-            guard let r = await queryZone(target, zone: zone, ns: ns, depth: depth, &ctx) else {
+            guard let r = await queryZoneShared(target, zone: zone, ns: ns, depth: depth, &ctx) else {
                 let e = ctx.upstreamQueries >= limits.maxUpstreamQueries
                     ? ede(.other, "upstream query limit reached")
                     : ede(.noReachableAuthority, "no server of \(zone.presentation) answered")
@@ -276,6 +284,33 @@ public final class Resolver: Sendable {
                 return Step(chain: [], outcome: .failure(ede(.other, "unexpected response kind")))
             }
         }
+    }
+
+    /// ``queryZone`` shared with identical steps already in flight. Only top-level steps
+    /// (depth 0) share: a nested step (resolving a glueless NS name) never waits on another,
+    /// so no step can end up waiting on itself.
+    func queryZoneShared(_ q: Question, zone: DNSName, ns: RRSet, depth: Int, _ ctx: inout Context) async -> UpstreamResponse? {
+        guard depth == 0 else { return await queryZone(q, zone: zone, ns: ns, depth: depth, &ctx) }
+        let key = StepKey(zone: zone.lowercased, question: Question(name: q.name.lowercased, type: q.type, qclass: q.qclass))
+        let start = ctx
+        let (task, joined) = inflightSteps.withLock { table -> (Task<(UpstreamResponse?, Int), Never>, Bool) in
+            if let t = table[key] { return (t, true) }
+            let t = Task { () -> (UpstreamResponse?, Int) in
+                var c = start
+                let r = await self.queryZone(q, zone: zone, ns: ns, depth: depth, &c)
+                return (r, c.upstreamQueries)
+            }
+            table[key] = t
+            return (t, false)
+        }
+        let (r, used) = await task.value
+        if joined {
+            trace(&ctx, "\(q) at \(zone.presentation): joined an identical query in flight")
+        } else {
+            inflightSteps.withLock { _ = $0.removeValue(forKey: key) }
+            ctx.upstreamQueries = used
+        }
+        return r
     }
 
     /// Asks the servers of `zone` until one gives a usable response, which is cached before
