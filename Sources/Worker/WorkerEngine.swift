@@ -33,6 +33,12 @@ public final class WorkerEngine: Sendable {
     /// The synchronous part of answering: screening, ACL, and the packet cache.
     public func receive(_ bytes: [UInt8], clientAllowed: Bool, overTCP: Bool) -> Immediate {
         stats.add(.queries)
+        // The common case first: a plain query whose answer is in the packet cache, found and
+        // answered without building a Message.
+        if clientAllowed, let q = PlainQuery(bytes, overTCP: overTCP), let hit = packetHit(q) {
+            stats.add(.packetHits)
+            return .respond(hit)
+        }
         guard clientAllowed else {
             guard bytes.count >= 12, bytes[2] & 0x80 == 0 else { return .drop }
             stats.add(.errors)
@@ -49,7 +55,7 @@ public final class WorkerEngine: Sendable {
             logger.debug("answered a bad query at once: \(reason)")
             return .respond(b)
         case let .answer(q):
-            if let hit = packetHit(q) {
+            if let hit = packetHit(PlainQuery(q)) {
                 stats.add(.packetHits)
                 return .respond(hit)
             }
@@ -81,19 +87,22 @@ public final class WorkerEngine: Sendable {
     }
 
     func packetKey(_ q: ClientQuery) -> PacketKey {
-        PacketKey(name: q.question.name.lowercased, type: q.question.type, class: q.question.qclass,
+        // The cache lower-cases the name in its key itself.
+        PacketKey(name: q.question.name, type: q.question.type, class: q.question.qclass,
                   dnssecOK: q.dnssecOK, checkingDisabled: q.message.header.checkingDisabled)
     }
 
     /// The cached response for `q`, personalised (ID, name spelling, RD, OPT) and aged.
-    func packetHit(_ q: ClientQuery) -> [UInt8]? {
+    func packetHit(_ q: PlainQuery) -> [UInt8]? {
         let now = shmNow()
-        guard let hit = segment.packets.lookup(packetKey(q), now: now),
-              var wire = hit.response(id: q.message.header.id, now: now) else { return nil }
-        PacketAging.personalize(&wire, id: q.message.header.id, queryName: q.wireName[...])
-        PacketAging.setRecursionDesired(&wire, q.message.header.recursionDesired)
-        if let edns = q.message.edns {
-            PacketAging.appendOPT(&wire, udpPayloadSize: QueryScreen.ednsPayloadSize, dnssecOK: edns.dnssecOK)
+        let key = PacketKey(name: q.name, type: q.type, class: q.qclass, dnssecOK: q.dnssecOK,
+                            checkingDisabled: q.checkingDisabled)
+        guard let hit = segment.packets.lookup(key, now: now),
+              var wire = hit.response(id: q.id, now: now) else { return nil }
+        PacketAging.personalize(&wire, id: q.id, queryName: q.wireName)
+        PacketAging.setRecursionDesired(&wire, q.recursionDesired)
+        if q.hasEDNS {
+            PacketAging.appendOPT(&wire, udpPayloadSize: QueryScreen.ednsPayloadSize, dnssecOK: q.dnssecOK)
         }
         if wire.count > q.maxResponseSize {
             // Rare: too big for this client's transport; rebuild with truncation.
@@ -102,4 +111,67 @@ public final class WorkerEngine: Sendable {
         }
         return wire
     }
+}
+
+/// What the packet cache needs from a query. Read straight from the bytes for the plain case —
+/// one question, no records but an OPT without options — so a hit costs no Message.
+struct PlainQuery {
+    var id: UInt16
+    var recursionDesired: Bool
+    var checkingDisabled: Bool
+    var name: DNSName
+    /// The question name exactly as the client wrote it.
+    var wireName: ArraySlice<UInt8>
+    var type: RRType
+    var qclass: RRClass
+    var hasEDNS: Bool
+    var dnssecOK: Bool
+    var maxResponseSize: Int
+
+    init(_ q: ClientQuery) {
+        id = q.message.header.id
+        recursionDesired = q.message.header.recursionDesired
+        checkingDisabled = q.message.header.checkingDisabled
+        name = q.question.name
+        wireName = q.wireName[...]
+        type = q.question.type
+        qclass = q.question.qclass
+        hasEDNS = q.message.edns != nil
+        dnssecOK = q.dnssecOK
+        maxResponseSize = q.maxResponseSize
+    }
+
+    /// Nil for anything but a plain query (then the full screening path decides).
+    init?(_ b: [UInt8], overTCP: Bool) {
+        guard b.count >= 17, b[2] & 0xF8 == 0,          // QR clear, opcode QUERY
+              b[4] == 0, b[5] == 1, b[6] == 0, b[7] == 0, b[8] == 0, b[9] == 0, b[10] == 0, b[11] <= 1 else { return nil }
+        var r = WireReader(b, offset: 12)
+        guard let n = try? r.name(allowCompression: false), let t = try? r.u16(), let c = try? r.u16(),
+              c == RRClass.in.rawValue, t != RRType.axfr.rawValue, t != RRType.ixfr.rawValue, t != RRType.opt.rawValue
+        else { return nil }
+        name = n
+        wireName = b[12..<(12 + n.wire.count)]
+        type = RRType(t)
+        qclass = .in
+        id = UInt16(b[0]) << 8 | UInt16(b[1])
+        recursionDesired = b[2] & 0x01 != 0
+        checkingDisabled = b[3] & 0x10 != 0
+        if b[11] == 1 {
+            // OPT at the root, version 0, no options: 11 bytes.
+            let o = r.offset
+            guard b.count == o + 11, b[o] == 0, b[o + 1] == 0, b[o + 2] == 41, b[o + 6] == 0,
+                  b[o + 9] == 0, b[o + 10] == 0 else { return nil }
+            hasEDNS = true
+            dnssecOK = b[o + 7] & 0x80 != 0
+            let payload = Int(b[o + 3]) << 8 | Int(b[o + 4])
+            maxResponseSize = overTCP ? 65535 : min(Int(QueryScreen.ednsPayloadSize), max(512, payload))
+        } else {
+            guard r.atEnd else { return nil }
+            hasEDNS = false
+            dnssecOK = false
+            maxResponseSize = overTCP ? 65535 : 512
+        }
+        // RD=0 queries are answered from the cache too; a miss goes the full way.
+    }
+
 }
