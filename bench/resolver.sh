@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# Resolver benchmark: one shoal-worker against one thread of pdns-recursor and of unbound, each
+# pinned to the same CPU, resolving the same lab hierarchy with the same query file.
+#
+# Usage (as root, from anywhere):
+#   bash bench/resolver.sh [--lab DIR] [--prefix 127.N] [--seconds S] [--rounds R]
+#                          [--cpu N] [--load-cpu N] [--only shoal,pdns,unbound]
+#
+#   --lab DIR      use a lab that is already up in DIR (its prefix is read from DIR/lab.json);
+#                  it is left running. Without it, the script brings up its own lab in
+#                  /tmp/shoal-bench-resolver-lab-58 (prefix 127.58) and stops it at the end; the
+#                  directory (cached keys, zones) is kept so that later runs skip key generation.
+#   --prefix P     prefix of the lab the script brings up (default 127.58).
+#   --seconds S    length of one cache-hit dnsperf run (default 10).
+#   --rounds R     cache-hit rounds, interleaved over the resolvers; the median is reported (5).
+#   --cpu N        CPU every resolver is pinned to (default 0).
+#   --load-cpu N   CPU dnsperf is pinned to (default 1).
+#   --only LIST    subset of resolvers, comma-separated (default shoal,pdns,unbound).
+# Environment:
+#   SHOAL_SCRATCH  swift build scratch path for the release build (default .build).
+#
+# What it measures (DESIGN.md, "Performance"):
+#   COLD  each resolver freshly started with an empty cache receives every name of the lab's
+#         expected.jsonl once (dnsperf -n 1): wall time, its CPU time, upstream queries, rcodes
+#         (checked name by name against expected.jsonl). Three runs: the full set with 32 queries
+#         outstanding; the set without the lame-ns names (whose black-hole server makes the wall
+#         time a measure of each resolver's timeout policy), 32 outstanding; the same, one at a
+#         time (so that no two resolutions overlap and share or duplicate upstream work).
+#         Upstream queries are counted in the kernel: for the cold runs only, an htb qdisc on lo
+#         classifies UDP packets to <prefix>.0.0/16 port 53 (and TCP SYNs to it) into classes
+#         whose packet counters are read before and after each run (DESIGN, "Platform notes";
+#         this kernel has no iptables/nft userland and no tc actions). If lo already has a root
+#         qdisc that is not ours, the counts are reported as n/a.
+#   HIT   each resolver warmed with the name set (lame-ns names left out), then dnsperf for S
+#         seconds per round with that file: QPS, average latency, lost queries, and the
+#         resolver's CPU per completed query (utime+stime from /proc/PID/stat, all threads).
+#         One dnsperf on one core saturates near the rate one resolver core sustains, so the
+#         resolver's CPU share and dnsperf's are printed too: a resolver below ~90 % of its
+#         core was limited by the load generator, and CPU per query is then the fair figure.
+#
+# All three do the same work: no DNSSEC validation (shoal-worker has none yet; unbound runs
+# module-config "iterator", pdns-recursor dnssec=off), QNAME minimisation on (the default of
+# all three), caches far larger than the data, one thread each. Only 127.0.0.0/8 is queried.
+# Output: the tables on stdout, progress on stderr; temporary files are removed at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lab_dir="" own_lab=1 prefix="127.58" secs=10 rounds=5 cpu=0 load_cpu=1 only="shoal,pdns,unbound"
+while (($#)); do
+    case "$1" in
+        --lab) lab_dir="$2"; own_lab=0; shift 2 ;;
+        --prefix) prefix="$2"; shift 2 ;;
+        --seconds) secs="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
+        --cpu) cpu="$2"; shift 2 ;;
+        --load-cpu) load_cpu="$2"; shift 2 ;;
+        --only) only="$2"; shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "resolver.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+scratch="${SHOAL_SCRATCH:-.build}"
+[[ $prefix =~ ^127\.[0-9]{1,3}$ ]] || { echo "resolver.sh: --prefix $prefix: expected 127.N" >&2; exit 2; }
+note() { echo "# $*" >&2; }
+die() { echo "resolver.sh: $*" >&2; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "needs root (the lab binds port 53; tc on lo)"
+for t in dnsperf /usr/sbin/pdns_recursor /usr/sbin/unbound tc jq taskset ss swift; do
+    command -v "$t" >/dev/null || die "missing $t (Debian: dnsperf pdns-recursor unbound iproute2 jq util-linux)"
+done
+
+work="$(mktemp -d /tmp/shoal-bench-resolver.XXXXXX)"
+pids=()           # resolvers we started
+tc_handle=""      # set while our qdisc is installed on lo
+lab_up=0 labbin="" segment="none"
+cleanup() {
+    local rc=$?
+    set +e
+    for p in "${pids[@]}"; do stop_pid "$p"; done
+    declare -F tc_off >/dev/null && tc_off
+    if ((own_lab && lab_up)); then
+        "$labbin" down --dir "$lab_dir" >/dev/null 2>&1
+        for i in $(seq 50); do pgrep -f "$lab_dir/" >/dev/null || break; sleep 0.1; done # nsd exits late
+    fi
+    rm -f "/dev/shm/shoal.$segment"
+    rm -rf "$work"
+    exit "$rc"
+}
+stop_pid() {
+    local p="$1" i
+    kill -TERM "$p" 2>/dev/null || return 0
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build --------------------------------------------------------------------------------------
+note "building shoal-worker and shoal-lab (release, scratch path $scratch)"
+for p in shoal-worker shoal-lab; do
+    for attempt in 1 2 3; do # sources edited during the build make swift build fail; try again
+        if swift build -c release --scratch-path "$scratch" --product "$p" >"$work/build-$p.log" 2>&1; then break; fi
+        grep -q 'was modified during the build' "$work/build-$p.log" && ((attempt < 3)) && continue
+        tail -30 "$work/build-$p.log" >&2; die "build of $p failed"
+    done
+done
+bindir="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
+workerbin="$bindir/shoal-worker" labbin="$bindir/shoal-lab"
+
+# --- lab ----------------------------------------------------------------------------------------
+if ((own_lab)); then
+    lab_dir="/tmp/shoal-bench-resolver-lab-${prefix#127.}"
+    note "bringing up the lab in $lab_dir (prefix $prefix)"
+    lab_up=1
+    "$labbin" up --dir "$lab_dir" --prefix "$prefix" >"$work/lab-up.log" 2>&1 \
+        || { tail -30 "$work/lab-up.log" >&2; die "shoal-lab up failed"; }
+else
+    lab_dir="$(cd "$lab_dir" && pwd)"
+    prefix="$(jq -r .addressPrefix "$lab_dir/lab.json")"
+    "$labbin" status --dir "$lab_dir" >/dev/null || die "the lab in $lab_dir is not up"
+fi
+hints="$lab_dir/root.hints"
+[[ -s $hints && -s $lab_dir/expected.jsonl ]] || die "$lab_dir has no root.hints or expected.jsonl"
+octet="${prefix#127.}"
+segment="bench-resolver-$octet"
+# Resolvers listen outside the lab's /16, so the upstream counters never see client traffic.
+declare -A addr=([shoal]="127.0.$octet.1" [pdns]="127.0.$octet.2" [unbound]="127.0.$octet.3")
+declare -A label=([shoal]="shoal-worker" [pdns]="pdns-recursor $(dpkg-query -W -f='${Version}' pdns-recursor 2>/dev/null | cut -d- -f1)"
+                  [unbound]="unbound $(dpkg-query -W -f='${Version}' unbound 2>/dev/null | cut -d- -f1)")
+IFS=, read -r -a resolvers <<<"$only"
+for r in "${resolvers[@]}"; do [[ -n ${addr[$r]:-} ]] || die "--only: unknown resolver $r"; done
+
+# --- query files ----------------------------------------------------------------------------------
+jq -r '"\(.qname) \(.qtype)"' "$lab_dir/expected.jsonl" >"$work/all.txt"
+jq -r 'select(.features | index("lame-ns") | not) | "\(.qname) \(.qtype)"' "$lab_dir/expected.jsonl" >"$work/hit.txt"
+jq -r '"\(.qname) \(.qtype) \(.rcode)"' "$lab_dir/expected.jsonl" >"$work/expected-rcodes.txt"
+n_all=$(wc -l <"$work/all.txt") n_hit=$(wc -l <"$work/hit.txt")
+
+# --- resolvers ----------------------------------------------------------------------------------
+start_resolver() { # name -> sets $pid
+    local r="$1" a="${addr[$1]}" d="$work/$1"
+    rm -rf "$d"; mkdir -p "$d"
+    case "$r" in
+    shoal)
+        rm -f "/dev/shm/shoal.$segment"
+        taskset -c "$cpu" "$workerbin" --listen "$a:53" --root-hints "$hints" --segment "$segment" \
+            --segment-size 256 --log-level warning >"$d/log" 2>&1 &
+        ;;
+    pdns)
+        cat >"$d/recursor.conf" <<EOF
+local-address=$a
+local-port=53
+threads=1
+pdns-distributes-queries=no
+reuseport=no
+hint-file=$hints
+dont-query=
+allow-from=127.0.0.0/8
+dnssec=off
+socket-dir=$d
+daemon=no
+write-pid=no
+disable-syslog=yes
+quiet=yes
+loglevel=3
+log-common-errors=no
+statistics-interval=0
+security-poll-suffix=
+max-cache-entries=4000000
+max-packetcache-entries=2000000
+EOF
+        taskset -c "$cpu" /usr/sbin/pdns_recursor --config-dir="$d" >"$d/log" 2>&1 &
+        ;;
+    unbound)
+        cat >"$d/unbound.conf" <<EOF
+server:
+    interface: $a
+    port: 53
+    num-threads: 1
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "$d"
+    pidfile: "$d/unbound.pid"
+    use-syslog: no
+    logfile: "$d/log"
+    verbosity: 0
+    do-ip6: no
+    do-not-query-localhost: no
+    root-hints: "$hints"
+    module-config: "iterator"
+    access-control: 127.0.0.0/8 allow
+    msg-cache-size: 256m
+    rrset-cache-size: 512m
+    so-rcvbuf: 4m
+    so-sndbuf: 4m
+remote-control:
+    control-enable: no
+EOF
+        taskset -c "$cpu" /usr/sbin/unbound -d -c "$d/unbound.conf" >"$d/stdout" 2>&1 &
+        ;;
+    esac
+    pid=$!
+    pids+=("$pid")
+    local i
+    for i in $(seq 100); do
+        ss -Hunl "src $a:53" 2>/dev/null | grep -q . && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$d/log" "$d/stdout" 2>/dev/null | tail -20 >&2
+    die "${label[$r]} did not start listening on $a:53"
+}
+stop_resolver() { # pid
+    stop_pid "$1"
+    local keep=() p
+    for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    pids=("${keep[@]}")
+}
+cpu_ticks() { # pid -> utime+stime in clock ticks, every thread
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+user_ticks() { # pid -> utime alone
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 }'
+}
+hz=$(getconf CLK_TCK)
+core_jiffies() { # cpu -> "busy total" jiffies of that CPU, every process and interrupt included
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+
+# --- upstream counters (htb classes on lo, cold runs only) -----------------------------------------
+tc_on() {
+    if ! tc qdisc show dev lo | grep -q '^qdisc noqueue 0: root'; then
+        note "lo already has a root qdisc ($(tc qdisc show dev lo | head -1)): upstream queries n/a"
+        return
+    fi
+    local h; h=$(printf '%x' $((0x5300 + octet)))
+    tc qdisc add dev lo root handle "$h:" htb || return 0
+    tc_handle="$h"
+    tc class add dev lo parent "$h:" classid "$h:1" htb rate 10gbit burst 1m quantum 60000
+    tc class add dev lo parent "$h:" classid "$h:2" htb rate 10gbit burst 1m quantum 60000
+    tc filter add dev lo parent "$h:" protocol ip pref 1 u32 match ip dst "$prefix.0.0/16" \
+        match ip protocol 17 0xff match ip dport 53 0xffff flowid "$h:1"
+    # TCP SYN (IPv4 header without options on lo: TCP flags at byte 33).
+    tc filter add dev lo parent "$h:" protocol ip pref 2 u32 match ip dst "$prefix.0.0/16" \
+        match ip protocol 6 0xff match ip dport 53 0xffff match u8 0x02 0x02 at 33 flowid "$h:2"
+}
+tc_off() {
+    [[ -n $tc_handle ]] || return 0
+    tc qdisc show dev lo | grep -q "^qdisc htb $tc_handle: root" && tc qdisc del dev lo root
+    tc_handle=""
+}
+tc_packets() { # class number -> packets so far, or n/a
+    [[ -n $tc_handle ]] || { echo n/a; return; }
+    tc -s class show dev lo classid "$tc_handle:$1" | awk '/Sent/ { print $4; exit }'
+}
+
+# --- dnsperf --------------------------------------------------------------------------------------
+field() { # file, label regex -> first number after it
+    sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1
+}
+rcode_count() { # file, rcode
+    sed -n 's/^ *Response codes: *//p' "$1" | tr ',' '\n' | awk -v c="$2" '$1 == c { print $2; f=1 } END { if (!f) print 0 }'
+}
+
+# Cold run of one resolver over one query file: prints one table row.
+cold_fmt='%-22s %-8s %5s %3s %7s %6s %9s %4s %8s %8s %8s %5s %5s\n'
+cold_run() { # name, set-name, file, outstanding queries
+    local r="$1" set="$2" file="$3" q="$4" out="$work/cold-$1-$2-$4"
+    start_resolver "$r"
+    local u0 t0 u1 t1 c0 c1
+    u0=$(tc_packets 1) t0=$(tc_packets 2) c0=$(cpu_ticks "$pid")
+    taskset -c "$load_cpu" dnsperf -s "${addr[$r]}" -d "$file" -n 1 -c 1 -q "$q" -t 15 -e -v >"$out" 2>&1 || true
+    sleep 1 # late upstream queries of the last resolutions
+    u1=$(tc_packets 1) t1=$(tc_packets 2) c1=$(cpu_ticks "$pid")
+    stop_resolver "$pid"
+    local up="n/a" tcp="n/a"
+    [[ $u0 == n/a ]] || up=$((u1 - u0))
+    [[ $t0 == n/a ]] || tcp=$((t1 - t0))
+    # Per-query lines of dnsperf -v: "> RCODE qname qtype latency"; compare with expected.jsonl.
+    awk 'NR == FNR { want[$1 " " $2] = $3; next }
+         $1 == ">" { got = $2; key = $3 " " $4; if (key in want && want[key] != got) print got, key, "(expected " want[key] ")" }' \
+        "$work/expected-rcodes.txt" "$out" >"$out.wrong"
+    printf "$cold_fmt" "${label[$r]}" "$set" "$(wc -l <"$file")" "$q" \
+        "$(field "$out" 'Run time (s)' | awk '{ printf "%.2f", $1 }')" "$(awk -v c=$((c1 - c0)) -v hz="$hz" 'BEGIN { printf "%.2f", c / hz }')" \
+        "$up" "$tcp" "$(rcode_count "$out" NOERROR)" \
+        "$(rcode_count "$out" NXDOMAIN)" "$(rcode_count "$out" SERVFAIL)" "$(field "$out" 'Queries lost')" \
+        "$(wc -l <"$out.wrong")"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# --- run ------------------------------------------------------------------------------------------
+now="$(date -u '+%Y-%m-%d %H:%M UTC')"
+model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+rev="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+[[ -z $(git status --porcelain -- Sources Package.swift 2>/dev/null) ]] || rev="$rev + uncommitted changes"
+echo "Resolver benchmark, $now: $(nproc) CPUs ($model), kernel $(uname -r); shoal $rev"
+echo "lab $lab_dir, prefix $prefix: $n_all names ($n_hit without lame-ns); resolvers on CPU $cpu, dnsperf on CPU $load_cpu"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "COLD: fresh resolver, each name once (dnsperf -n 1 -e, timeout 15 s, 'q' queries outstanding);"
+echo "      upstream = UDP packets to $prefix.0.0/16 port 53, TCP = SYNs to it; CPU s = the resolver's utime+stime"
+printf "$cold_fmt" resolver "set" names q "wall s" "CPU s" "upstream" "TCP" NOERROR NXDOMAIN SERVFAIL lost wrong
+tc_on
+for run in all:32 no-lame:32 no-lame:1; do
+    set="${run%:*}" q="${run#*:}"
+    [[ $set == all ]] && f="$work/all.txt" || f="$work/hit.txt"
+    for r in "${resolvers[@]}"; do cold_run "$r" "$set" "$f" "$q"; done
+done
+tc_off
+printf "$cold_fmt" "expected" "all" "$n_all" "" "" "" "" "" \
+    "$(awk '$3 == "NOERROR"' "$work/expected-rcodes.txt" | wc -l)" "$(awk '$3 == "NXDOMAIN"' "$work/expected-rcodes.txt" | wc -l)" 0 0 0
+echo "('wrong' = answers whose rcode differs from expected.jsonl; 'no-lame' leaves out the $((n_all - n_hit)) lame-ns names)"
+for f in "$work"/cold-*.wrong; do
+    [[ -s $f ]] || continue
+    n="${f#"$work"/cold-}"
+    echo "  ${n%.wrong}: $(wc -l <"$f") wrong, e.g. $(head -3 "$f" | paste -sd ';' | sed 's/;/; /g')"
+done
+echo
+
+note "cache-hit phase: warming"
+declare -A hpid
+for r in "${resolvers[@]}"; do
+    start_resolver "$r"
+    hpid[$r]=$pid
+    taskset -c "$load_cpu" dnsperf -s "${addr[$r]}" -d "$work/hit.txt" -n 2 -c 1 -q 32 -t 15 -e >"$work/warm-$r" 2>&1 || true
+done
+echo "HIT: warm cache, dnsperf -l $secs -c 4 -q 256 -e on the $n_hit-name file, $rounds round(s) interleaved, median"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((i = 1; i <= rounds; i++)); do
+    for r in "${resolvers[@]}"; do
+        out="$work/hit-$r-$i"
+        c0=$(cpu_ticks "${hpid[$r]}") s0=$(user_ticks "${hpid[$r]}") k0=$(core_jiffies "$cpu") l0=$(core_jiffies "$load_cpu")
+        TIMEFORMAT='%U %S'
+        { time taskset -c "$load_cpu" dnsperf -s "${addr[$r]}" -d "$work/hit.txt" -l "$secs" -c 4 -q 256 -t 2 -e \
+            >"$out" 2>&1; } 2>"$out.time" || true
+        c1=$(cpu_ticks "${hpid[$r]}") s1=$(user_ticks "${hpid[$r]}") k1=$(core_jiffies "$cpu") l1=$(core_jiffies "$load_cpu")
+        # qps, cpu-us/query, resolver cpu%, dnsperf cpu%, resolver core busy%, load core busy%, user-us/query
+        awk -v c=$((c1 - c0)) -v us=$((s1 - s0)) -v hz="$hz" -v q="$(field "$out" 'Queries completed')" -v t="$(field "$out" 'Run time (s)')" \
+            -v ut="$(cat "$out.time")" -v k0="$k0" -v k1="$k1" -v l0="$l0" -v l1="$l1" '
+            BEGIN { split(ut, u, " "); split(k0, a, " "); split(k1, b, " "); split(l0, x, " "); split(l1, y, " ")
+                    cs = c / hz
+                    printf "%s %.2f %.1f %.1f %.0f %.0f %.2f\n", q / t, 1e6 * cs / q, 100 * cs / t, 100 * (u[1] + u[2]) / t,
+                           100 * (b[1] - a[1]) / (b[2] - a[2]), 100 * (y[1] - x[1]) / (y[2] - x[2]), 1e6 * us / hz / q }' >>"$work/hit-$r.rows"
+        echo "$(field "$out" 'Average Latency (s)') $(field "$out" 'Queries lost') $(rcode_count "$out" SERVFAIL)" >>"$work/hit-$r.extra"
+    done
+done
+hit_fmt='%-22s %7s %-36s %7s %5s %8s %9s %9s %8s %8s %7s %7s\n'
+printf "$hit_fmt" resolver "QPS" "(each round)" "avg lat" lost SERVFAIL "CPU us/q" "user us/q" "res CPU" "perf CPU" "core $cpu" "core $load_cpu"
+declare -A qps cpq
+for r in "${resolvers[@]}"; do
+    rows="$work/hit-$r.rows" extra="$work/hit-$r.extra"
+    qps[$r]=$(cut -d' ' -f1 "$rows" | median)
+    cpq[$r]=$(cut -d' ' -f2 "$rows" | median)
+    printf "$hit_fmt" "${label[$r]}" "$(printf '%.0f' "${qps[$r]}")" \
+        "($(cut -d' ' -f1 "$rows" | awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }'))" \
+        "$(cut -d' ' -f1 "$extra" | median | awk '{ printf "%.0fus", $1 * 1e6 }')" \
+        "$(cut -d' ' -f2 "$extra" | awk '{ s += $1 } END { print s }')" \
+        "$(cut -d' ' -f3 "$extra" | awk '{ s += $1 } END { print s }')" \
+        "${cpq[$r]}" "$(cut -d' ' -f7 "$rows" | median)" "$(cut -d' ' -f3 "$rows" | median)%" "$(cut -d' ' -f4 "$rows" | median)%" \
+        "$(cut -d' ' -f5 "$rows" | median)%" "$(cut -d' ' -f6 "$rows" | median)%"
+done
+echo "(medians over the rounds; lost and SERVFAIL summed. CPU us/q = resolver utime+stime / completed queries,"
+echo " user us/q = its utime alone (the resolver's own code; the rest is the kernel's socket and loopback work);"
+echo " res CPU / perf CPU = share of one core used by the resolver / by dnsperf; core N = how busy that CPU was"
+echo " in all, other processes included. A resolver well below 100 % on a core that is not otherwise busy was"
+echo " limited by the single dnsperf, and CPU us/q is then the fair comparison)"
+if [[ -n ${qps[shoal]:-} ]]; then
+    for r in pdns unbound; do
+        [[ -n ${qps[$r]:-} ]] || continue
+        awk -v a="${qps[shoal]}" -v b="${qps[$r]}" -v ca="${cpq[shoal]}" -v cb="${cpq[$r]}" -v n="${label[$r]}" \
+            'BEGIN { printf "shoal-worker / %s: QPS x%.2f, CPU per query x%.2f\n", n, a / b, ca / cb }'
+    done
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
