@@ -235,6 +235,14 @@ public final class Resolver: Sendable {
             var target = q
             if limits.qnameMinimisation, q.name.labelCount > max(known, zone.labelCount) + 1 {
                 target = Question(name: q.name.suffix(labels: max(known, zone.labelCount) + 1), type: .a, qclass: q.qclass)
+                // Already asked (the answer or its absence is cached): that name is no cut.
+                if let cached = fromCache(target, allowStale: false) {
+                    if case let .negative(.nxDomain, authority) = cached.outcome {
+                        return Step(chain: [], outcome: .negative(.nxDomain, authority))   // RFC 8020
+                    }
+                    known = target.name.labelCount
+                    continue
+                }
             }
             guard let r = await queryZoneShared(target, zone: zone, ns: ns, depth: depth, &ctx) else {
                 let e = ctx.upstreamQueries >= limits.maxUpstreamQueries
