@@ -209,6 +209,5 @@ public struct DigestType: RawRepresentable, Hashable, Sendable, CustomStringConv
 
 /// Digits only (no sign, no spaces), at most 65535.
 func parseDecimal16(_ s: Substring) -> UInt16? {
-    guard !s.isEmpty, s.count <= 5, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-    return UInt16(s)
+    (try? PresentationText.number(s.utf8, max: 65535)).map { UInt16($0) }
 }

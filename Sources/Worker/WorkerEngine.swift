@@ -35,7 +35,8 @@ public final class WorkerEngine: Sendable {
         stats.add(.queries)
         // The common case first: a plain query whose answer is in the packet cache, found and
         // answered without building a Message.
-        if clientAllowed, let q = PlainQuery(bytes, overTCP: overTCP), let hit = packetHit(q) {
+        let plain = clientAllowed ? PlainQuery(bytes, overTCP: overTCP) : nil
+        if let plain, let hit = packetHit(plain) {
             stats.add(.packetHits)
             return .respond(hit)
         }
@@ -55,7 +56,8 @@ public final class WorkerEngine: Sendable {
             logger.debug("answered a bad query at once: \(reason)")
             return .respond(b)
         case let .answer(q):
-            if let hit = packetHit(PlainQuery(q)) {
+            // A plain query has been looked up already; only the others are tried here.
+            if plain == nil, let hit = packetHit(PlainQuery(q)) {
                 stats.add(.packetHits)
                 return .respond(hit)
             }

@@ -79,8 +79,9 @@ public enum QueryScreen {
             m.questions = query.questions.count == 1 ? query.questions : []
             if query.edns != nil { m.edns = EDNS(udpPayloadSize: ednsPayloadSize) }
         }
+        // An extended RCODE (BADVERS) needs an OPT record to carry its upper bits.
+        if rcode.rawValue > 15 && m.edns == nil { m.edns = EDNS(udpPayloadSize: ednsPayloadSize) }
         m.rcode = rcode
-        if rcode.rawValue > 15 && m.edns == nil { m.edns = EDNS(udpPayloadSize: ednsPayloadSize) ; m.rcode = rcode }
         return (try? m.serialize(maxSize: 512)) ?? []
     }
 }

@@ -407,7 +407,7 @@ public final class Resolver: Sendable {
             for t in [RRType.a, .aaaa] {
                 if let c = cache.rrset(name, t, allowStale: true) {
                     out += c.set.rdatas.compactMap(ServerAddress.init(rdata:))
-                } else if t == .a || t == .aaaa, let h = hints.addresses[name] {
+                } else if let h = hints.addresses[name] {
                     out += h.filter { t == .a ? $0.isIPv4 : !$0.isIPv4 }
                 }
             }
@@ -541,11 +541,6 @@ extension ServerAddress {
 
     /// The NIO socket address of this server at `port`.
     func socketAddress(port: UInt16) throws -> SocketAddress {
-        if isIPv4 {
-            let v = UInt32(truncatingIfNeeded: low)
-            return try SocketAddress(ipAddress: "\(v >> 24).\((v >> 16) & 0xFF).\((v >> 8) & 0xFF).\(v & 0xFF)",
-                                     port: Int(port))
-        }
-        return try SocketAddress(ipAddress: description, port: Int(port))
+        try SocketAddress(ipAddress: description, port: Int(port))
     }
 }
