@@ -90,8 +90,6 @@ struct HostileUpstreamTests {
         forge: @escaping @Sendable (_ honest: Message, _ poisoned: Message) -> [LyingServer.Reply],
         afterwards: (WorkerProcess, LyingServer) throws -> Void = { _, _ in }
     ) throws {
-        let segment = uniqueSegment(tag)
-        defer { unlinkSegment(segment) }
         let root = try FakeAuthority([net.rootZone([
             "victim.test. NS ns.victim.test.", "ns.victim.test. A \(net.ip(2))",
         ])])
@@ -105,9 +103,7 @@ struct HostileUpstreamTests {
             return forge(honest, LieNet.poisoned(honest, evil: evil))
         }
         defer { server.stop() }
-        let hints = try net.writeHints()
-        defer { try? FileManager.default.removeItem(atPath: hints) }
-        let worker = try net.worker(segment: segment, hints: hints, server: server, extra: extra)
+        let worker = try net.worker(tag: tag, server: server, extra: extra)
         defer { worker.stop() }
 
         let r = try worker.ask("www.victim.test.", .a)
@@ -130,8 +126,6 @@ struct HostileUpstreamTests {
     /// believed: bank.other. is asked of other.'s real server, the evil server is never asked.
     @Test func outOfBailiwickRecordsAreNotCached() throws {
         let net = LieNet(4)
-        let segment = uniqueSegment("lie-bailiwick")
-        defer { unlinkSegment(segment) }
         let evil = net.ip(9)
         let root = try FakeAuthority([net.rootZone([
             "victim.test. NS ns.victim.test.", "ns.victim.test. A \(net.ip(2))",
@@ -174,9 +168,7 @@ struct HostileUpstreamTests {
             }
         }
         defer { server.stop() }
-        let hints = try net.writeHints()
-        defer { try? FileManager.default.removeItem(atPath: hints) }
-        let worker = try net.worker(segment: segment, hints: hints, server: server,
+        let worker = try net.worker(tag: "lie-bailiwick", server: server,
                                     trace: ["www.sub.victim.test.", "nothing.victim.test."])
         defer { worker.stop() }
 
@@ -224,8 +216,6 @@ struct HostileUpstreamTests {
     /// SERVFAIL within the query budget, and the worker still resolves afterwards.
     @Test func referralLoopsEndInServfailWithinBudget() throws {
         let net = LieNet(5)
-        let segment = uniqueSegment("lie-referral")
-        defer { unlinkSegment(segment) }
         let root = try FakeAuthority([net.rootZone([
             "up.loop. NS ns.up.loop.", "ns.up.loop. A \(net.ip(2))",
             "self.loop. NS ns.self.loop.", "ns.self.loop. A \(net.ip(3))",
@@ -254,9 +244,7 @@ struct HostileUpstreamTests {
             }
         }
         defer { server.stop() }
-        let hints = try net.writeHints()
-        defer { try? FileManager.default.removeItem(atPath: hints) }
-        let worker = try net.worker(segment: segment, hints: hints, server: server)
+        let worker = try net.worker(tag: "lie-referral", server: server)
         defer { worker.stop() }
 
         for name in ["www.up.loop.", "www.self.loop.", "www.side.loop.", "www.pong.ping.loop.", "www.a.loop."] {
@@ -275,8 +263,6 @@ struct HostileUpstreamTests {
     /// within the query budget.
     @Test func cnameLoopsEndInServfailWithinBudget() throws {
         let net = LieNet(6)
-        let segment = uniqueSegment("lie-cname")
-        defer { unlinkSegment(segment) }
         let root = try FakeAuthority([net.rootZone([
             "cl. NS ns.cl.", "ns.cl. A \(net.ip(2))",
             "onestep. NS ns.onestep.", "ns.onestep. A \(net.ip(3))",
@@ -300,9 +286,7 @@ struct HostileUpstreamTests {
             authorities[address].map { [.message($0.answer(q))] } ?? []
         }
         defer { server.stop() }
-        let hints = try net.writeHints()
-        defer { try? FileManager.default.removeItem(atPath: hints) }
-        let worker = try net.worker(segment: segment, hints: hints, server: server)
+        let worker = try net.worker(tag: "lie-cname", server: server)
         defer { worker.stop() }
 
         // y.cl2. comes after x.cl1.: its loop is found in the cache, without asking anyone.
@@ -322,8 +306,6 @@ struct HostileUpstreamTests {
     /// each is answered with yet another such delegation, the fan-out stops at the query budget.
     @Test func nsFloodWithoutGlueIsBounded() throws {
         let net = LieNet(7)
-        let segment = uniqueSegment("lie-nxns")
-        defer { unlinkSegment(segment) }
         let root = try FakeAuthority([net.rootZone([
             "attack. NS ns.attack.", "ns.attack. A \(net.ip(2))",
             "sink. NS ns.sink.", "ns.sink. A \(net.ip(3))",
@@ -349,9 +331,7 @@ struct HostileUpstreamTests {
             }
         }
         defer { server.stop() }
-        let hints = try net.writeHints()
-        defer { try? FileManager.default.removeItem(atPath: hints) }
-        let worker = try net.worker(segment: segment, hints: hints, server: server)
+        let worker = try net.worker(tag: "lie-nxns", server: server)
         defer { worker.stop() }
         let glueless = limits.maxGluelessNamesPerDelegation
 
@@ -385,8 +365,6 @@ struct HostileUpstreamTests {
     /// and once the dead one has timed out the next question goes to the live one first.
     @Test func deadServerIsPassedOver() throws {
         let net = LieNet(8)
-        let segment = uniqueSegment("lie-dead")
-        defer { unlinkSegment(segment) }
         let root = try FakeAuthority([net.rootZone([
             "mixed. NS ns1.mixed.", "mixed. NS ns2.mixed.",
             "ns1.mixed. A \(net.ip(2))", "ns2.mixed. A \(net.ip(3))",
@@ -404,9 +382,7 @@ struct HostileUpstreamTests {
             }
         }
         defer { server.stop() }
-        let hints = try net.writeHints()
-        defer { try? FileManager.default.removeItem(atPath: hints) }
-        let worker = try net.worker(segment: segment, hints: hints, server: server)
+        let worker = try net.worker(tag: "lie-dead", server: server)
         defer { worker.stop() }
 
         let r = try worker.ask("www.mixed.", .a)
@@ -450,11 +426,20 @@ struct LieNet: Sendable {
         return path
     }
 
-    /// A worker on .200 that asks `server`'s port for everything.
-    func worker(segment: String, hints: String, server: LyingServer, trace: [String] = [],
+    /// A worker on .200 with a segment of its own, whose root hints point at this hierarchy's
+    /// root and which asks `server`'s port for everything. Its segment and hints file go when
+    /// the worker does.
+    func worker(tag: String, server: LyingServer, trace: [String] = [],
                 extra: [String] = []) throws -> WorkerProcess {
-        try WorkerProcess(address: ip(200), segment: segment, rootHints: hints,
-                          extra: ["--upstream-port", "\(server.port)"] + trace.flatMap { ["--trace", $0] } + extra)
+        let segment = uniqueSegment(tag)
+        let hints = try writeHints()
+        let worker = try WorkerProcess(address: ip(200), segment: segment, rootHints: hints,
+                                       extra: ["--upstream-port", "\(server.port)"] + trace.flatMap { ["--trace", $0] } + extra)
+        worker.onDeinit = {
+            unlinkSegment(segment)
+            try? FileManager.default.removeItem(atPath: hints)
+        }
+        return worker
     }
 
     /// `honest` with every address rewritten: answers to ``poison``, glue to `evil`.

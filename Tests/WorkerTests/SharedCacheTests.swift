@@ -141,15 +141,8 @@ struct InflightSharingTests {
     /// Sends a query for each name at once from one UDP socket and collects the replies.
     func burst(_ names: [String], address: String, port: UInt16) throws -> [Message] {
         let copies = names.count
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        try #require(fd >= 0)
+        var (fd, sin) = try loopbackSocket(SOCK_DGRAM, to: address, port: port)
         defer { close(fd) }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        inet_pton(AF_INET, address, &sin.sin_addr)
         for (i, name) in names.enumerated() {
             let wire = try Message.query(id: UInt16(i), name: try DNSName(name), type: .a).serialize()
             let n = withUnsafePointer(to: &sin) { p in

@@ -83,15 +83,8 @@ struct TransportTests {
 
     /// Writes `stream` on one TCP connection and reads `count` length-prefixed messages.
     func tcpExchange(_ stream: [UInt8], count: Int, address: String, port: UInt16) throws -> [Message] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
+        var (fd, sin) = try loopbackSocket(SOCK_STREAM, to: address, port: port)
         defer { close(fd) }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        inet_pton(AF_INET, address, &sin.sin_addr)
         let rc = withUnsafePointer(to: &sin) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }

@@ -87,11 +87,16 @@ final class WorkerProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// Clean-up of resources made for this worker alone (its segment, files), run once the
+    /// process is gone.
+    var onDeinit: () -> Void = {}
+
     deinit {
         if process.isRunning {
             Foundation.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        onDeinit()
     }
 }
 
@@ -112,4 +117,18 @@ extension ResourceRecord {
         r.name = r.name.lowercased
         return r.presentation.lowercased()
     }
+}
+
+/// A loopback IPv4 socket of `type` (SOCK_DGRAM or SOCK_STREAM) with a 10 s receive timeout,
+/// and the address `address`:`port` to send to or connect to.
+func loopbackSocket(_ type: __socket_type, to address: String, port: UInt16) throws -> (fd: Int32, peer: sockaddr_in) {
+    let fd = socket(AF_INET, Int32(type.rawValue), 0)
+    try #require(fd >= 0)
+    var tv = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var sin = sockaddr_in()
+    sin.sin_family = sa_family_t(AF_INET)
+    sin.sin_port = port.bigEndian
+    inet_pton(AF_INET, address, &sin.sin_addr)
+    return (fd, sin)
 }
