@@ -6,6 +6,8 @@
 #include <spawn.h>
 #include <signal.h>
 #include <pthread.h>
+#include <malloc.h>
+#include <limits.h>
 
 _Static_assert(sizeof(struct cshoal_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
 
@@ -45,4 +47,10 @@ int cshoal_reset_signals(void) {
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     return 0;
+}
+
+int cshoal_malloc_keep_heap(size_t trim_threshold, size_t top_pad) {
+    int a = mallopt(M_TRIM_THRESHOLD, trim_threshold > INT_MAX ? INT_MAX : (int)trim_threshold);
+    int b = mallopt(M_TOP_PAD, top_pad > INT_MAX ? INT_MAX : (int)top_pad);
+    return a && b;
 }

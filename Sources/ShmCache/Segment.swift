@@ -313,6 +313,7 @@ public final class SharedSegment: @unchecked Sendable {
             let knownGen = magic == ShmLayout.magic ? gen : 0
             return .mismatch(why, generation: knownGen, young: young && why == .incomplete)
         }
+        prefault(base, size)
         return .ok(SharedSegment(name: name, region: MappedRegion(base: base, size: size), geometry: geometry,
                                  numa: .notRequested))
     }
@@ -337,6 +338,7 @@ public final class SharedSegment: @unchecked Sendable {
                 munmap(base, total)
                 throw ShmError(syscall: "posix_fallocate", errno: r, detail: "\(name), \(total) bytes")
             }
+            prefault(base, total)
             // The object is zero-filled: every slot empty, every counter zero. Fill the header,
             // then publish the magic last so an attacher never sees a half-written header as valid.
             base.storeBytes(of: ShmLayout.version, toByteOffset: HeaderLayout.version, as: UInt32.self)
@@ -357,6 +359,15 @@ public final class SharedSegment: @unchecked Sendable {
             shm_unlink(name)
             throw error
         }
+    }
+
+    /// Maps every page of `[base, base+size)` writable now (MADV_POPULATE_WRITE, Linux 5.14), so
+    /// that the resolver's first write into each page is not a page fault — on a new segment, a
+    /// fault that also clears the page, which was a fifth of a cold resolution's CPU time. The
+    /// contents are not touched: safe while other processes use the segment. Where the kernel
+    /// lacks the advice, pages fault in on first use as before.
+    private static func prefault(_ base: UnsafeMutableRawPointer, _ size: Int) {
+        _ = madvise(base, size, 23 /* MADV_POPULATE_WRITE */)
     }
 
     private static func fileSize(_ fd: Int32, _ name: String) throws(ShmError) -> Int {

@@ -166,6 +166,9 @@ func readFile(_ path: String) throws(ConfigError) -> String {
 
 // Signals as a daemon expects them, whatever mask the spawning thread had.
 cshoal_reset_signals()
+// Freed heap stays mapped (up to 64 MiB above the top): upstream replies and messages are
+// allocated and freed thousands of times a second, and each regrowth would fault and clear pages.
+_ = cshoal_malloc_keep_heap(64 << 20, 4 << 20)
 // One event loop thread, which also runs Swift concurrency tasks: the worker is single-threaded.
 NIOSingletons.groupLoopCountSuggestion = 1
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()

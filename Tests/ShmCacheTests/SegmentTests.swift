@@ -31,6 +31,37 @@ struct SegmentTests {
         }
     }
 
+    @Test("openOrCreate maps every page up front, created or attached: no page fault on the resolver's first writes")
+    func prefaulted() throws {
+        try withSegment("prefault") { seg, name in
+            #expect(residentKiB(of: seg.region) == seg.region.size / 1024)
+            // A plain attach (bridge, shoalctl) maps lazily; openOrCreate's attach does not.
+            let lazy = try SharedSegment.attach(name: name)
+            #expect(residentKiB(of: lazy.region) ?? 0 < lazy.region.size / 1024)
+            let (again, outcome) = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry())
+            #expect(outcome == .attached)
+            #expect(residentKiB(of: again.region) == again.region.size / 1024)
+        }
+    }
+
+    /// The resident size of this process's mapping of `region`, from /proc/self/smaps.
+    private func residentKiB(of region: MappedRegion) -> Int? {
+        guard let f = fopen("/proc/self/smaps", "r") else { return nil }
+        defer { fclose(f) }
+        let start = String(UInt(bitPattern: region.base), radix: 16)
+        var inside = false
+        var line = [CChar](repeating: 0, count: 512)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let text = String(cString: line)
+            if let dash = text.firstIndex(of: "-"), !text.hasPrefix(" "), text[..<dash].allSatisfy(\.isHexDigit) {
+                inside = text[..<dash] == start
+            } else if inside, text.hasPrefix("Rss:") {
+                return text.dropFirst(4).split(separator: " ").first.flatMap { Int($0) }
+            }
+        }
+        return nil
+    }
+
     @Test("a changed layout version is recreated, not misread")
     func layoutVersionRecreates() throws {
         try withSegment("version") { seg, name in

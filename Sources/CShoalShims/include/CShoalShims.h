@@ -47,6 +47,12 @@ int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// main, before any thread starts. Returns 0 or -1 with errno set.
 int cshoal_reset_signals(void);
 
+/// Keeps freed heap memory mapped instead of trimming it back to the kernel (mallopt
+/// M_TRIM_THRESHOLD and M_TOP_PAD). A worker that allocates and frees the same buffers all day
+/// otherwise pays a page fault and a page clear each time the heap top grows again. Returns 1
+/// on success, 0 when glibc refused a setting.
+int cshoal_malloc_keep_heap(size_t trim_threshold, size_t top_pad);
+
 #ifdef __cplusplus
 }
 #endif
