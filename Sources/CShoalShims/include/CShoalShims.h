@@ -9,6 +9,9 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <spawn.h>
+// Not in the Glibc module: the upstream reactor's epoll and eventfd.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -41,9 +41,10 @@ public struct UpstreamReply: Sendable {
 /// Each UDP query gets its own socket, bound to a kernel-chosen random ephemeral port and
 /// connected to the server, so the kernel drops datagrams from any other address or port; the
 /// ID is random; a reply is accepted only if its ID and question match (with the exact case
-/// sent, so 0x20 randomisation can be checked by the caller). Mismatches are counted and
-/// ignored, and the socket keeps waiting until the timeout. TCP is used when asked
-/// (truncation), with the same matching.
+/// sent, so 0x20 randomisation can be checked by the caller). Mismatches are ignored, and the
+/// socket keeps waiting until the timeout. UDP goes through ``UDPUpstreamReactor`` (plain
+/// sockets, no NIO channel); TCP, used when asked (truncation), through a NIO channel, with
+/// the same matching.
 public final class UpstreamClient: Sendable {
     let group: any EventLoopGroup
 
@@ -78,25 +79,10 @@ public final class UpstreamClient: Sendable {
     }
 
     private func sendUDP(_ wire: [UInt8], _ q: UpstreamQuery, _ matcher: ReplyMatcher) async throws -> [UInt8] {
-        let loop = group.next()
-        let promise = loop.makePromise(of: [UInt8].self)
-        let channel = try await DatagramBootstrap(group: loop)
-            .channelOption(.socketOption(.so_reuseaddr), value: 0)
-            // Servers may ignore the size we advertise; read whole datagrams rather than cut ones.
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65535))
-            .channelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(UDPReplyHandler(matcher: matcher, promise: promise))
-                }
-            }
-            .connect(to: q.server).get()
-        let timeout = loop.scheduleTask(in: q.timeout) { promise.fail(UpstreamError.timeout) }
-        defer {
-            timeout.cancel()
-            channel.close(promise: nil)
+        switch await UDPUpstreamReactor.shared.exchange(wire, to: q.server, matcher: matcher, timeout: q.timeout) {
+        case let .reply(bytes): return bytes
+        case let .failed(e): throw e
         }
-        try await channel.writeAndFlush(channel.allocator.buffer(bytes: wire)).get()
-        return try await promise.futureResult.get()
     }
 
     private func sendTCP(_ wire: [UInt8], _ q: UpstreamQuery, _ matcher: ReplyMatcher) async throws -> [UInt8] {
@@ -139,28 +125,6 @@ struct ReplyMatcher: Sendable {
         var r = WireReader(b, offset: 12)
         guard qd == 1, let n = try? r.name(), let t = try? r.u16(), let c = try? r.u16() else { return false }
         return n.wire == question.name.wire && t == question.type.rawValue && c == question.qclass.rawValue
-    }
-}
-
-final class UDPReplyHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    let matcher: ReplyMatcher
-    let promise: EventLoopPromise<[UInt8]>
-
-    init(matcher: ReplyMatcher, promise: EventLoopPromise<[UInt8]>) {
-        self.matcher = matcher
-        self.promise = promise
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let env = Self.unwrapInboundIn(data)
-        let bytes = Array(env.data.readableBytesView)
-        if matcher.matches(bytes) { promise.succeed(bytes) }
-        // Otherwise: a forged or stale datagram; keep waiting for the real one.
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(UpstreamError.network("\(error)"))
     }
 }
 

@@ -1,0 +1,216 @@
+import CShoalShims
+import NIOCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Upstream UDP exchanges on plain sockets, outside NIO.
+///
+/// A cold resolution is dominated by upstream queries, and a NIO channel per query (bootstrap,
+/// pipeline, options, futures, a 64 KiB receive buffer) cost more CPU than the syscalls it
+/// wraps. Here each query still gets its own socket — a kernel-chosen random ephemeral port,
+/// connected to the server so the kernel drops datagrams from any other address or port — but
+/// the caller's thread only does `socket`, `connect`, `send` and `epoll_ctl`; one reactor
+/// thread per process waits on an epoll instance, reads replies, matches them (ID, question,
+/// exact case), closes the socket and resumes the waiting task. NIO cannot watch foreign file
+/// descriptors, hence the thread; it shares the worker's CPU and sleeps when nothing is
+/// outstanding.
+///
+/// Ownership of a socket: the pending table owns it from registration on; whoever removes the
+/// entry (the reactor, on a reply, an error or the deadline) closes it, under the table lock,
+/// so a descriptor number is never reused while an entry still names it.
+final class UDPUpstreamReactor: Sendable {
+    /// One reactor per process, started on first use.
+    static let shared = UDPUpstreamReactor()
+
+    /// What came of one exchange.
+    enum Outcome: Sendable {
+        case reply([UInt8])
+        case failed(UpstreamError)
+    }
+
+    private struct Pending {
+        let fd: Int32
+        let matcher: ReplyMatcher
+        let deadline: NIODeadline
+        let done: CheckedContinuation<Outcome, Never>
+    }
+
+    private struct State {
+        var pending: [UInt64: Pending] = [:]
+        var nextToken: UInt64 = 1
+        /// The reactor is blocked in epoll_wait with no timeout (nothing was outstanding).
+        var sleeping = false
+    }
+
+    private let epollFD: Int32
+    /// Written to wake the reactor when the first query after a quiet spell arrives (its
+    /// deadline must be watched).
+    private let wakeFD: Int32
+    private let state = Mutex(State())
+    /// Deadlines are checked this often while anything is outstanding; a timeout fires at most
+    /// this late.
+    static let tick = TimeAmount.milliseconds(10)
+
+    private init() {
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd failed: errno \(errno)")
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.u64 = 0   // token 0: the wake descriptor
+        precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &ev) == 0, "epoll_ctl(wake) failed: errno \(errno)")
+        startThread()
+    }
+
+    /// Sends `wire` to `server` from a fresh socket and waits for a reply that `matcher`
+    /// accepts, an error on the socket, or `timeout`.
+    func exchange(_ wire: [UInt8], to server: SocketAddress, matcher: ReplyMatcher,
+                  timeout: TimeAmount) async -> Outcome {
+        let fd = socket(Int32(server.protocol.rawValue), Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failed(.network(Self.describe("socket", errno))) }
+        // connect() binds a random ephemeral port (the kernel picks it at random) and makes the
+        // kernel drop datagrams from anyone but the server's address and port.
+        let connected = server.withSockAddr { sa, len in connect(fd, sa, socklen_t(len)) }
+        guard connected == 0 else {
+            let e = errno
+            close(fd)
+            return .failed(.network(Self.describe("connect", e)))
+        }
+        let sent = wire.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        guard sent == wire.count else {
+            let e = errno
+            close(fd)
+            return .failed(.network(Self.describe("send", e)))
+        }
+        let deadline = NIODeadline.now() + timeout
+        return await withCheckedContinuation { (done: CheckedContinuation<Outcome, Never>) in
+            let (token, wake) = state.withLock { s -> (UInt64, Bool) in
+                let t = s.nextToken
+                s.nextToken &+= 1
+                s.pending[t] = Pending(fd: fd, matcher: matcher, deadline: deadline, done: done)
+                let wake = s.sleeping
+                s.sleeping = false
+                return (t, wake)
+            }
+            // Registered after the entry exists, so the reactor always finds it; a reply that
+            // came first is reported at once (level-triggered).
+            var ev = epoll_event()
+            ev.events = EPOLLIN.rawValue
+            ev.data.u64 = token
+            if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) != 0 {
+                let e = errno
+                if let p = state.withLock({ $0.pending.removeValue(forKey: token) }) {
+                    close(p.fd)
+                    p.done.resume(returning: .failed(.network(Self.describe("epoll_ctl", e))))
+                }
+                return
+            }
+            if wake { Self.signal(wakeFD) }
+        }
+    }
+
+    /// Exchanges waiting for a reply (each holds one open socket).
+    var outstanding: Int { state.withLock { $0.pending.count } }
+
+    // MARK: The reactor thread
+
+    private func startThread() {
+        // The closure keeps the reactor alive for the life of the process (it is a singleton).
+        let box = Unmanaged.passRetained(ThreadBody { [self] in run() })
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        defer { pthread_attr_destroy(&attr) }
+        pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
+        var tid = pthread_t()
+        let r = pthread_create(&tid, &attr, { arg in
+            // The pointer is the retained ThreadBody passed below; taken back exactly once.
+            let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box.toOpaque())
+        precondition(r == 0, "pthread_create for the upstream reactor failed: \(r)")
+    }
+
+    private func run() {
+        let capacity = 64
+        var events = [epoll_event](repeating: epoll_event(), count: capacity)
+        var buffer = [UInt8](repeating: 0, count: 65535)
+        var nextScan = NIODeadline.now() + Self.tick
+        while true {
+            let wait: Int32 = state.withLock { s in
+                if s.pending.isEmpty { s.sleeping = true; return -1 }
+                return Int32(clamping: max(0, (nextScan - .now()).nanoseconds / 1_000_000) + 1)
+            }
+            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32(capacity), wait) }
+            if n < 0 && errno != EINTR { fatalError("upstream reactor: epoll_wait failed: errno \(errno)") }
+            for i in 0..<max(0, Int(n)) {
+                let token = events[i].data.u64
+                if token == 0 { Self.drain(wakeFD); continue }
+                readReplies(token, &buffer)
+            }
+            let now = NIODeadline.now()
+            if now >= nextScan {
+                expire(now)
+                nextScan = now + Self.tick
+            }
+        }
+    }
+
+    /// Reads every datagram waiting on the token's socket; ends the exchange on a match or an
+    /// error. Mismatched datagrams (forged or stale) are ignored and the wait goes on.
+    private func readReplies(_ token: UInt64, _ buffer: inout [UInt8]) {
+        guard let (fd, matcher) = state.withLock({ s in s.pending[token].map { ($0.fd, $0.matcher) } }) else { return }
+        while true {
+            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if got < 0 {
+                let e = errno
+                if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return }
+                finish(token, .failed(.network(Self.describe("recv", e))))
+                return
+            }
+            let bytes = Array(buffer[0..<got])
+            if matcher.matches(bytes) {
+                finish(token, .reply(bytes))
+                return
+            }
+        }
+    }
+
+    private func expire(_ now: NIODeadline) {
+        let due = state.withLock { s in s.pending.filter { $0.value.deadline <= now }.map(\.key) }
+        for t in due { finish(t, .failed(.timeout)) }
+    }
+
+    /// Removes the entry, closes its socket (which also takes it out of the epoll set) and
+    /// resumes its task.
+    private func finish(_ token: UInt64, _ outcome: Outcome) {
+        guard let p = state.withLock({ s -> Pending? in
+            guard let p = s.pending.removeValue(forKey: token) else { return nil }
+            close(p.fd)
+            return p
+        }) else { return }
+        p.done.resume(returning: outcome)
+    }
+
+    private static func signal(_ fd: Int32) {
+        var one: UInt64 = 1
+        _ = write(fd, &one, 8)
+    }
+
+    private static func drain(_ fd: Int32) {
+        var v: UInt64 = 0
+        _ = read(fd, &v, 8)
+    }
+
+    private static func describe(_ call: String, _ e: Int32) -> String {
+        "\(call): \(String(cString: strerror(e)))"
+    }
+}
+
+/// The reactor thread's entry point, boxed for pthread_create.
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
