@@ -64,6 +64,28 @@ import Testing
         #expect(throws: PresentationError.self) { try many.prepending([0x78]) }
     }
 
+    @Test func eightBytesAtATimeLowerCasingMatchesBytewise() throws {
+        // Every byte value in every lane, with varied neighbours.
+        for lane in 0..<8 {
+            for v in 0...255 {
+                let bytes = (0..<8).map { $0 == lane ? UInt8(v) : UInt8(truncatingIfNeeded: v &* 31 &+ $0 &* 57) }
+                let word = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+                let want = bytes.map(asciiLower).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+                #expect(DNSName.lower8(word) == want, "lane \(lane) byte \(v)")
+            }
+        }
+        // Names of every length up to 40 bytes hash alike in any case, and apart from others.
+        var rng = SystemRandomNumberGenerator()
+        for n in 1...40 {
+            let label = (0..<n).map { _ in UInt8.random(in: 0x61...0x7A, using: &rng) }
+            let lower = try DNSName(labels: [label, Array("test".utf8)])
+            let mixed = try DNSName(labels: [label.map { Bool.random(using: &rng) ? $0 & ~0x20 : $0 }, Array("TeSt".utf8)])
+            #expect(lower.hashValue == mixed.hashValue)
+            let other = try DNSName(labels: [label + [0x61], Array("test".utf8)])
+            #expect(lower.hashValue != other.hashValue)
+        }
+    }
+
     @Test func caseInsensitiveEqualityAndHash() throws {
         let a = try DNSName("WWW.Example.COM."), b = try DNSName("www.example.com.")
         #expect(a == b)

@@ -2,6 +2,7 @@ import DNSCore
 import Foundation
 import NIOCore
 import NIOPosix
+import ShmCache
 import Testing
 @testable import Worker
 
@@ -54,6 +55,14 @@ struct UpstreamClientTests {
         }
         #expect(server.total == n)
         #expect(UDPUpstreamReactor.shared.outstanding == 0, "sockets left open")
+    }
+
+    @Test func serverAddressesBecomeSocketAddresses() throws {
+        let v4 = try ServerAddress(IPv4Address(127, 57, 11, 9)).socketAddress(port: 5353)
+        #expect(v4.ipAddress == "127.57.11.9" && v4.port == 5353)
+        let v6 = ServerAddress(IPv6Address(high: 0x2001_0db8_0000_0000, low: 0x0000_0000_0053_0001))
+        let s6 = try v6.socketAddress(port: 53)
+        #expect(s6.ipAddress == "2001:db8::53:1" && s6.port == 53)
     }
 
     @Test func aClosedPortIsANetworkErrorNotATimeout() async throws {

@@ -412,7 +412,7 @@ public final class Resolver: Sendable {
                 }
             }
         }
-        return Array(Set(out)).sorted { $0.description < $1.description }
+        return Array(Set(out)).sorted { ($0.high, $0.low) < ($1.high, $1.low) }
     }
 
     /// Resolves addresses of NS names that have none (glueless delegation), a few at a time.
@@ -541,6 +541,13 @@ extension ServerAddress {
 
     /// The NIO socket address of this server at `port`.
     func socketAddress(port: UInt16) throws -> SocketAddress {
-        try SocketAddress(ipAddress: description, port: Int(port))
+        var packed = ByteBuffer()
+        if isIPv4 {
+            packed.writeInteger(UInt32(truncatingIfNeeded: low))
+        } else {
+            packed.writeInteger(high)
+            packed.writeInteger(low)
+        }
+        return try SocketAddress(packedIPAddress: packed, port: Int(port))
     }
 }
