@@ -133,7 +133,7 @@ struct WorkerCommand: ParsableCommand {
         let stats = seg.stats(workerSlot: s.workerSlot)
         let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
-        let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
+        let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group, replyLoop: group.next()), hints: hints,
                                 limits: s.limits, logger: logger, traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger)
 

@@ -49,6 +49,8 @@ final class UDPUpstreamReactor: Sendable {
     /// deadline must be watched).
     private let wakeFD: Int32
     private let state = Mutex(State())
+    /// The event loop that runs the waiting tasks, when there is one (the worker's only loop).
+    private let deliveryLoop = Mutex<(any EventLoop)?>(nil)
     /// Deadlines are checked this often while anything is outstanding; a timeout fires at most
     /// this late.
     static let tick = TimeAmount.milliseconds(10)
@@ -111,6 +113,12 @@ final class UDPUpstreamReactor: Sendable {
         }
     }
 
+    /// Resumes finished exchanges on `loop`, in batches (see `deliver`). Set once by the
+    /// worker; without it each task is resumed from the reactor thread.
+    func deliver(on loop: any EventLoop) {
+        deliveryLoop.withLock { $0 = loop }
+    }
+
     /// Exchanges waiting for a reply (each holds one open socket).
     var outstanding: Int { state.withLock { $0.pending.count } }
 
@@ -138,6 +146,7 @@ final class UDPUpstreamReactor: Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: capacity)
         var buffer = [UInt8](repeating: 0, count: 65535)
         var nextScan = NIODeadline.now() + Self.tick
+        var finished: [(CheckedContinuation<Outcome, Never>, Outcome)] = []
         while true {
             let wait: Int32 = state.withLock { s in
                 if s.pending.isEmpty { s.sleeping = true; return -1 }
@@ -148,50 +157,68 @@ final class UDPUpstreamReactor: Sendable {
             for i in 0..<max(0, Int(n)) {
                 let token = events[i].data.u64
                 if token == 0 { Self.drain(wakeFD); continue }
-                readReplies(token, &buffer)
+                readReplies(token, &buffer, into: &finished)
             }
             let now = NIODeadline.now()
             if now >= nextScan {
-                expire(now)
+                expire(now, into: &finished)
                 nextScan = now + Self.tick
             }
+            deliver(&finished)
+        }
+    }
+
+    /// Resumes the tasks whose exchanges ended in this round. With a delivery loop, all of
+    /// them in one task on that loop: resumed from its own thread they are queued without
+    /// waking it again, where resuming each from here would wake it (and switch threads)
+    /// once per reply.
+    private func deliver(_ finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
+        guard !finished.isEmpty else { return }
+        let batch = finished
+        finished.removeAll(keepingCapacity: true)
+        if let loop = deliveryLoop.withLock({ $0 }) {
+            loop.execute { for (done, outcome) in batch { done.resume(returning: outcome) } }
+        } else {
+            for (done, outcome) in batch { done.resume(returning: outcome) }
         }
     }
 
     /// Reads every datagram waiting on the token's socket; ends the exchange on a match or an
     /// error. Mismatched datagrams (forged or stale) are ignored and the wait goes on.
-    private func readReplies(_ token: UInt64, _ buffer: inout [UInt8]) {
+    private func readReplies(_ token: UInt64, _ buffer: inout [UInt8],
+                             into finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
         guard let (fd, matcher) = state.withLock({ s in s.pending[token].map { ($0.fd, $0.matcher) } }) else { return }
         while true {
             let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if got < 0 {
                 let e = errno
                 if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return }
-                finish(token, .failed(.network(Self.describe("recv", e))))
+                finish(token, .failed(.network(Self.describe("recv", e))), into: &finished)
                 return
             }
             let bytes = Array(buffer[0..<got])
             if matcher.matches(bytes) {
-                finish(token, .reply(bytes))
+                finish(token, .reply(bytes), into: &finished)
                 return
             }
         }
     }
 
-    private func expire(_ now: NIODeadline) {
+    private func expire(_ now: NIODeadline, into finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
         let due = state.withLock { s in s.pending.filter { $0.value.deadline <= now }.map(\.key) }
-        for t in due { finish(t, .failed(.timeout)) }
+        for t in due { finish(t, .failed(.timeout), into: &finished) }
     }
 
     /// Removes the entry, closes its socket (which also takes it out of the epoll set) and
-    /// resumes its task.
-    private func finish(_ token: UInt64, _ outcome: Outcome) {
+    /// queues its task for resumption.
+    private func finish(_ token: UInt64, _ outcome: Outcome,
+                        into finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
         guard let p = state.withLock({ s -> Pending? in
             guard let p = s.pending.removeValue(forKey: token) else { return nil }
             close(p.fd)
             return p
         }) else { return }
-        p.done.resume(returning: outcome)
+        finished.append((p.done, outcome))
     }
 
     private static func signal(_ fd: Int32) {

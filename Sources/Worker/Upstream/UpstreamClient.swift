@@ -48,7 +48,12 @@ public struct UpstreamReply: Sendable {
 public final class UpstreamClient: Sendable {
     let group: any EventLoopGroup
 
-    public init(group: any EventLoopGroup) { self.group = group }
+    /// `replyLoop`: the event loop that runs the resolution tasks, in a single-loop worker;
+    /// finished UDP exchanges are then handed to it in batches, one wake-up per batch.
+    public init(group: any EventLoopGroup, replyLoop: (any EventLoop)? = nil) {
+        self.group = group
+        if let replyLoop { UDPUpstreamReactor.shared.deliver(on: replyLoop) }
+    }
 
     /// Sends `q` once and waits for a matching reply or the timeout.
     public func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply {
