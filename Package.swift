@@ -72,6 +72,12 @@ let package = Package(
                           path: "bench/dnscore-bench"),
         .executableTarget(name: "shmcache-bench", dependencies: ["ShmCache", "DNSCore"],
                           path: "bench/shmcache-bench"),
+        .executableTarget(name: "frontend-bench", dependencies: [
+            "Worker", "ShmCache", "DNSCore", "CShoalShims",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        ], path: "bench/frontend-bench"),
         // Child process for ShmCache's multi-process tests (spawned by ShmCacheTests).
         .executableTarget(name: "shm-stress", dependencies: ["ShmCache", "DNSCore"]),
 

@@ -107,7 +107,7 @@ final class ConnectionCounter: Sendable {
 
 extension SocketAddress {
     /// Whether the ACL admits this client.
-    func allowed(by acl: AccessControl) -> Bool {
+    public func allowed(by acl: AccessControl) -> Bool {
         switch self {
         case let .v4(a):
             return acl.allows(ipv4: UInt32(bigEndian: a.address.sin_addr.s_addr))

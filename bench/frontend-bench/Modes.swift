@@ -1,0 +1,146 @@
+import DNSCore
+import NIOCore
+import NIOPosix
+import Synchronization
+import Worker
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGINT/SIGTERM; both serving loops poll it. A lock-free atomic, so safe to store from
+/// a signal handler.
+let stopRequested = Atomic<Bool>(false)
+
+func installStopHandlers() {
+    for sig in [SIGINT, SIGTERM] {
+        signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// What one run did, per datagram.
+struct Counts: Sendable {
+    var received = 0
+    /// Replies handed to the socket (hits, errors the engine answers at once, SERVFAIL for misses).
+    var answered = 0
+    /// Queries the packet cache could not answer (SERVFAIL here: the bench does not resolve).
+    var misses = 0
+    /// Datagrams the engine drops (responses, runts).
+    var dropped = 0
+    /// Replies the socket refused (mmsg mode: sendmmsg errors, replies too large for a slot).
+    var sendFailures = 0
+    /// Times the replies of a read batch were handed to the kernel: NIO flushes (one per
+    /// readable event, which covers up to maxMessagesPerRead = 4 recvmmsg calls), or mmsg
+    /// rounds (one recvmmsg, one sendmmsg). `received / flushes` is the batch size achieved.
+    var flushes = 0
+}
+
+/// The engine's synchronous answer to one datagram, the same in both modes: a packet-cache hit
+/// (or an error answered at once) as the worker answers it; a miss, which the worker would
+/// resolve in a task, answered SERVFAIL at once and counted, so no mode does resolution work.
+@inline(__always)
+func answer(_ engine: WorkerEngine, _ bytes: [UInt8], clientAllowed: Bool, _ counts: inout Counts) -> [UInt8]? {
+    switch engine.receive(bytes, clientAllowed: clientAllowed, overTCP: false) {
+    case let .respond(b):
+        counts.answered += 1
+        return b
+    case .drop:
+        counts.dropped += 1
+        return nil
+    case let .resolve(q):
+        counts.misses += 1
+        counts.answered += 1
+        return QueryScreen.errorResponse(q.message.header, .servFail, q.message)
+    }
+}
+
+// MARK: NIO
+
+/// The worker's `UDPQueryHandler` (Sources/Worker/Frontend/Servers.swift) line for line, but for
+/// the miss branch (see ``answer(_:_:clientAllowed:_:)``) and the counting: each datagram copied
+/// out of its ByteBuffer, the reply written into a new ByteBuffer, one flush per read batch so
+/// NIO sends the batch with sendmmsg.
+final class BenchUDPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+    let engine: WorkerEngine
+    /// Touched only on the channel's event loop.
+    var counts = Counts()
+
+    init(engine: WorkerEngine) { self.engine = engine }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let env = Self.unwrapInboundIn(data)
+        let bytes = Array(env.data.readableBytesView)
+        let remote = env.remoteAddress
+        counts.received += 1
+        guard let b = answer(engine, bytes, clientAllowed: remote.allowed(by: engine.acl), &counts) else { return }
+        context.write(Self.wrapOutboundOut(AddressedEnvelope(remoteAddress: remote,
+                                                             data: context.channel.allocator.buffer(bytes: b))),
+                      promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        counts.flushes += 1
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {}
+}
+
+/// Serves on one NIO event loop with the worker's UDP channel options until stopped or
+/// `deadline`; returns the counts.
+func runNIO(engine: WorkerEngine, group: MultiThreadedEventLoopGroup, address: SocketAddress, batch: Int,
+            deadline: Double, ready: (String) -> Void) throws -> Counts {
+    let handler = BenchUDPHandler(engine: engine)
+    // The options of Frontend.udpBootstrap (reusePort true, as for --listen).
+    let channel = try DatagramBootstrap(group: group)
+        .channelOption(.socketOption(.so_reuseaddr), value: 1)
+        .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
+        .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+        .channelOption(.datagramVectorReadMessageCount, value: batch)
+        .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: batch * 2048))
+        .channelInitializer { ch in
+            ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) }
+        }
+        .bind(to: address).wait()
+    ready("\(channel.localAddress.map { "\($0)" } ?? "?")")
+    // This thread only waits; the event loop thread does the work.
+    while !stopRequested.load(ordering: .relaxed) && monotonicSeconds() < deadline {
+        usleep(50_000)
+    }
+    try channel.close().wait()
+    return try channel.eventLoop.submit { handler.counts }.wait()
+}
+
+// MARK: recvmmsg / sendmmsg
+
+/// Serves on this thread with a blocking socket: one recvmmsg of up to `batch` datagrams,
+/// the engine on each, one sendmmsg of the replies; until stopped or `deadline`.
+func runMMsg(engine: WorkerEngine, address: SocketAddress, batch: Int, deadline: Double,
+             ready: (String) -> Void) throws(SocketError) -> Counts {
+    let socket = try UDPSocket(binding: address, receiveBuffer: 4 << 20, receiveTimeoutMilliseconds: 100)
+    var vectors = DatagramBatch(capacity: batch, bufferSize: 2048)
+    var counts = Counts()
+    ready("\(address)")
+    while !stopRequested.load(ordering: .relaxed) && monotonicSeconds() < deadline {
+        let n = try vectors.receive(from: socket)
+        guard n > 0 else { continue }
+        counts.received += n
+        counts.flushes += 1
+        for i in 0..<n {
+            guard let b = answer(engine, vectors.payload(i), clientAllowed: vectors.senderAllowed(i, by: engine.acl), &counts)
+            else { continue }
+            if !vectors.queueReply(b, toSenderOf: i) { counts.sendFailures += 1 }
+        }
+        if vectors.queued > 0 {
+            counts.sendFailures += vectors.send(on: socket).failed
+        }
+    }
+    return counts
+}
