@@ -88,28 +88,29 @@ final class UDPUpstreamReactor: Sendable {
         }
         let deadline = NIODeadline.now() + timeout
         return await withCheckedContinuation { (done: CheckedContinuation<Outcome, Never>) in
-            let (token, wake) = state.withLock { s -> (UInt64, Bool) in
+            // Entry and registration under one lock: the reactor can neither miss the entry
+            // when the reply (which may already be there: level-triggered) is reported, nor
+            // end the exchange and close the socket before it is registered.
+            let registered = state.withLock { s -> Result<Bool, UpstreamError> in
                 let t = s.nextToken
+                var ev = epoll_event()
+                ev.events = EPOLLIN.rawValue
+                ev.data.u64 = t
+                guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) == 0 else {
+                    return .failure(.network(Self.describe("epoll_ctl", errno)))
+                }
                 s.nextToken &+= 1
                 s.pending[t] = Pending(fd: fd, matcher: matcher, deadline: deadline, done: done)
-                let wake = s.sleeping
-                s.sleeping = false
-                return (t, wake)
+                defer { s.sleeping = false }
+                return .success(s.sleeping)
             }
-            // Registered after the entry exists, so the reactor always finds it; a reply that
-            // came first is reported at once (level-triggered).
-            var ev = epoll_event()
-            ev.events = EPOLLIN.rawValue
-            ev.data.u64 = token
-            if epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) != 0 {
-                let e = errno
-                if let p = state.withLock({ $0.pending.removeValue(forKey: token) }) {
-                    close(p.fd)
-                    p.done.resume(returning: .failed(.network(Self.describe("epoll_ctl", e))))
-                }
-                return
+            switch registered {
+            case let .success(wake):
+                if wake { Self.signal(wakeFD) }
+            case let .failure(e):
+                close(fd)
+                done.resume(returning: .failed(e))
             }
-            if wake { Self.signal(wakeFD) }
         }
     }
 
