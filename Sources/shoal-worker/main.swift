@@ -139,14 +139,18 @@ struct WorkerCommand: ParsableCommand {
 
         let listeners = specs
         let tcpLimits = s.tcp
-        let channels = try group.next().makeFutureWithTask {
-            try await Frontend.start(listeners, engine: engine, group: group, tcpLimits: tcpLimits)
+        let listening = try group.next().makeFutureWithTask {
+            try await Frontend.start(listeners, engine: engine, group: group, tcpLimits: tcpLimits, logger: logger)
         }.wait()
-        for ch in channels {
-            logger.info("listening on \(ch.localAddress.map { "\($0)" } ?? "?")")
-        }
+        for d in listening.descriptions { logger.info("listening on \(d)") }
         logger.notice("shoal-worker \(ShoalVersion.string) ready, pid \(getpid())")
-        try channels[0].closeFuture.wait()
+        // The event loop and the UDP threads do the work; this thread only waits. The worker
+        // ends on a signal, or when a TCP listener is closed under it.
+        if let tcp = listening.tcp.first {
+            try tcp.closeFuture.wait()
+        } else {
+            while true { pause() }
+        }
     }
 }
 

@@ -122,7 +122,7 @@ struct InflightSharingTests {
         let names = Array(perZone.values.sorted().prefix(10))
         try #require(names.count == 10)
         try WorkerLab.withWorker("steps", host: ".205.3") { worker, _ in
-            let responses = try burst(names, address: worker.address, port: worker.port)
+            let responses = try udpBurst(names, address: worker.address, port: worker.port)
             #expect(responses.count == names.count)
             #expect(responses.allSatisfy { $0.rcode == .noError && !$0.answers.isEmpty })
             let seg = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
@@ -135,31 +135,7 @@ struct InflightSharingTests {
 
     /// Sends `copies` queries for `name` at once from one UDP socket and collects the replies.
     func burst(_ name: String, copies: Int, address: String, port: UInt16) throws -> [Message] {
-        try burst([String](repeating: name, count: copies), address: address, port: port)
-    }
-
-    /// Sends a query for each name at once from one UDP socket and collects the replies.
-    func burst(_ names: [String], address: String, port: UInt16) throws -> [Message] {
-        let copies = names.count
-        var (fd, sin) = try loopbackSocket(SOCK_DGRAM, to: address, port: port)
-        defer { close(fd) }
-        for (i, name) in names.enumerated() {
-            let wire = try Message.query(id: UInt16(i), name: try DNSName(name), type: .a).serialize()
-            let n = withUnsafePointer(to: &sin) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, wire, wire.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            try #require(n == wire.count)
-        }
-        var out: [Message] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while out.count < copies {
-            let n = recv(fd, &buf, buf.count, 0)
-            guard n > 0 else { break }
-            out.append(try Message(wire: Array(buf[0..<n])))
-        }
-        return out
+        try udpBurst([String](repeating: name, count: copies), address: address, port: port)
     }
 }
 

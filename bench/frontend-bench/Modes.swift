@@ -1,4 +1,5 @@
 import DNSCore
+import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -118,29 +119,23 @@ func runNIO(engine: WorkerEngine, group: MultiThreadedEventLoopGroup, address: S
     return try channel.eventLoop.submit { handler.counts }.wait()
 }
 
-// MARK: recvmmsg / sendmmsg
+// MARK: recvmmsg / sendmmsg: the worker's own UDP front end
 
-/// Serves on this thread with a blocking socket: one recvmmsg of up to `batch` datagrams,
-/// the engine on each, one sendmmsg of the replies; until stopped or `deadline`.
-func runMMsg(engine: WorkerEngine, address: SocketAddress, batch: Int, deadline: Double,
-             ready: (String) -> Void) throws(SocketError) -> Counts {
-    let socket = try UDPSocket(binding: address, receiveBuffer: 4 << 20, receiveTimeoutMilliseconds: 100)
-    var vectors = DatagramBatch(capacity: batch, bufferSize: 2048)
-    var counts = Counts()
-    ready("\(address)")
+/// Serves with the worker's `UDPFrontEnd` (its own thread: recvmmsg, the engine, sendmmsg;
+/// misses go to the event loop, where the resolver without upstream answers SERVFAIL) until
+/// stopped or `deadline`. Counts come from the engine's statistics slot.
+func runMMsg(engine: WorkerEngine, group: MultiThreadedEventLoopGroup, address: SocketAddress, deadline: Double,
+             logger: Logger, ready: (String) -> Void) throws(SocketError) -> Counts {
+    let listener = try UDPListener(binding: address, reusePort: true)
+    let before = (engine.stats.value(.queries), engine.stats.value(.packetHits), engine.stats.value(.misses))
+    UDPFrontEnd.start(listener, engine: engine, loop: group.next(), logger: logger)
+    ready(listener.name)
     while !stopRequested.load(ordering: .relaxed) && monotonicSeconds() < deadline {
-        let n = try vectors.receive(from: socket)
-        guard n > 0 else { continue }
-        counts.received += n
-        counts.flushes += 1
-        for i in 0..<n {
-            guard let b = answer(engine, vectors.payload(i), clientAllowed: vectors.senderAllowed(i, by: engine.acl), &counts)
-            else { continue }
-            if !vectors.queueReply(b, toSenderOf: i) { counts.sendFailures += 1 }
-        }
-        if vectors.queued > 0 {
-            counts.sendFailures += vectors.send(on: socket).failed
-        }
+        usleep(50_000)
     }
+    var counts = Counts()
+    counts.received = Int(engine.stats.value(.queries) - before.0)
+    counts.misses = Int(engine.stats.value(.misses) - before.2)
+    counts.answered = Int(engine.stats.value(.packetHits) - before.1) + counts.misses
     return counts
 }

@@ -1,7 +1,8 @@
 // Front-end benchmark (issue #4): the worker's cache-hit path behind two UDP front ends, NIO's
-// DatagramChannel with vector reads (what shoal-worker runs) and a blocking recvmmsg/sendmmsg
-// loop, on the same WorkerEngine and an already warm shared segment. Single-threaded; pin it
-// with taskset. Driven by bench/frontend.sh, which warms the segment and runs dnsperf.
+// DatagramChannel with vector reads (what shoal-worker ran first) and the worker's recvmmsg/
+// sendmmsg front end (`UDPFrontEnd`, what it runs now), on the same WorkerEngine and an already
+// warm shared segment. Pin it with taskset. Driven by bench/frontend.sh, which warms the
+// segment and runs dnsperf.
 //
 //   frontend-bench --mode nio|mmsg --listen 127.0.59.2:53 --segment NAME [--seconds S]
 import ArgumentParser
@@ -16,8 +17,8 @@ import Worker
 import Glibc
 #endif
 
-/// The engine never resolves here (misses are answered SERVFAIL by the bench itself), so the
-/// resolver it needs for its initializer gets an upstream that refuses everything.
+/// The engine never reaches an authoritative server here, so a miss ends in SERVFAIL: the
+/// resolver gets an upstream that refuses everything.
 struct NoUpstream: UpstreamSender {
     func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply {
         throw .network("frontend-bench sends no upstream queries")
@@ -34,15 +35,16 @@ struct FrontendBench: ParsableCommand {
         abstract: "Serves packet-cache hits from a warm shared segment through NIO vector reads or recvmmsg/sendmmsg.",
         discussion: """
             Attaches the existing segment /shoal.NAME (warm it first with shoal-worker), builds a \
-            WorkerEngine as shoal-worker does, and answers UDP on --listen in one thread (plus \
-            NIO's event loop thread in nio mode, the main thread then only waiting). Queries that \
-            miss the packet cache are answered SERVFAIL and counted, in both modes. On SIGINT, \
-            SIGTERM or after --seconds it prints one line: mode, datagrams received, answered, \
-            misses, dropped, send failures, flushes \
-            (read batches handed to the kernel as one send), seconds.
+            WorkerEngine as shoal-worker does, and answers UDP on --listen: in nio mode on NIO's \
+            event loop thread, in mmsg mode on the worker's own UDP front-end thread; the main \
+            thread only waits. Queries that miss the packet cache are answered SERVFAIL (nio: by \
+            the bench at once; mmsg: by the resolver, which has no upstream here) and counted. On \
+            SIGINT, SIGTERM or after --seconds it prints one line: mode, datagrams received, \
+            answered, misses, dropped, send failures, flushes (nio only: read batches handed to \
+            the kernel as one send), seconds.
             """)
 
-    @Option(help: "nio: a NIO DatagramChannel with vector reads, as the worker; mmsg: a blocking recvmmsg/sendmmsg loop.")
+    @Option(help: "nio: a NIO DatagramChannel with vector reads; mmsg: the worker's UDP front end (recvmmsg/sendmmsg on its own thread).")
     var mode: Mode
 
     @Option(help: "Address to answer on, ADDR[:PORT] or [IPV6][:PORT].")
@@ -54,7 +56,7 @@ struct FrontendBench: ParsableCommand {
     @Option(help: "Statistics slot of the segment the engine counts in.")
     var workerSlot = 0
 
-    @Option(help: "Datagrams per read (NIO's datagramVectorReadMessageCount, or the recvmmsg vector length).")
+    @Option(help: "Datagrams per read in nio mode (NIO's datagramVectorReadMessageCount); mmsg mode uses the worker's own (32).")
     var batch = 32
 
     @Option(help: "Stop after this many seconds (0: only on SIGINT/SIGTERM).")
@@ -97,7 +99,9 @@ struct FrontendBench: ParsableCommand {
             defer { try? group.syncShutdownGracefully() }
             counts = try runNIO(engine: engine, group: group, address: address, batch: batch, deadline: deadline, ready: ready)
         case .mmsg:
-            counts = try runMMsg(engine: engine, address: address, batch: batch, deadline: deadline, ready: ready)
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            counts = try runMMsg(engine: engine, group: group, address: address, deadline: deadline, logger: logger,
+                                 ready: ready)
         }
         print("mode=\(mode.rawValue) received=\(counts.received) answered=\(counts.answered) misses=\(counts.misses) "
               + "dropped=\(counts.dropped) send-failures=\(counts.sendFailures) flushes=\(counts.flushes) "

@@ -31,43 +31,41 @@ public struct TCPLimits: Sendable, Equatable {
 
 /// Starts the UDP and TCP listeners that feed a ``WorkerEngine``.
 public enum Frontend {
-    /// Datagrams read per system call (NIO uses recvmmsg); each slot gets 2 KiB of buffer so
-    /// EDNS queries are never truncated (DESIGN.md platform notes).
-    static let vectorReads = 32
+    /// What is listening: TCP channels on the event loop, UDP sockets each served by its own
+    /// ``UDPFrontEnd`` thread.
+    public struct Listening: Sendable {
+        public var tcp: [any Channel]
+        public var udp: [UDPListener]
 
-    /// Binds (or adopts) every listener; returns the channels, open and reading.
+        /// One line per socket, for the log.
+        public var descriptions: [String] {
+            udp.map { "UDP \($0.name)" } + tcp.map { "TCP \($0.localAddress.map { "\($0)" } ?? "?")" }
+        }
+    }
+
+    /// Binds (or adopts) every listener and starts serving it. UDP sockets are bound first, so
+    /// a bind error leaves no thread behind.
     public static func start(_ specs: [ListenSpec], engine: WorkerEngine, group: any EventLoopGroup,
-                             tcpLimits: TCPLimits = TCPLimits(), reusePort: Bool = true) async throws -> [any Channel] {
-        var channels: [any Channel] = []
+                             tcpLimits: TCPLimits = TCPLimits(), reusePort: Bool = true,
+                             logger: Logger) async throws -> Listening {
+        var listening = Listening(tcp: [], udp: [])
         let connections = ConnectionCounter()
         for spec in specs {
             switch spec {
             case let .bind(address):
-                channels.append(try await udpBootstrap(engine, group, reusePort).bind(to: address).get())
-                channels.append(try await tcpBootstrap(engine, group, tcpLimits, connections, reusePort)
+                listening.udp.append(try UDPListener(binding: address, reusePort: reusePort))
+                listening.tcp.append(try await tcpBootstrap(engine, group, tcpLimits, connections, reusePort)
                     .bind(to: address).get())
             case let .inheritedUDP(fd):
-                channels.append(try await udpBootstrap(engine, group, false).withBoundSocket(fd).get())
+                listening.udp.append(try UDPListener(inheritedFD: fd))
             case let .inheritedTCP(fd):
-                channels.append(try await tcpBootstrap(engine, group, tcpLimits, connections, false)
+                listening.tcp.append(try await tcpBootstrap(engine, group, tcpLimits, connections, false)
                     .withBoundSocket(fd).get())
             }
         }
-        return channels
-    }
-
-    static func udpBootstrap(_ engine: WorkerEngine, _ group: any EventLoopGroup, _ reusePort: Bool) -> DatagramBootstrap {
-        DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: reusePort ? 1 : 0)
-            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-            .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * 2048))
-            .channelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(UDPQueryHandler(engine: engine))
-                }
-            }
+        let loop = group.next()
+        for l in listening.udp { UDPFrontEnd.start(l, engine: engine, loop: loop, logger: logger) }
+        return listening
     }
 
     static func tcpBootstrap(_ engine: WorkerEngine, _ group: any EventLoopGroup, _ limits: TCPLimits,
@@ -119,46 +117,6 @@ extension SocketAddress {
         default:
             return false
         }
-    }
-}
-
-/// UDP: answers packet-cache hits inline (flushed once per read batch, so NIO can send them
-/// with one sendmmsg) and hands misses to resolution tasks.
-final class UDPQueryHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-    let engine: WorkerEngine
-
-    init(engine: WorkerEngine) { self.engine = engine }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let env = Self.unwrapInboundIn(data)
-        let bytes = Array(env.data.readableBytesView)
-        let remote = env.remoteAddress
-        switch engine.receive(bytes, clientAllowed: remote.allowed(by: engine.acl), overTCP: false) {
-        case let .respond(b):
-            context.write(Self.wrapOutboundOut(AddressedEnvelope(remoteAddress: remote,
-                                                                 data: context.channel.allocator.buffer(bytes: b))),
-                          promise: nil)
-        case .drop:
-            break
-        case let .resolve(q):
-            let channel = context.channel
-            let engine = self.engine
-            Task {
-                let b = await engine.resolve(q)
-                channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: channel.allocator.buffer(bytes: b)),
-                                      promise: nil)
-            }
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // ICMP errors and the like on the listening socket: nothing to do, keep serving.
     }
 }
 

@@ -63,7 +63,7 @@ final class UDPUpstreamReactor: Sendable {
         ev.events = EPOLLIN.rawValue
         ev.data.u64 = 0   // token 0: the wake descriptor
         precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &ev) == 0, "epoll_ctl(wake) failed: errno \(errno)")
-        startThread()
+        startDetachedThread("upstream reactor") { [self] in run() }
     }
 
     /// Sends `wire` to `server` from a fresh socket and waits for a reply that `matcher`
@@ -124,23 +124,6 @@ final class UDPUpstreamReactor: Sendable {
     var outstanding: Int { state.withLock { $0.pending.count } }
 
     // MARK: The reactor thread
-
-    private func startThread() {
-        // The closure keeps the reactor alive for the life of the process (it is a singleton).
-        let box = Unmanaged.passRetained(ThreadBody { [self] in run() })
-        var attr = pthread_attr_t()
-        pthread_attr_init(&attr)
-        defer { pthread_attr_destroy(&attr) }
-        pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
-        var tid = pthread_t()
-        let r = pthread_create(&tid, &attr, { arg in
-            // The pointer is the retained ThreadBody passed below; taken back exactly once.
-            let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
-            body.run()
-            return nil
-        }, box.toOpaque())
-        precondition(r == 0, "pthread_create for the upstream reactor failed: \(r)")
-    }
 
     private func run() {
         let capacity = 64
@@ -235,10 +218,4 @@ final class UDPUpstreamReactor: Sendable {
     private static func describe(_ call: String, _ e: Int32) -> String {
         "\(call): \(String(cString: strerror(e)))"
     }
-}
-
-/// The reactor thread's entry point, boxed for pthread_create.
-private final class ThreadBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
 }
