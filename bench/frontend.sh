@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Front-end benchmark (issue #4): the worker's packet-cache hit path behind two UDP front ends,
-# NIO's DatagramChannel with vector reads (what shoal-worker runs) and a blocking
-# recvmmsg/sendmmsg loop, with the same WorkerEngine code on the same warm shared segment.
+# NIO's DatagramChannel with vector reads (what shoal-worker ran until 1fd04d1) and the
+# worker's own recvmmsg/sendmmsg front end (`UDPFrontEnd`, a thread per socket, since then),
+# with the same WorkerEngine code on the same warm shared segment.
 #
 # Usage (as root, from anywhere):
 #   bash bench/frontend.sh [--lab DIR] [--seconds S] [--rounds R] [--cpu N] [--load-cpu N]
@@ -16,7 +17,8 @@
 #                  (nio then mmsg, mmsg then nio, ...); medians are reported (default 5).
 #   --cpu N        CPU frontend-bench is pinned to (default 0).
 #   --load-cpu N   CPU dnsperf is pinned to (default 1).
-#   --batch N      datagrams per read in both modes (default 32, as the worker).
+#   --batch N      datagrams per read in nio mode (default 32, as the worker's front end, which
+#                  mmsg mode runs unchanged).
 # Environment:
 #   SHOAL_SCRATCH  swift build scratch path for the release build (default .build).
 #
@@ -26,7 +28,7 @@
 # bench/resolver.sh does), then stops it. Each round then starts `frontend-bench --mode nio`
 # and `--mode mmsg` in turn on 127.0.<octet>.2:53, pinned to --cpu, and drives each with
 # `dnsperf -l S -c 4 -q 256 -t 2 -e` pinned to --load-cpu. Queries that miss the packet cache
-# are answered SERVFAIL by frontend-bench in both modes and counted ("misses"); the segment is
+# end in SERVFAIL in both modes (frontend-bench has no upstream) and are counted ("misses"); the segment is
 # warmed again before a round if the shortest lab TTL (300 s) could have run out.
 # Reported per mode: median QPS, CPU per completed query (frontend-bench's utime+stime from
 # /proc/PID/stat over the run, all threads, divided by dnsperf's completed queries), its user
@@ -240,8 +242,9 @@ done
 echo "(medians over the rounds; lost, SERVFAIL and misses summed. CPU us/q = frontend-bench's utime+stime /"
 echo " dnsperf's completed queries; user us/q = its utime alone; fe CPU / dnsperf = share of one core used by"
 echo " frontend-bench / by dnsperf; core N = how busy that CPU was in all, other processes included; avg lat ="
-echo " dnsperf's; dg/send = datagrams answered per send to the kernel (a NIO flush, which follows up to 4"
-echo " recvmmsg calls; or one recvmmsg + sendmmsg). Below ~95 % fe CPU on a core that is not otherwise busy,"
+echo " dnsperf's; dg/send = datagrams answered per send to the kernel, nio only (a NIO flush, which follows up"
+echo " to 4 recvmmsg calls; 0 for mmsg, the worker's front end, which sends up to 128 answers per sendmmsg"
+echo " after up to 4 reads and does not count its sends). Below ~95 % fe CPU on a core that is not otherwise busy,"
 echo " the load generator was the limit, and CPU us/q is the fair comparison)"
 paste -d' ' <(col mmsg 1) <(col nio 1) <(col mmsg 2) <(col nio 2) | awk -v rounds="$rounds" \
     -v qm="$(col mmsg 1 | median)" -v qn="$(col nio 1 | median)" -v cm="$(col mmsg 2 | median)" -v cn="$(col nio 2 | median)" '

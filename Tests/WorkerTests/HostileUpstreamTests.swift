@@ -1,5 +1,6 @@
 import DNSCore
 import Foundation
+import ShmCache
 import ShoalLab
 import Synchronization
 import Testing
@@ -361,8 +362,9 @@ struct HostileUpstreamTests {
 
     // MARK: Dead servers
 
-    /// Of a zone's two servers, the first never answers: the answer comes from the second,
-    /// and once the dead one has timed out the next question goes to the live one first.
+    /// Of a zone's two servers, the one that looks faster never answers: the answer comes from
+    /// the other, and once the dead one has timed out the next question goes to the live one
+    /// first.
     @Test func deadServerIsPassedOver() throws {
         let net = LieNet(8)
         let root = try FakeAuthority([net.rootZone([
@@ -384,17 +386,48 @@ struct HostileUpstreamTests {
         defer { server.stop() }
         let worker = try net.worker(tag: "lie-dead", server: server)
         defer { worker.stop() }
+        // The speed table says the dead one answered fast before (as after a server dies), so
+        // it is chosen first.
+        let segment = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
+        segment.nsSpeed.recordRTT(ServerAddress(try IPv4Address(presentation: dead)), microseconds: 200, now: shmNow())
+        segment.nsSpeed.recordRTT(ServerAddress(try IPv4Address(presentation: net.ip(3))), microseconds: 20_000,
+                                  now: shmNow())
 
         let r = try worker.ask("www.mixed.", .a)
         #expect(r.rcode == .noError, "\(r.presentation)\n\(worker.logTail)")
         #expect(r.answerAddresses == ["192.0.2.80"], "\(r.presentation)")
-        // Both servers were unknown and the dead one sorts first: it was tried, and timed out.
+        // The dead one was tried first, and timed out.
         #expect(server.queries(at: dead) >= 1, "\(server.log)")
 
         let deadBefore = server.queries(at: dead)
         let mail = try worker.ask("mail.mixed.", .a)
         #expect(mail.answerAddresses == ["192.0.2.81"], "\(mail.presentation)\n\(worker.logTail)")
         #expect(server.queries(at: dead) == deadBefore, "\(server.log)")
+    }
+
+    /// A server that has answered fast is preferred to one never measured (which counts as
+    /// `unknownServerRTTMicros`), so resolutions do not go exploring while a good one is known.
+    @Test func aMeasuredServerIsPreferredToAnUnknownOne() throws {
+        let net = LieNet(13)
+        let root = try FakeAuthority([net.rootZone([
+            "two. NS ns1.two.", "two. NS ns2.two.", "ns1.two. A \(net.ip(2))", "ns2.two. A \(net.ip(3))",
+        ])])
+        let zone = try FakeAuthority([FakeZone("two.", ["@ NS ns1", "@ NS ns2", "ns1 A \(net.ip(2))",
+                                                        "ns2 A \(net.ip(3))"] + (0..<8).map { "n\($0) A 192.0.2.99" })])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), net.ip(3)]) { q, address in
+            [.message(address == net.root ? root.answer(q) : zone.answer(q))]
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-known", server: server)
+        defer { worker.stop() }
+        let segment = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
+        segment.nsSpeed.recordRTT(ServerAddress(try IPv4Address(presentation: net.ip(3))), microseconds: 5_000,
+                                  now: shmNow())
+        for i in 0..<8 {
+            #expect(try worker.ask("n\(i).two.", .a).answerAddresses == ["192.0.2.99"])
+        }
+        #expect(server.queries(at: net.ip(2)) == 0, "the unknown server was tried: \(server.log)")
+        #expect(server.queries(at: net.ip(3)) >= 8)
     }
 }
 

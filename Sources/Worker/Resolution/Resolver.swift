@@ -328,16 +328,19 @@ public final class Resolver: Sendable {
         var gluelessTried: Set<DNSName> = []
         var attempts = 0
         while attempts < limits.maxServersPerStep {
-            var candidates = knownAddresses(ns).filter { !tried.contains($0) }
+            let candidates = knownAddresses(ns).filter { !tried.contains($0) }
             if candidates.isEmpty {
                 guard await resolveGlueless(ns, zone: zone, depth: depth, tried: &gluelessTried, &ctx) else { return nil }
                 continue
             }
-            candidates.sort { a, b in
-                let ea = cache.serverEstimate(a), eb = cache.serverEstimate(b)
-                return (ea.throttled ? 1 : 0, ea.rttMicros) < (eb.throttled ? 1 : 0, eb.rttMicros)
-            }
-            let server = candidates[0]
+            // Fastest first, throttled last; servers never measured count as
+            // `unknownServerRTTMicros`; ties are broken at random, so concurrent resolutions
+            // spread over equally unknown servers.
+            let server = candidates.map { a -> ((Int, UInt32, UInt32), ServerAddress) in
+                let e = cache.serverEstimate(a)
+                return ((e.throttled ? 1 : 0, e.rttMicros == 0 ? limits.unknownServerRTTMicros : e.rttMicros,
+                         UInt32.random(in: 0...UInt32.max)), a)
+            }.min { $0.0 < $1.0 }!.1
             tried.insert(server)
             attempts += 1
             guard let reply = await exchange(q, server: server, &ctx) else {

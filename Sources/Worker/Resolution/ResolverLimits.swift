@@ -16,6 +16,11 @@ public struct ResolverLimits: Sendable, Equatable {
     public var initialTimeoutMillis = 1000
     /// Highest timeout of one upstream query, in milliseconds.
     public var maxTimeoutMillis = 3000
+    /// The RTT a server never measured is assumed to have when choosing among a zone's servers,
+    /// in microseconds (unbound's UNKNOWN_SERVER_NICENESS): a server that has answered fast is
+    /// preferred, so one that never answers is not tried by every resolution in flight before
+    /// its first timeout is known; one known to be slower than this is passed over for it.
+    public var unknownServerRTTMicros: UInt32 = 376_000
     /// QNAME minimisation (RFC 9156).
     public var qnameMinimisation = true
     /// Longest time an answer may be served past its expiry when every server fails (RFC 8767).
