@@ -52,8 +52,7 @@ while (($#)); do
     esac
 done
 scratch="${SHOAL_SCRATCH:-.build}"
-note() { echo "# $*" >&2; }
-die() { echo "frontend.sh: $*" >&2; exit 1; }
+source bench/lib.sh
 [[ $secs =~ ^[0-9]+$ && $rounds =~ ^[0-9]+$ && $batch =~ ^[0-9]+$ ]] || die "--seconds, --rounds and --batch take integers"
 
 [[ $(id -u) == 0 ]] || die "needs root (the lab and the resolvers bind port 53)"
@@ -68,56 +67,20 @@ cleanup() {
     local rc=$?
     set +e
     for p in "${pids[@]}"; do stop_pid "$p"; done
-    if ((own_lab && lab_up)); then
-        "$labbin" down --dir "$lab_dir" >/dev/null 2>&1
-        for i in $(seq 50); do pgrep -f "$lab_dir/" >/dev/null || break; sleep 0.1; done # nsd exits late
-    fi
+    lab_stop
     rm -f "/dev/shm/shoal.$segment"
     rm -rf "$work"
     exit "$rc"
-}
-stop_pid() {
-    local p="$1" i
-    kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-forget_pid() {
-    local keep=() p
-    for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    pids=("${keep[@]}")
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build --------------------------------------------------------------------------------------
-note "building shoal-worker, shoal-lab and frontend-bench (release, scratch path $scratch)"
-for p in shoal-worker shoal-lab frontend-bench; do
-    for attempt in 1 2 3; do # sources edited during the build make swift build fail; try again
-        if swift build -c release --scratch-path "$scratch" --product "$p" >"$work/build-$p.log" 2>&1; then break; fi
-        grep -q 'was modified during the build' "$work/build-$p.log" && ((attempt < 3)) && continue
-        tail -30 "$work/build-$p.log" >&2; die "build of $p failed"
-    done
-done
-bindir="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
+build_release shoal-worker shoal-lab frontend-bench
 workerbin="$bindir/shoal-worker" labbin="$bindir/shoal-lab" benchbin="$bindir/frontend-bench"
 
 # --- lab ----------------------------------------------------------------------------------------
-if ((own_lab)); then
-    lab_dir="/tmp/shoal-bench-frontend-lab"
-    note "bringing up the lab in $lab_dir (prefix $prefix)"
-    lab_up=1
-    "$labbin" up --dir "$lab_dir" --prefix "$prefix" >"$work/lab-up.log" 2>&1 \
-        || { tail -30 "$work/lab-up.log" >&2; die "shoal-lab up failed"; }
-else
-    lab_dir="$(cd "$lab_dir" && pwd)"
-    prefix="$(jq -r .addressPrefix "$lab_dir/lab.json")"
-    "$labbin" status --dir "$lab_dir" >/dev/null || die "the lab in $lab_dir is not up"
-fi
-hints="$lab_dir/root.hints"
-[[ -s $hints && -s $lab_dir/expected.jsonl ]] || die "$lab_dir has no root.hints or expected.jsonl"
-octet="${prefix#127.}"
+lab_start "/tmp/shoal-bench-frontend-lab"
 segment="bench-frontend-$octet"
 # Outside the lab's /16, like bench/resolver.sh's resolvers.
 warm_addr="127.0.$octet.1" bench_addr="127.0.$octet.2"
@@ -137,12 +100,6 @@ wait_listening() { # addr, pid, log, what
 ss -Hunl "src $bench_addr:53" 2>/dev/null | grep -q . && die "something already listens on $bench_addr:53"
 
 # --- warm the segment -----------------------------------------------------------------------------
-field() { # file, label regex -> first number after it
-    sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1
-}
-rcode_count() { # file, rcode
-    sed -n 's/^ *Response codes: *//p' "$1" | tr ',' '\n' | awk -v c="$2" '$1 == c { print $2; f=1 } END { if (!f) print 0 }'
-}
 warmed_at=0 warms=0
 warm() {
     local out="$work/warm-$warms" pid
@@ -162,16 +119,6 @@ rm -f "/dev/shm/shoal.$segment"
 warm
 
 # --- rounds ---------------------------------------------------------------------------------------
-cpu_ticks() { # pid -> utime+stime in clock ticks, every thread
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-user_ticks() { # pid -> utime alone
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 }'
-}
-hz=$(getconf CLK_TCK)
-core_jiffies() { # cpu -> "busy total" jiffies of that CPU, every process and interrupt included
-    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
-}
 bench_field() { # file, key -> value of key=value in frontend-bench's result line
     tr ' ' '\n' <"$1" | sed -n "s/^$2=//p" | head -1
 }
@@ -209,7 +156,6 @@ run_mode() { # mode, round -> one row in $work/<mode>.rows
     note "round $i, $m: $(tail -1 "$work/$m.rows" | awk '{ printf "%s QPS, %s us CPU/query, fe CPU %s%%, core '"$cpu"' %s%%, avg lat %sus, %s dg/send, %s lost, %s misses", $1, $2, $4, $6, $13, $12, $7, $9 }')"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { cut -d' ' -f"$2" "$work/$1.rows"; }
 each() { col "$1" "$2" | paste -sd' '; }
 sum() { col "$1" "$2" | awk '{ s += $1 } END { print s + 0 }'; }

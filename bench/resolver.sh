@@ -62,9 +62,8 @@ while (($#)); do
     esac
 done
 scratch="${SHOAL_SCRATCH:-.build}"
+source bench/lib.sh
 [[ $prefix =~ ^127\.[0-9]{1,3}$ ]] || { echo "resolver.sh: --prefix $prefix: expected 127.N" >&2; exit 2; }
-note() { echo "# $*" >&2; }
-die() { echo "resolver.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "needs root (the lab binds port 53; tc on lo)"
 for t in dnsperf /usr/sbin/pdns_recursor /usr/sbin/unbound tc jq taskset ss swift; do
@@ -80,51 +79,20 @@ cleanup() {
     set +e
     for p in "${pids[@]}"; do stop_pid "$p"; done
     declare -F tc_off >/dev/null && tc_off
-    if ((own_lab && lab_up)); then
-        "$labbin" down --dir "$lab_dir" >/dev/null 2>&1
-        for i in $(seq 50); do pgrep -f "$lab_dir/" >/dev/null || break; sleep 0.1; done # nsd exits late
-    fi
+    lab_stop
     rm -f "/dev/shm/shoal.$segment"
     rm -rf "$work"
     exit "$rc"
-}
-stop_pid() {
-    local p="$1" i
-    kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build --------------------------------------------------------------------------------------
-note "building shoal-worker and shoal-lab (release, scratch path $scratch)"
-for p in shoal-worker shoal-lab; do
-    for attempt in 1 2 3; do # sources edited during the build make swift build fail; try again
-        if swift build -c release --scratch-path "$scratch" --product "$p" >"$work/build-$p.log" 2>&1; then break; fi
-        grep -q 'was modified during the build' "$work/build-$p.log" && ((attempt < 3)) && continue
-        tail -30 "$work/build-$p.log" >&2; die "build of $p failed"
-    done
-done
-bindir="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
+build_release shoal-worker shoal-lab
 workerbin="$bindir/shoal-worker" labbin="$bindir/shoal-lab"
 
 # --- lab ----------------------------------------------------------------------------------------
-if ((own_lab)); then
-    lab_dir="/tmp/shoal-bench-resolver-lab-${prefix#127.}"
-    note "bringing up the lab in $lab_dir (prefix $prefix)"
-    lab_up=1
-    "$labbin" up --dir "$lab_dir" --prefix "$prefix" >"$work/lab-up.log" 2>&1 \
-        || { tail -30 "$work/lab-up.log" >&2; die "shoal-lab up failed"; }
-else
-    lab_dir="$(cd "$lab_dir" && pwd)"
-    prefix="$(jq -r .addressPrefix "$lab_dir/lab.json")"
-    "$labbin" status --dir "$lab_dir" >/dev/null || die "the lab in $lab_dir is not up"
-fi
-hints="$lab_dir/root.hints"
-[[ -s $hints && -s $lab_dir/expected.jsonl ]] || die "$lab_dir has no root.hints or expected.jsonl"
-octet="${prefix#127.}"
+lab_start "/tmp/shoal-bench-resolver-lab-${prefix#127.}"
 segment="bench-resolver-$octet"
 # Resolvers listen outside the lab's /16, so the upstream counters never see client traffic.
 declare -A addr=([shoal]="127.0.$octet.1" [pdns]="127.0.$octet.2" [unbound]="127.0.$octet.3")
@@ -216,19 +184,7 @@ EOF
 }
 stop_resolver() { # pid
     stop_pid "$1"
-    local keep=() p
-    for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    pids=("${keep[@]}")
-}
-cpu_ticks() { # pid -> utime+stime in clock ticks, every thread
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-user_ticks() { # pid -> utime alone
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 }'
-}
-hz=$(getconf CLK_TCK)
-core_jiffies() { # cpu -> "busy total" jiffies of that CPU, every process and interrupt included
-    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+    forget_pid "$1"
 }
 
 # --- upstream counters (htb classes on lo, cold runs only) -----------------------------------------
@@ -256,14 +212,6 @@ tc_off() {
 tc_packets() { # class number -> packets so far, or n/a
     [[ -n $tc_handle ]] || { echo n/a; return; }
     tc -s class show dev lo classid "$tc_handle:$1" | awk '/Sent/ { print $4; exit }'
-}
-
-# --- dnsperf --------------------------------------------------------------------------------------
-field() { # file, label regex -> first number after it
-    sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1
-}
-rcode_count() { # file, rcode
-    sed -n 's/^ *Response codes: *//p' "$1" | tr ',' '\n' | awk -v c="$2" '$1 == c { print $2; f=1 } END { if (!f) print 0 }'
 }
 
 # Cold run of one resolver over one query file: prints one table row.
@@ -299,7 +247,6 @@ cold_run() { # name, set-name, file, outstanding queries
         "$wrong"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # --- run ------------------------------------------------------------------------------------------
 now="$(date -u '+%Y-%m-%d %H:%M UTC')"

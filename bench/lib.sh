@@ -1,0 +1,85 @@
+# Shared by the benchmark scripts (bench/resolver.sh, bench/frontend.sh); sourced after `cd` to
+# the repository. Expects: $work (a temporary directory), $scratch (swift build scratch path),
+# $own_lab, $lab_dir and $prefix (lab options), and an array pids=() of processes to stop.
+# shellcheck shell=bash
+
+bench_name="$(basename "$0")"
+note() { echo "# $*" >&2; }
+die() { echo "$bench_name: $*" >&2; exit 1; }
+
+# Stops a process: TERM, then KILL after 5 s; reaps it.
+stop_pid() {
+    local p="$1" i
+    kill -TERM "$p" 2>/dev/null || return 0
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+# Removes a stopped process from pids.
+forget_pid() {
+    local keep=() p
+    for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    pids=("${keep[@]}")
+}
+
+# Builds products in release; sets bindir.
+build_release() { # product...
+    local p attempt
+    note "building $* (release, scratch path $scratch)"
+    for p in "$@"; do
+        for attempt in 1 2 3; do # sources edited during the build make swift build fail; try again
+            if swift build -c release --scratch-path "$scratch" --product "$p" >"$work/build-$p.log" 2>&1; then break; fi
+            grep -q 'was modified during the build' "$work/build-$p.log" && ((attempt < 3)) && continue
+            tail -30 "$work/build-$p.log" >&2; die "build of $p failed"
+        done
+    done
+    bindir="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
+}
+
+# Brings up the lab in $1 (own lab), or checks the one given with --lab and reads its prefix;
+# sets lab_dir, prefix, lab_up, hints, octet. $labbin must be set.
+lab_start() { # default directory
+    if ((own_lab)); then
+        lab_dir="$1"
+        note "bringing up the lab in $lab_dir (prefix $prefix)"
+        lab_up=1
+        "$labbin" up --dir "$lab_dir" --prefix "$prefix" >"$work/lab-up.log" 2>&1 \
+            || { tail -30 "$work/lab-up.log" >&2; die "shoal-lab up failed"; }
+    else
+        lab_dir="$(cd "$lab_dir" && pwd)"
+        prefix="$(jq -r .addressPrefix "$lab_dir/lab.json")"
+        "$labbin" status --dir "$lab_dir" >/dev/null || die "the lab in $lab_dir is not up"
+    fi
+    hints="$lab_dir/root.hints"
+    [[ -s $hints && -s $lab_dir/expected.jsonl ]] || die "$lab_dir has no root.hints or expected.jsonl"
+    octet="${prefix#127.}"
+}
+# Stops a lab this script brought up (nsd exits a little after shoal-lab down returns).
+lab_stop() {
+    ((own_lab && lab_up)) || return 0
+    "$labbin" down --dir "$lab_dir" >/dev/null 2>&1
+    local i
+    for i in $(seq 50); do pgrep -f "$lab_dir/" >/dev/null || break; sleep 0.1; done
+}
+
+# dnsperf output: the first number after a label; the count of one rcode.
+field() { # file, label regex
+    sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1
+}
+rcode_count() { # file, rcode
+    sed -n 's/^ *Response codes: *//p' "$1" | tr ',' '\n' | awk -v c="$2" '$1 == c { print $2; f=1 } END { if (!f) print 0 }'
+}
+
+# CPU accounting from /proc.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { # pid -> utime+stime in clock ticks, every thread
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+user_ticks() { # pid -> utime alone
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 }'
+}
+core_jiffies() { # cpu -> "busy total" jiffies of that CPU, every process and interrupt included
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
