@@ -15,8 +15,11 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let upstreamQueries = StatCounter(rawValue: 7)
     public static let timeouts = StatCounter(rawValue: 8)
     public static let errors = StatCounter(rawValue: 9)
+    /// Client queries dropped because the worker already had its maximum of resolutions in
+    /// progress (PowerDNS Recursor's over-capacity-drops).
+    public static let overloadDrops = StatCounter(rawValue: 10)
 
-    public static let all: [StatCounter] = (0..<10).map { StatCounter(rawValue: $0) }
+    public static let all: [StatCounter] = (0..<11).map { StatCounter(rawValue: $0) }
     /// Counters per worker slot (room for more without a layout change).
     public static let slotsPerWorker = 16
 
@@ -32,6 +35,7 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 7: "upstream-queries"
         case 8: "timeouts"
         case 9: "errors"
+        case 10: "overload-drops"
         default: "counter\(rawValue)"
         }
     }

@@ -1,6 +1,7 @@
 import DNSCore
 import Logging
 import ShmCache
+import Synchronization
 
 /// Answers client queries: screening, the packet-cache fast path, and resolution, with every
 /// result written to the shared segment and counted in this worker slot's statistics.
@@ -13,15 +14,25 @@ public final class WorkerEngine: Sendable {
     public let acl: AccessControl
     public let stats: WorkerStatistics
     let logger: Logger
+    /// Resolutions this worker runs at once at most; a query that would start one more is
+    /// dropped and counted (``StatCounter/overloadDrops``), as unbound's num-queries-per-thread
+    /// and PowerDNS Recursor's max-mthreads bound theirs. A flood of names that miss the cache
+    /// then costs bounded memory and sockets, and what is cached is still answered.
+    public let maxResolutions: Int
+    private let resolving = Atomic<Int>(0)
 
     public init(segment: SharedSegment, resolver: Resolver, acl: AccessControl, stats: WorkerStatistics,
-                logger: Logger) {
+                logger: Logger, maxResolutions: Int = 2048) {
         self.segment = segment
         self.resolver = resolver
         self.acl = acl
         self.stats = stats
         self.logger = logger
+        self.maxResolutions = maxResolutions
     }
+
+    /// Resolutions in progress (for logs and tests).
+    public var resolutionsInProgress: Int { resolving.load(ordering: .relaxed) }
 
     /// What to do right now with a datagram or TCP message.
     public enum Immediate: Sendable {
@@ -65,12 +76,19 @@ public final class WorkerEngine: Sendable {
             if !q.message.header.recursionDesired {
                 return .respond(ResponseBuilder.build(for: q, resolver.answerFromCache(q.question)))
             }
+            // Counted from here: the caller must hand every `.resolve` to `resolve(_:)`.
+            guard resolving.wrappingAdd(1, ordering: .relaxed).newValue <= maxResolutions else {
+                resolving.wrappingSubtract(1, ordering: .relaxed)
+                stats.add(.overloadDrops)
+                return .drop
+            }
             return .resolve(q)
         }
     }
 
     /// Resolves a query that missed the packet cache and stores the response there.
     public func resolve(_ q: ClientQuery) async -> [UInt8] {
+        defer { resolving.wrappingSubtract(1, ordering: .relaxed) }
         let r = await resolver.resolve(q.question)
         stats.add(.upstreamQueries, UInt64(r.upstreamQueries))
         if r.rcode == .servFail { stats.add(.errors) }

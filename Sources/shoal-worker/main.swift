@@ -135,7 +135,8 @@ struct WorkerCommand: ParsableCommand {
         let group = MultiThreadedEventLoopGroup.singleton
         let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group, replyLoop: group.next()), hints: hints,
                                 limits: s.limits, logger: logger, traceNames: traceNames)
-        let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger)
+        let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger,
+                                  maxResolutions: s.maxResolutions)
 
         let listeners = specs
         let tcpLimits = s.tcp

@@ -47,6 +47,56 @@ struct UDPFrontEndTests {
         #expect(server.queries(for: "miss4.test.", .a) >= 1)
     }
 
+    @Test func pastMaxResolutionsMissesAreDroppedAndCountedAndHitsStillAnswered() throws {
+        // The root answers after 700 ms, so the first resolutions are still running when the
+        // rest of the burst arrives.
+        let slow = try FakeAuthority([net.rootZone(["cached.test. 600 A 192.0.2.7"]
+                                                   + (0..<20).map { "s\($0).test. 600 A 192.0.2.8" })])
+        let server = try LyingServer(addresses: [net.root]) { q, _ in
+            q.questions.first?.name.presentation == "cached.test." ? [.message(slow.answer(q))]
+                : [.delay(milliseconds: 700), .message(slow.answer(q))]
+        }
+        defer { server.stop() }
+        let config = NSTemporaryDirectory() + "/shoal-max-resolutions-\(getpid()).yaml"
+        try "max-resolutions: 4\n".write(toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let worker = try net.worker(tag: "udp-fe-overload", server: server, extra: ["--config", config])
+        defer { worker.stop() }
+        #expect(try worker.ask("cached.test.", .a).rcode == .noError)
+        let segment = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
+        let stats = segment.stats(workerSlot: 0)
+        let upstreamBefore = server.total
+
+        // 20 names at once from one socket; collect for 3 s (the dropped never get a reply).
+        var (fd, sin) = try loopbackSocket(SOCK_DGRAM, to: worker.address, port: worker.port)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        for i in 0..<20 {
+            let wire = try Message.query(id: UInt16(i), name: try DNSName("s\(i).test."), type: .a).serialize()
+            _ = withUnsafePointer(to: &sin) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, wire, wire.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        // Meanwhile, a cached name is answered at once: a hit needs no resolution.
+        #expect(try worker.ask("cached.test.", .a).answerAddresses == ["192.0.2.7"])
+        var answered: [Message] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            guard n > 0 else { break }
+            answered.append(try Message(wire: Array(buf[0..<n])))
+        }
+        #expect(answered.count == 4, "\(answered.map(\.header.id))")
+        #expect(answered.allSatisfy { $0.rcode == .noError && $0.answerAddresses == ["192.0.2.8"] })
+        #expect(stats.value(.overloadDrops) == 16)
+        #expect(server.total - upstreamBefore == 4, "\(server.log)")
+        // Once they are done there is room again.
+        #expect(try worker.ask("s19.test.", .a).answerAddresses == ["192.0.2.8"])
+    }
+
     @Test func clientsOutsideTheACLAreRefusedWithoutUpstreamWork() throws {
         let server = try rootServer()
         defer { server.stop() }

@@ -41,9 +41,10 @@ struct Counts: Sendable {
     var flushes = 0
 }
 
-/// The engine's synchronous answer to one datagram, the same in both modes: a packet-cache hit
+/// The engine's synchronous answer to one datagram in nio mode: a packet-cache hit
 /// (or an error answered at once) as the worker answers it; a miss, which the worker would
-/// resolve in a task, answered SERVFAIL at once and counted, so no mode does resolution work.
+/// resolve in a task, answered SERVFAIL at once and counted (the resolver, without upstream,
+/// ends it in SERVFAIL at once too).
 @inline(__always)
 func answer(_ engine: WorkerEngine, _ bytes: [UInt8], clientAllowed: Bool, _ counts: inout Counts) -> [UInt8]? {
     switch engine.receive(bytes, clientAllowed: clientAllowed, overTCP: false) {
@@ -56,6 +57,9 @@ func answer(_ engine: WorkerEngine, _ bytes: [UInt8], clientAllowed: Bool, _ cou
     case let .resolve(q):
         counts.misses += 1
         counts.answered += 1
+        // The engine counts every `.resolve` as a resolution in progress until `resolve(_:)`
+        // ends; with no upstream it ends at once in SERVFAIL, as the answer sent here.
+        Task { _ = await engine.resolve(q) }
         return QueryScreen.errorResponse(q.message.header, .servFail, q.message)
     }
 }

@@ -20,6 +20,8 @@ public struct WorkerSettings: Sendable, Equatable {
     public var logLevel = "info"
     public var limits = ResolverLimits()
     public var tcp = TCPLimits()
+    /// Resolutions in progress at once (see ``WorkerEngine/maxResolutions``).
+    public var maxResolutions = 2048
 
     public init() {}
 
@@ -32,7 +34,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("qname-minimisation", "true/false"), ("use-0x20", "true/false"), ("serve-stale-seconds", "seconds"),
         ("max-ttl", "seconds"), ("max-negative-ttl", "seconds"), ("max-upstream-queries", "integer"),
         ("upstream-timeout-ms", "milliseconds"), ("tcp-max-connections", "integer"),
-        ("tcp-idle-timeout", "seconds"),
+        ("tcp-idle-timeout", "seconds"), ("max-resolutions", "integer"),
     ]
 
     /// Applies a YAML mapping of the keys above. Unknown keys and wrong types are errors that
@@ -96,5 +98,6 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = try int("upstream-timeout-ms", 50...30_000) { limits.initialTimeoutMillis = v }
         if let v = try int("tcp-max-connections", 1...100_000) { tcp.maxConnections = v }
         if let v = try int("tcp-idle-timeout", 1...3600) { tcp.idleTimeout = .seconds(Int64(v)) }
+        if let v = try int("max-resolutions", 1...1_000_000) { maxResolutions = v }
     }
 }
