@@ -15,12 +15,14 @@ import Testing
             qname-minimisation: false
             max-upstream-queries: 32
             tcp-idle-timeout: 5
+            max-resolutions: 100
             """, file: "w.yaml")
         #expect(s.listen == ["127.0.0.2:5300", "[::1]:5300"])
         #expect(s.segment == "edge" && s.segmentSizeMiB == 128)
         #expect(s.allow == ["10.1.0.0/16"])
         #expect(!s.limits.qnameMinimisation && s.limits.maxUpstreamQueries == 32)
         #expect(s.tcp.idleTimeout == .seconds(5))
+        #expect(s.maxResolutions == 100 && WorkerSettings().maxResolutions == 2048)
         #expect(s.rootHints == nil)
     }
 
@@ -29,6 +31,7 @@ import Testing
         ("segment-size: big", "'segment-size' must be an integer"),
         ("segment-size: 0", "'segment-size' must be an integer in 1"),
         ("qname-minimisation: 3", "'qname-minimisation' must be true or false"),
+        ("max-resolutions: 0", "'max-resolutions' must be an integer in 1"),
         ("allow: {a: 1}", "'allow' must be a list of strings"),
         ("- a\n- b", "expected a mapping"),
         ("listen: [", "not valid YAML"),
