@@ -8,7 +8,8 @@ import NIOPosix
 import ShmCache
 import Worker
 
-/// `shoal-worker`: one resolver process with one event loop, attached to the shared segment.
+/// `shoal-worker`: one resolver process, attached to the shared segment: UDP and resolution on
+/// the I/O reactor's thread, TCP on one NIO event loop.
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal-worker",
@@ -133,7 +134,7 @@ struct WorkerCommand: ParsableCommand {
         let stats = seg.stats(workerSlot: s.workerSlot)
         let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
-        let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group, replyLoop: group.next()), hints: hints,
+        let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
                                 limits: s.limits, logger: logger, traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger,
                                   maxResolutions: s.maxResolutions)
@@ -145,7 +146,7 @@ struct WorkerCommand: ParsableCommand {
         }.wait()
         for d in listening.descriptions { logger.info("listening on \(d)") }
         logger.notice("shoal-worker \(ShoalVersion.string) ready, pid \(getpid())")
-        // The event loop and the UDP threads do the work; this thread only waits. The worker
+        // The reactor and the event loop threads do the work; this thread only waits. The worker
         // ends on a signal, or when a TCP listener is closed under it.
         if let tcp = listening.tcp.first {
             try tcp.closeFuture.wait()
@@ -174,7 +175,8 @@ cshoal_reset_signals()
 // Freed heap stays mapped (up to 64 MiB above the top): upstream replies and messages are
 // allocated and freed thousands of times a second, and each regrowth would fault and clear pages.
 _ = cshoal_malloc_keep_heap(64 << 20, 4 << 20)
-// One event loop thread, which also runs Swift concurrency tasks: the worker is single-threaded.
+// One NIO event loop thread (TCP), which also runs Swift concurrency tasks that prefer no
+// executor; UDP queries and every resolution run on the I/O reactor's thread.
 NIOSingletons.groupLoopCountSuggestion = 1
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 WorkerCommand.main()

@@ -6,7 +6,7 @@ import ShmCache
 import Testing
 @testable import Worker
 
-/// The upstream client's UDP path (plain sockets watched by ``UDPUpstreamReactor``), in this
+/// The upstream client's UDP path (plain sockets watched by ``IOReactor``), in this
 /// process against a ``LyingServer`` on 127.57.11.x: many exchanges at once each get their own
 /// reply, forged datagrams do not end an exchange, errors and silence end it with the right
 /// error, and no socket is left open (none outstanding in the reactor).
@@ -54,7 +54,7 @@ struct UpstreamClientTests {
             #expect(answers.map(\.rdata) == [.a(IPv4Address(10, 0, 0, UInt8(i % 250)))], "exchange \(i)")
         }
         #expect(server.total == n)
-        #expect(UDPUpstreamReactor.shared.outstanding == 0, "sockets left open")
+        #expect(IOReactor.shared.outstanding == 0, "sockets left open")
     }
 
     @Test func serverAddressesBecomeSocketAddresses() throws {
@@ -91,7 +91,7 @@ struct UpstreamClientTests {
             #expect(error == .timeout)
         }
         #expect(server.total == 1)
-        #expect(UDPUpstreamReactor.shared.outstanding == 0)
+        #expect(IOReactor.shared.outstanding == 0)
     }
 
     @Test func onlyForgeriesMeansATimeoutNotAForgedAnswer() async throws {

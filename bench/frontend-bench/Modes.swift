@@ -125,14 +125,14 @@ func runNIO(engine: WorkerEngine, group: MultiThreadedEventLoopGroup, address: S
 
 // MARK: recvmmsg / sendmmsg: the worker's own UDP front end
 
-/// Serves with the worker's `UDPFrontEnd` (its own thread: recvmmsg, the engine, sendmmsg;
-/// misses go to the event loop, where the resolver without upstream answers SERVFAIL) until
-/// stopped or `deadline`. Counts come from the engine's statistics slot.
-func runMMsg(engine: WorkerEngine, group: MultiThreadedEventLoopGroup, address: SocketAddress, deadline: Double,
+/// Serves with the worker's `UDPFrontEnd` (on the worker's I/O reactor thread: recvmmsg, the
+/// engine, sendmmsg; misses resolved there too, by the resolver without upstream: SERVFAIL)
+/// until stopped or `deadline`. Counts come from the engine's statistics slot.
+func runMMsg(engine: WorkerEngine, address: SocketAddress, deadline: Double,
              logger: Logger, ready: (String) -> Void) throws(SocketError) -> Counts {
     let listener = try UDPListener(binding: address, reusePort: true)
     let before = (engine.stats.value(.queries), engine.stats.value(.packetHits), engine.stats.value(.misses))
-    UDPFrontEnd.start(listener, engine: engine, loop: group.next(), logger: logger)
+    try UDPFrontEnd.start(listener, engine: engine, logger: logger)
     ready(listener.name)
     while !stopRequested.load(ordering: .relaxed) && monotonicSeconds() < deadline {
         usleep(50_000)

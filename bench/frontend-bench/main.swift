@@ -36,7 +36,7 @@ struct FrontendBench: ParsableCommand {
         discussion: """
             Attaches the existing segment /shoal.NAME (warm it first with shoal-worker), builds a \
             WorkerEngine as shoal-worker does, and answers UDP on --listen: in nio mode on NIO's \
-            event loop thread, in mmsg mode on the worker's own UDP front-end thread; the main \
+            event loop thread, in mmsg mode on the worker's own UDP front end (its I/O reactor thread); the main \
             thread only waits. Queries that miss the packet cache are answered SERVFAIL (nio: by \
             the bench at once; mmsg: by the resolver, which has no upstream here) and counted. On \
             SIGINT, SIGTERM or after --seconds it prints one line: mode, datagrams received, \
@@ -99,9 +99,7 @@ struct FrontendBench: ParsableCommand {
             defer { try? group.syncShutdownGracefully() }
             counts = try runNIO(engine: engine, group: group, address: address, batch: batch, deadline: deadline, ready: ready)
         case .mmsg:
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            counts = try runMMsg(engine: engine, group: group, address: address, deadline: deadline, logger: logger,
-                                 ready: ready)
+            counts = try runMMsg(engine: engine, address: address, deadline: deadline, logger: logger, ready: ready)
         }
         print("mode=\(mode.rawValue) received=\(counts.received) answered=\(counts.answered) misses=\(counts.misses) "
               + "dropped=\(counts.dropped) send-failures=\(counts.sendFailures) flushes=\(counts.flushes) "

@@ -21,10 +21,9 @@ public struct ClientAddress: @unchecked Sendable {
     var length = socklen_t(0)
 }
 
-/// A bound UDP socket of the front end. Shared: its reading thread answers cache hits, and
-/// the resolution tasks on the event loop send their answers with ``send(_:to:)`` (one
-/// datagram per call; the kernel keeps concurrent sends on one socket apart). Closed when the
-/// last user lets go.
+/// A bound UDP socket of the front end. Shared: the front end answers cache hits in batches,
+/// and resolution tasks send their answers with ``send(_:to:)`` (one datagram per call; the
+/// kernel keeps concurrent sends on one socket apart). Closed when the last user lets go.
 public final class UDPListener: Sendable {
     public let fd: Int32
     /// What it listens on, for logs.

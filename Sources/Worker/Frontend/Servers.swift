@@ -31,8 +31,8 @@ public struct TCPLimits: Sendable, Equatable {
 
 /// Starts the UDP and TCP listeners that feed a ``WorkerEngine``.
 public enum Frontend {
-    /// What is listening: TCP channels on the event loop, UDP sockets each served by its own
-    /// ``UDPFrontEnd`` thread.
+    /// What is listening: TCP channels on the event loop, UDP sockets served by the
+    /// ``UDPFrontEnd`` on the I/O reactor.
     public struct Listening: Sendable {
         public var tcp: [any Channel]
         public var udp: [UDPListener]
@@ -43,8 +43,8 @@ public enum Frontend {
         }
     }
 
-    /// Binds (or adopts) every listener and starts serving it. UDP sockets are bound first, so
-    /// a bind error leaves no thread behind.
+    /// Binds (or adopts) every listener and starts serving it. UDP sockets are watched only
+    /// once every listener is bound.
     public static func start(_ specs: [ListenSpec], engine: WorkerEngine, group: any EventLoopGroup,
                              tcpLimits: TCPLimits = TCPLimits(), reusePort: Bool = true,
                              logger: Logger) async throws -> Listening {
@@ -63,8 +63,7 @@ public enum Frontend {
                     .withBoundSocket(fd).get())
             }
         }
-        let loop = group.next()
-        for l in listening.udp { UDPFrontEnd.start(l, engine: engine, loop: loop, logger: logger) }
+        for l in listening.udp { try UDPFrontEnd.start(l, engine: engine, logger: logger) }
         return listening
     }
 
@@ -146,7 +145,9 @@ final class TCPQueryHandler: ChannelInboundHandler, @unchecked Sendable {
         case let .resolve(q):
             let channel = context.channel
             let engine = self.engine
-            Task {
+            // Resolved on the reactor with the UDP queries (their upstream exchanges are there);
+            // the answer goes back through the channel's own loop.
+            Task(executorPreference: IOReactor.shared) {
                 let b = await engine.resolve(q)
                 channel.writeAndFlush(Self.framed(b, channel.allocator), promise: nil)
             }

@@ -56,6 +56,11 @@ public final class Resolver: Sendable {
     /// need the same step (typically the same delegation from a TLD) share one exchange.
     private let inflightSteps = Mutex<[StepKey: Task<(UpstreamResponse?, Int), Never>]>([:])
 
+    /// Where the resolution tasks this resolver starts run (shared resolutions and shared
+    /// steps are unstructured tasks, which do not inherit the caller's preference): the I/O
+    /// reactor, where UDP queries arrive and upstream replies are read.
+    let executor: any TaskExecutor = IOReactor.shared
+
     struct StepKey: Hashable {
         var zone: DNSName
         var question: Question
@@ -95,7 +100,7 @@ public final class Resolver: Sendable {
         let key = Question(name: q.name.lowercased, type: q.type, qclass: q.qclass)
         let (task, joined) = inflight.withLock { table -> (Task<Resolution, Never>, Bool) in
             if let t = table[key] { return (t, true) }
-            let t = Task { await self.resolveFresh(q) }
+            let t = Task(executorPreference: executor) { await self.resolveFresh(q) }
             table[key] = t
             return (t, false)
         }
@@ -303,7 +308,7 @@ public final class Resolver: Sendable {
         let start = ctx
         let (task, joined) = inflightSteps.withLock { table -> (Task<(UpstreamResponse?, Int), Never>, Bool) in
             if let t = table[key] { return (t, true) }
-            let t = Task { () -> (UpstreamResponse?, Int) in
+            let t = Task(executorPreference: executor) { () -> (UpstreamResponse?, Int) in
                 var c = start
                 let r = await self.queryZone(q, zone: zone, ns: ns, depth: depth, &c)
                 return (r, c.upstreamQueries)

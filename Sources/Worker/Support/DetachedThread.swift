@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// Starts `body` on a new detached POSIX thread that lives as long as the process (the worker's
-/// upstream reactor and UDP front-end threads). Fatal if the thread cannot be created: the
-/// worker cannot serve without it, and this happens at start-up only.
+/// I/O reactor thread). Fatal if the thread cannot be created: the worker cannot serve without
+/// it, and this happens at start-up only.
 func startDetachedThread(_ what: String, _ body: @escaping @Sendable () -> Void) {
     // The box is retained here and taken back exactly once, by the new thread.
     let box = Unmanaged.passRetained(ThreadBody(body))

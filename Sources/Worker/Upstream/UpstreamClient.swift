@@ -42,18 +42,13 @@ public struct UpstreamReply: Sendable {
 /// connected to the server, so the kernel drops datagrams from any other address or port; the
 /// ID is random; a reply is accepted only if its ID and question match (with the exact case
 /// sent, so 0x20 randomisation can be checked by the caller). Mismatches are ignored, and the
-/// socket keeps waiting until the timeout. UDP goes through ``UDPUpstreamReactor`` (plain
+/// socket keeps waiting until the timeout. UDP goes through ``IOReactor`` (plain
 /// sockets, no NIO channel); TCP, used when asked (truncation), through a NIO channel, with
 /// the same matching.
 public final class UpstreamClient: Sendable {
     let group: any EventLoopGroup
 
-    /// `replyLoop`: the event loop that runs the resolution tasks, in a single-loop worker;
-    /// finished UDP exchanges are then handed to it in batches, one wake-up per batch.
-    public init(group: any EventLoopGroup, replyLoop: (any EventLoop)? = nil) {
-        self.group = group
-        if let replyLoop { UDPUpstreamReactor.shared.deliver(on: replyLoop) }
-    }
+    public init(group: any EventLoopGroup) { self.group = group }
 
     /// Sends `q` once and waits for a matching reply or the timeout.
     public func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply {
@@ -84,7 +79,7 @@ public final class UpstreamClient: Sendable {
     }
 
     private func sendUDP(_ wire: [UInt8], _ q: UpstreamQuery, _ matcher: ReplyMatcher) async throws -> [UInt8] {
-        switch await UDPUpstreamReactor.shared.exchange(wire, to: q.server, matcher: matcher, timeout: q.timeout) {
+        switch await IOReactor.shared.exchange(wire, to: q.server, matcher: matcher, timeout: q.timeout) {
         case let .reply(bytes): return bytes
         case let .failed(e): throw e
         }

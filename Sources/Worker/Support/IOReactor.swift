@@ -5,24 +5,26 @@ import Synchronization
 import Glibc
 #endif
 
-/// Upstream UDP exchanges on plain sockets, outside NIO.
+/// The worker's I/O loop for UDP, outside NIO: upstream exchanges, client sockets, and the
+/// resolution tasks themselves.
 ///
-/// A cold resolution is dominated by upstream queries, and a NIO channel per query (bootstrap,
-/// pipeline, options, futures, a 64 KiB receive buffer) cost more CPU than the syscalls it
-/// wraps. Here each query still gets its own socket — a kernel-chosen random ephemeral port,
-/// connected to the server so the kernel drops datagrams from any other address or port — but
-/// the caller's thread only does `socket`, `connect`, `send` and `epoll_ctl`; one reactor
-/// thread per process waits on an epoll instance, reads replies, matches them (ID, question,
-/// exact case), closes the socket and resumes the waiting task. NIO cannot watch foreign file
-/// descriptors, hence the thread; it shares the worker's CPU and sleeps when nothing is
-/// outstanding.
+/// One thread waits on one epoll instance for three kinds of work:
+/// - upstream queries: each gets its own socket (a kernel-chosen random ephemeral port,
+///   connected to the server so the kernel drops datagrams from any other address or port);
+///   replies are read, matched (ID, question, exact case), and the waiting task resumed;
+/// - client UDP sockets watched with ``watch(_:_:)`` (the UDP front end);
+/// - jobs: the reactor is a `TaskExecutor`, and tasks created with it as their preference
+///   (`Task(executorPreference: IOReactor.shared)`) run here, between `epoll_wait` calls.
+/// So a UDP query, its resolution and every upstream exchange it needs stay on this thread:
+/// no wake-up of another thread per step, as a single-threaded resolver works. NIO cannot watch
+/// foreign file descriptors, hence this loop beside NIO's (which keeps TCP).
 ///
 /// Ownership of a socket: the pending table owns it from registration on; whoever removes the
 /// entry (the reactor, on a reply, an error or the deadline) closes it, under the table lock,
 /// so a descriptor number is never reused while an entry still names it.
-final class UDPUpstreamReactor: Sendable {
+final class IOReactor: TaskExecutor, Sendable {
     /// One reactor per process, started on first use.
-    static let shared = UDPUpstreamReactor()
+    static let shared = IOReactor()
 
     /// What came of one exchange.
     enum Outcome: Sendable {
@@ -49,8 +51,13 @@ final class UDPUpstreamReactor: Sendable {
     /// deadline must be watched).
     private let wakeFD: Int32
     private let state = Mutex(State())
-    /// The event loop that runs the waiting tasks, when there is one (the worker's only loop).
-    private let deliveryLoop = Mutex<(any EventLoop)?>(nil)
+    /// Jobs of tasks that prefer this executor, run in order by the reactor thread.
+    private let jobs = Mutex<[UnownedJob]>([])
+    /// Handlers of watched client sockets, by token (``watchTokenBit`` set).
+    private let watchers = Mutex<[UInt64: @Sendable () -> Void]>([:])
+    private static let watchTokenBit: UInt64 = 1 << 62
+    /// The reactor thread's pthread_t, once it runs.
+    private let thread = Atomic<UInt>(0)
     /// Deadlines are checked this often while anything is outstanding; a timeout fires at most
     /// this late.
     static let tick = TimeAmount.milliseconds(10)
@@ -114,10 +121,36 @@ final class UDPUpstreamReactor: Sendable {
         }
     }
 
-    /// Resumes finished exchanges on `loop`, in batches (see `deliver`). Set once by the
-    /// worker; without it each task is resumed from the reactor thread.
-    func deliver(on loop: any EventLoop) {
-        deliveryLoop.withLock { $0 = loop }
+    // MARK: TaskExecutor
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let j = UnownedJob(job)
+        let first = jobs.withLock { q in
+            q.append(j)
+            return q.count == 1
+        }
+        // From this thread the loop sees the queue before it waits again; from another, it may
+        // be in epoll_wait already. Later jobs find the queue non-empty: already signalled.
+        if first && !onReactorThread { Self.signal(wakeFD) }
+    }
+
+    var onReactorThread: Bool { thread.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self())) }
+
+    // MARK: Client sockets
+
+    /// Calls `onReadable` on the reactor thread whenever `fd` has data (level-triggered: a
+    /// handler that leaves datagrams queued is called again on the next round).
+    func watch(_ fd: Int32, _ onReadable: @escaping @Sendable () -> Void) throws(SocketError) {
+        try watchers.withLock { w throws(SocketError) in
+            let token = Self.watchTokenBit | UInt64(w.count + 1)
+            var ev = epoll_event()
+            ev.events = EPOLLIN.rawValue
+            ev.data.u64 = token
+            guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) == 0 else {
+                throw SocketError(syscall: "epoll_ctl", errno: errno, detail: "watching fd \(fd)")
+            }
+            w[token] = onReadable
+        }
     }
 
     /// Exchanges waiting for a reply (each holds one open socket).
@@ -126,44 +159,49 @@ final class UDPUpstreamReactor: Sendable {
     // MARK: The reactor thread
 
     private func run() {
+        thread.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
         let capacity = 64
         var events = [epoll_event](repeating: epoll_event(), count: capacity)
         var buffer = [UInt8](repeating: 0, count: 65535)
         var nextScan = NIODeadline.now() + Self.tick
         var finished: [(CheckedContinuation<Outcome, Never>, Outcome)] = []
+        let me = asUnownedTaskExecutor()
         while true {
+            let busy = jobs.withLock { !$0.isEmpty }
             let wait: Int32 = state.withLock { s in
+                if busy { return 0 }
                 if s.pending.isEmpty { s.sleeping = true; return -1 }
                 return Int32(clamping: max(0, (nextScan - .now()).nanoseconds / 1_000_000) + 1)
             }
             let n = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32(capacity), wait) }
-            if n < 0 && errno != EINTR { fatalError("upstream reactor: epoll_wait failed: errno \(errno)") }
+            if n < 0 && errno != EINTR { fatalError("I/O reactor: epoll_wait failed: errno \(errno)") }
+            if wait < 0 { state.withLock { $0.sleeping = false } }
             for i in 0..<max(0, Int(n)) {
                 let token = events[i].data.u64
-                if token == 0 { Self.drain(wakeFD); continue }
-                readReplies(token, &buffer, into: &finished)
+                if token == 0 {
+                    Self.drain(wakeFD)
+                } else if token & Self.watchTokenBit != 0 {
+                    watchers.withLock { $0[token] }?()
+                } else {
+                    readReplies(token, &buffer, into: &finished)
+                }
             }
             let now = NIODeadline.now()
             if now >= nextScan {
                 expire(now, into: &finished)
                 nextScan = now + Self.tick
             }
-            deliver(&finished)
-        }
-    }
-
-    /// Resumes the tasks whose exchanges ended in this round. With a delivery loop, all of
-    /// them in one task on that loop: resumed from its own thread they are queued without
-    /// waking it again, where resuming each from here would wake it (and switch threads)
-    /// once per reply.
-    private func deliver(_ finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
-        guard !finished.isEmpty else { return }
-        let batch = finished
-        finished.removeAll(keepingCapacity: true)
-        if let loop = deliveryLoop.withLock({ $0 }) {
-            loop.execute { for (done, outcome) in batch { done.resume(returning: outcome) } }
-        } else {
-            for (done, outcome) in batch { done.resume(returning: outcome) }
+            // Resuming queues each task on its preferred executor: for the worker's UDP
+            // resolutions, this very queue.
+            for (done, outcome) in finished { done.resume(returning: outcome) }
+            finished.removeAll(keepingCapacity: true)
+            // The jobs queued so far; those they queue run in the next round, after I/O.
+            let batch = jobs.withLock { q in
+                let b = q
+                q.removeAll(keepingCapacity: true)
+                return b
+            }
+            for job in batch { job.runSynchronously(on: me) }
         }
     }
 
