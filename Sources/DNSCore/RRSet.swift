@@ -27,7 +27,15 @@ public struct RRSet: Hashable, Sendable {
     /// type RRSIG of their own. Duplicate RDATA is dropped (RFC 2181 §5).
     public static func group(_ records: [ResourceRecord]) -> [RRSet] {
         struct Key: Hashable { var name: DNSName; var type: RRType; var rrclass: RRClass }
-        var index: [Key: Int] = [:]
+        // A response holds a handful of RRsets: a linear scan of their keys beats hashing every
+        // name. Large ones (zone-transfer-like) get a dictionary, so the cost stays linear.
+        var keys: [Key] = []
+        var hashed: [Key: Int]? = records.count > 32 ? [:] : nil
+        func position(_ k: Key) -> Int? { hashed.map { $0[k] } ?? keys.firstIndex(of: k) }
+        func add(_ k: Key) {
+            hashed?[k] = keys.count
+            keys.append(k)
+        }
         var sets: [RRSet] = []
         var orphanSigs: [(Key, UInt32, RRSIG)] = []
         for rr in records {
@@ -36,24 +44,24 @@ public struct RRSet: Hashable, Sendable {
                 continue
             }
             let k = Key(name: rr.name, type: rr.type, rrclass: rr.rrclass)
-            if let i = index[k] {
+            if let i = position(k) {
                 if !sets[i].rdatas.contains(rr.rdata) { sets[i].rdatas.append(rr.rdata) }
                 sets[i].ttl = min(sets[i].ttl, rr.ttl)
             } else {
-                index[k] = sets.count
+                add(k)
                 sets.append(RRSet(name: rr.name, type: rr.type, rrclass: rr.rrclass, ttl: rr.ttl, rdatas: [rr.rdata]))
             }
         }
         for (k, ttl, sig) in orphanSigs {
-            if let i = index[k] {
+            if let i = position(k) {
                 if !sets[i].signatures.contains(sig) { sets[i].signatures.append(sig) }
             } else {
                 let sk = Key(name: k.name, type: .rrsig, rrclass: k.rrclass)
-                if let i = index[sk] {
+                if let i = position(sk) {
                     if !sets[i].rdatas.contains(.rrsig(sig)) { sets[i].rdatas.append(.rrsig(sig)) }
                     sets[i].ttl = min(sets[i].ttl, ttl)
                 } else {
-                    index[sk] = sets.count
+                    add(sk)
                     sets.append(RRSet(name: k.name, type: .rrsig, rrclass: k.rrclass, ttl: ttl, rdatas: [.rrsig(sig)]))
                 }
             }

@@ -57,6 +57,16 @@ struct UpstreamClientTests {
         #expect(IOReactor.shared.outstanding == 0, "sockets left open")
     }
 
+    @Test func pooledRandomnessIsFreshAcrossRefills() {
+        // 2000 draws cross the 4 KiB pool three times: all distinct, bits balanced.
+        var g = PooledRandom()
+        let draws = (0..<2000).map { _ in g.next() }
+        #expect(Set(draws).count == draws.count)
+        let ones = draws.reduce(0) { $0 + $1.nonzeroBitCount }
+        let mean = Double(ones) / Double(draws.count)
+        #expect(mean > 31 && mean < 33, "mean set bits \(mean)")
+    }
+
     @Test func serverAddressesBecomeSocketAddresses() throws {
         let v4 = try ServerAddress(IPv4Address(127, 57, 11, 9)).socketAddress(port: 5353)
         #expect(v4.ipAddress == "127.57.11.9" && v4.port == 5353)

@@ -12,6 +12,8 @@
 // Not in the Glibc module: the upstream reactor's epoll and eventfd.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+// Nor getrandom (the random pool's refills).
+#include <sys/random.h>
 
 #ifdef __cplusplus
 extern "C" {

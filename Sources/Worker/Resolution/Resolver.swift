@@ -341,10 +341,11 @@ public final class Resolver: Sendable {
             // Fastest first, throttled last; servers never measured count as
             // `unknownServerRTTMicros`; ties are broken at random, so concurrent resolutions
             // spread over equally unknown servers.
+            var rng = PooledRandom()
             let server = candidates.map { a -> ((Int, UInt32, UInt32), ServerAddress) in
                 let e = cache.serverEstimate(a)
                 return ((e.throttled ? 1 : 0, e.rttMicros == 0 ? limits.unknownServerRTTMicros : e.rttMicros,
-                         UInt32.random(in: 0...UInt32.max)), a)
+                         UInt32.random(in: 0...UInt32.max, using: &rng)), a)
             }.min { $0.0 < $1.0 }!.1
             tried.insert(server)
             attempts += 1
@@ -506,10 +507,11 @@ extension DNSName {
     func randomizingCase() -> DNSName {
         var w = wire
         var i = 0
+        var rng = PooledRandom()
         while w[i] != 0 {
             let n = Int(w[i])
             for k in (i + 1)...(i + n) where (w[k] | 0x20) >= 0x61 && (w[k] | 0x20) <= 0x7A {
-                w[k] = Bool.random() ? w[k] | 0x20 : w[k] & ~0x20
+                w[k] = Bool.random(using: &rng) ? w[k] | 0x20 : w[k] & ~0x20
             }
             i += n + 1
         }

@@ -52,7 +52,8 @@ public final class UpstreamClient: Sendable {
 
     /// Sends `q` once and waits for a matching reply or the timeout.
     public func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply {
-        let id = UInt16.random(in: 0...UInt16.max)
+        var rng = PooledRandom()
+        let id = UInt16.random(in: 0...UInt16.max, using: &rng)
         var msg = Message.query(id: id, name: q.question.name, type: q.question.type, qclass: q.question.qclass,
                                 recursionDesired: false,
                                 edns: q.ednsPayloadSize.map { EDNS(udpPayloadSize: $0, dnssecOK: q.dnssecOK) })
