@@ -42,6 +42,8 @@ int cshoal_set_keepcaps(int on);
 int cshoal_set_no_new_privs(void);
 /// prctl(PR_SET_PDEATHSIG, sig).
 int cshoal_set_pdeathsig(int sig);
+/// prctl(PR_SET_NAME, name): the calling thread's name (at most 15 bytes are kept).
+int cshoal_set_thread_name(const char *name);
 
 /// posix_spawn_file_actions_addclosefrom_np; returns the error code itself.
 int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);

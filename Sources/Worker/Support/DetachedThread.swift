@@ -1,13 +1,18 @@
+import CShoalShims
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Starts `body` on a new detached POSIX thread that lives as long as the process (the worker's
-/// I/O reactor thread). Fatal if the thread cannot be created: the worker cannot serve without
-/// it, and this happens at start-up only.
-func startDetachedThread(_ what: String, _ body: @escaping @Sendable () -> Void) {
+/// I/O reactor thread), named `name` (at most 15 bytes: what `top -H` and `ps -L` show). Fatal
+/// if the thread cannot be created: the worker cannot serve without it, and this happens at
+/// start-up only.
+func startDetachedThread(_ what: String, name: String, _ body: @escaping @Sendable () -> Void) {
     // The box is retained here and taken back exactly once, by the new thread.
-    let box = Unmanaged.passRetained(ThreadBody(body))
+    let box = Unmanaged.passRetained(ThreadBody {
+        _ = cshoal_set_thread_name(name)
+        body()
+    })
     var attr = pthread_attr_t()
     pthread_attr_init(&attr)
     defer { pthread_attr_destroy(&attr) }

@@ -70,7 +70,7 @@ final class IOReactor: TaskExecutor, Sendable {
         ev.events = EPOLLIN.rawValue
         ev.data.u64 = 0   // token 0: the wake descriptor
         precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &ev) == 0, "epoll_ctl(wake) failed: errno \(errno)")
-        startDetachedThread("upstream reactor") { [self] in run() }
+        startDetachedThread("I/O reactor", name: "shoal-io") { [self] in run() }
     }
 
     /// Sends `wire` to `server` from a fresh socket and waits for a reply that `matcher`
