@@ -55,7 +55,7 @@ let package = Package(
             "Supervisor", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "shoalctl", dependencies: [
-            "Supervisor", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Supervisor", "DNSCore", "ShmCache", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "shoal-worker", dependencies: [
             "Worker", "DNSCore", "ShmCache", "CShoalShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -10,6 +10,12 @@ struct ToolInvocation: Sendable {
     var directory: String? = nil
 }
 
+/// Runs a program to completion, for tests of the project's own tools: its exit status and its
+/// stdout and stderr merged.
+public func runProgram(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    try ToolRunner.run(ToolInvocation(tool: path, arguments: arguments))
+}
+
 /// Runs external programs (ldns, nsd, setsid) and turns failures into `LabError`s carrying
 /// their output.
 enum ToolRunner {

@@ -1,6 +1,7 @@
 import DNSCore
 import Foundation
 import ShmCache
+import ShoalLab
 import Testing
 @testable import Worker
 
@@ -45,6 +46,20 @@ struct UDPFrontEndTests {
         // the misses were resolved.
         #expect(segment.stats(workerSlot: 0).value(.packetHits) - hitsBefore == 300)
         #expect(server.queries(for: "miss4.test.", .a) >= 1)
+
+        // What an operator sees of it: shoalctl reads the same counters and caches.
+        let ctl = try #require(BuildProducts.executable("shoalctl"), "shoalctl not built next to the tests")
+        let stats = try runProgram(ctl, ["stats", "--segment", worker.segment, "--per-worker"])
+        #expect(stats.status == 0, "\(stats.output)")
+        let hits = segment.stats(workerSlot: 0).value(.packetHits)
+        #expect(stats.output.contains("packet-hits=\(hits)"), "\(stats.output)")
+        #expect(stats.output.contains("worker 0: queries="), "\(stats.output)")
+        let dump = try runProgram(ctl, ["dump-cache", "--segment", worker.segment])
+        #expect(dump.status == 0 && dump.output.contains("cached.test. "), "\(dump.output)")
+        let negative = try runProgram(ctl, ["dump-cache", "--segment", worker.segment, "--table", "negative"])
+        #expect(negative.output.contains("miss4.test. ") && negative.output.contains("NXDOMAIN"), "\(negative.output)")
+        let missing = try runProgram(ctl, ["stats", "--segment", "no-such-\(getpid())"])
+        #expect(missing.status == 1 && missing.output.contains("No such file"), "\(missing.output)")
     }
 
     @Test func pastMaxResolutionsMissesAreDroppedAndCountedAndHitsStillAnswered() throws {
