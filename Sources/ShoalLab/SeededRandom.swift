@@ -1,20 +1,10 @@
-/// SplitMix64: a small, fast generator whose sequence depends only on its seed.
-///
+import DNSCore
+
 /// The lab needs the same zones for the same seed on every machine and Swift version, which
-/// `SystemRandomNumberGenerator` cannot give.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
+/// `SystemRandomNumberGenerator` cannot give: DNSCore's SplitMix64.
+typealias SeededRandom = SplitMix64
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A uniform integer in `range`, drawn from this generator only.
     mutating func int(_ range: ClosedRange<Int>) -> Int {
         Int.random(in: range, using: &self)

@@ -34,7 +34,7 @@ do { segment = try SharedSegment.attach(name: segName) } catch {
 }
 segment.testingWriteHoldMicros = UInt32(opts["hold"] ?? 0)
 
-var rng = StressRNG(seed: seed)
+var rng = SplitMix64(seed: seed)
 var c = StressCounts()
 let deadline = monotonicMillis() + durationMs
 
@@ -123,18 +123,6 @@ struct StressCounts {
     }
 }
 
-struct StressRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func monotonicMillis() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -168,7 +156,7 @@ enum StressData {
     /// 1–3 RDATA items of 8–400 bytes each (so every way size gets used), the first starting
     /// with the key tag; one "signature" with the checksum of all items and the key tag.
     static func value(_ k: Int, salt: UInt32) -> ([[UInt8]], [UInt8]) {
-        var r = StressRNG(seed: UInt64(k) << 32 | UInt64(salt))
+        var r = SplitMix64(seed: UInt64(k) << 32 | UInt64(salt))
         let n = 1 + Int(r.next() % 3)
         var items: [[UInt8]] = []
         for i in 0..<n {
@@ -209,7 +197,7 @@ enum StressData {
     static func packetKey(_ k: Int) -> PacketKey { PacketKey(name: name(k), type: type(k), dnssecOK: k % 2 == 0) }
 
     static func insertPacket(_ s: SharedSegment, key k: Int, salt: UInt32, now: UInt32) -> InsertResult {
-        var r = StressRNG(seed: UInt64(salt))
+        var r = SplitMix64(seed: UInt64(salt))
         var body = le64(keyTag(k) ^ 0x5A5A)
         for _ in 0..<(16 + Int(r.next() % 900)) { body.append(UInt8(truncatingIfNeeded: r.next())) }
         body += le64(fnv(body))

@@ -4,20 +4,9 @@ import DNSCore
 // that the fuzz target also applies: Fuzz/Sources/FuzzMessage/TestSupport.swift is a symbolic
 // link to this file, so it may use only DNSCore's public API and must not import Testing.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and the same sequence on every platform and
-/// toolchain, so every "random" test here is reproducible from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Test helpers on DNSCore's SplitMix64, so every "random" test here is reproducible from its
+/// seed.
+extension SplitMix64 {
     /// Uniform-enough integer in `r` (modulo bias is irrelevant for tests). Our own mapping, not
     /// the standard library's, so sequences do not change with the toolchain.
     mutating func int(_ r: ClosedRange<Int>) -> Int {
