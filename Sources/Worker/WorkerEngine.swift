@@ -31,9 +31,6 @@ public final class WorkerEngine: Sendable {
         self.maxResolutions = maxResolutions
     }
 
-    /// Resolutions in progress (for logs and tests).
-    public var resolutionsInProgress: Int { resolving.load(ordering: .relaxed) }
-
     /// What to do right now with a datagram or TCP message.
     public enum Immediate: Sendable {
         case respond([UInt8])

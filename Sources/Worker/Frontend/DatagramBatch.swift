@@ -76,12 +76,6 @@ public final class UDPListener: Sendable {
 
     deinit { close(fd) }
 
-    /// Blocks receives for at most `milliseconds` (a loop that must look at a stop flag).
-    public func setReceiveTimeout(milliseconds ms: Int) throws(SocketError) {
-        try Self.option(fd, SOL_SOCKET, SO_RCVTIMEO, timeval(tv_sec: ms / 1000, tv_usec: (ms % 1000) * 1000),
-                        "SO_RCVTIMEO on \(name)")
-    }
-
     /// Sends one datagram to `client`. False when the kernel refused it (counted by callers).
     @discardableResult
     public func send(_ bytes: [UInt8], to client: ClientAddress) -> Bool {
@@ -137,10 +131,6 @@ extension ClientAddress: CustomStringConvertible {
 /// outside this value holds a pointer into it, and the kernel reads or writes it only during
 /// the `cshoal_recvmmsg`/`cshoal_sendmmsg` calls made here. One thread uses it.
 public struct DatagramBatch: ~Copyable {
-    /// Not in the Glibc module without _GNU_SOURCE (bits/socket.h): block for the first
-    /// datagram only, then take what is already queued without waiting.
-    static let msgWaitForOne: Int32 = 0x10000
-
     public let receiveSlots: Int
     public let sendSlots: Int
     public let bufferSize: Int
@@ -195,17 +185,15 @@ public struct DatagramBatch: ~Copyable {
         sendHeaders.deallocate()
     }
 
-    /// One `recvmmsg`: with `wait`, blocks (up to the socket's timeout, if any) for a datagram;
-    /// then takes up to `receiveSlots` that are queued. Returns how many; 0 when nothing came
-    /// (timeout, signal, nothing queued without `wait`).
-    public mutating func receive(from socket: UDPListener, wait: Bool) throws(SocketError) -> Int {
+    /// One non-blocking `recvmmsg`: takes up to `receiveSlots` datagrams that are queued.
+    /// Returns how many; 0 when none are (or a signal interrupted it).
+    public mutating func receive(from socket: UDPListener) throws(SocketError) -> Int {
         // The kernel overwrote the address lengths of the slots it filled last time.
         for i in 0..<received {
             receiveHeaders[i].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
         }
         received = 0
-        let flags = wait ? Self.msgWaitForOne : Int32(MSG_DONTWAIT)
-        let n = cshoal_recvmmsg(socket.fd, receiveHeaders, UInt32(receiveSlots), flags)
+        let n = cshoal_recvmmsg(socket.fd, receiveHeaders, UInt32(receiveSlots), Int32(MSG_DONTWAIT))
         guard n >= 0 else {
             let e = errno
             if e == EINTR || e == EAGAIN || e == EWOULDBLOCK { return 0 }

@@ -46,7 +46,7 @@ public enum UDPFrontEnd {
             var misses: [(ClientQuery, ClientAddress)] = []
             while batch.queued + receiveSlots <= sendSlots {
                 let n: Int
-                do { n = try batch.receive(from: listener, wait: false) } catch {
+                do { n = try batch.receive(from: listener) } catch {
                     failures += 1
                     if failures <= 10 || failures % 10_000 == 0 {
                         logger.warning("UDP front end on \(listener.name): \(error) (\(failures) so far)")
