@@ -23,7 +23,7 @@
 #   SHOAL_SCRATCH  swift build scratch path for the release build (default .build).
 #
 # What it does: builds shoal-worker, shoal-lab and frontend-bench (release); brings up the lab;
-# warms the segment /shoal.bench-frontend-<octet> with a real shoal-worker on 127.0.<octet>.1:53
+# warms the segment /shoal.bench-frontend-<octet>.vN with a real shoal-worker on 127.0.<octet>.1:53
 # that resolves the lab's name set once (dnsperf -n 1, the lame-ns names left out, as
 # bench/resolver.sh does), then stops it. Each round then starts `frontend-bench --mode nio`
 # and `--mode mmsg` in turn on 127.0.<octet>.2:53, pinned to --cpu, and drives each with
@@ -68,7 +68,7 @@ cleanup() {
     set +e
     for p in "${pids[@]}"; do stop_pid "$p"; done
     lab_stop
-    rm -f "/dev/shm/shoal.$segment"
+    rm -f "/dev/shm/shoal.$segment".v*
     rm -rf "$work"
     exit "$rc"
 }
@@ -115,7 +115,7 @@ warm() {
     forget_pid "$pid"
     note "warm-up $warms: $(field "$out" 'Queries completed') of $n_hit names answered, $(field "$out" 'Queries lost') lost, $(rcode_count "$out" SERVFAIL) SERVFAIL"
 }
-rm -f "/dev/shm/shoal.$segment"
+rm -f "/dev/shm/shoal.$segment".v*
 warm
 
 # --- rounds ---------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 rev="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 [[ -z $(git status --porcelain -- Sources Package.swift bench/frontend-bench 2>/dev/null) ]] || rev="$rev + uncommitted changes"
 echo "Front-end benchmark, $now: $(nproc) CPUs ($model), kernel $(uname -r); shoal $rev"
-echo "lab $lab_dir, prefix $prefix: $n_hit names (lame-ns left out); segment /shoal.$segment warmed by shoal-worker"
+echo "lab $lab_dir, prefix $prefix: $n_hit names (lame-ns left out); segment /shoal.$segment.vN warmed by shoal-worker"
 echo "frontend-bench on CPU $cpu (batch $batch), dnsperf -l $secs -c 4 -q 256 -t 2 -e on CPU $load_cpu, $rounds round(s), order alternating"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((i = 1; i <= rounds; i++)); do

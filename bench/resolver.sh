@@ -80,7 +80,7 @@ cleanup() {
     for p in "${pids[@]}"; do stop_pid "$p"; done
     declare -F tc_off >/dev/null && tc_off
     lab_stop
-    rm -f "/dev/shm/shoal.$segment"
+    rm -f "/dev/shm/shoal.$segment".v*
     rm -rf "$work"
     exit "$rc"
 }
@@ -113,7 +113,7 @@ start_resolver() { # name -> sets $pid
     rm -rf "$d"; mkdir -p "$d"
     case "$r" in
     shoal)
-        rm -f "/dev/shm/shoal.$segment"
+        rm -f "/dev/shm/shoal.$segment".v*
         taskset -c "$cpu" "$workerbin" --listen "$a:53" --root-hints "$hints" --segment "$segment" \
             --segment-size 256 --log-level warning >"$d/log" 2>&1 &
         ;;

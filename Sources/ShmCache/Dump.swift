@@ -62,6 +62,8 @@ extension SharedSegment {
         out.append("packets: \(p.entries)/\(packets.capacity) (\(p.expired) expired)")
         out.append("ns-speed: \(nsSpeed.count())/\(nsSpeed.capacity)")
         out.append("journal: head \(journal.head), capacity \(journal.capacity), overflows \(journal.overflows), overruns \(journal.overruns), holes \(journal.holes)")
+        let others = otherOwners()
+        out.append("attached: \(others.isEmpty ? "no other process" : others.map(\.description).joined(separator: ", ")); reclaimed-slots=\(reclaimedSlots)")
         let s = totalStatistics()
         out.append(StatCounter.all.map { "\($0)=\(s[$0])" }.joined(separator: " "))
         return out.joined(separator: "\n") + "\n"

@@ -50,8 +50,8 @@ public struct GeometryError: Error, Hashable, Sendable, CustomStringConvertible 
 
 /// Sizes and capacities of every table of the segment (from configuration).
 ///
-/// Two processes agree on a segment only when their geometries are equal; the header stores it
-/// and an attach with a different geometry recreates the segment.
+/// The header stores it; a process configured with another geometry attaches the existing
+/// segment with the geometry its header records (and says so), never a second segment.
 public struct SegmentGeometry: Hashable, Sendable, CustomStringConvertible {
     public var records: TableGeometry
     public var negative: TableGeometry
@@ -120,12 +120,14 @@ public struct SegmentGeometry: Hashable, Sendable, CustomStringConvertible {
 /// derives the same layout.
 struct SegmentLayout: Equatable {
     static let headerBytes = 4096
+    /// The owner table follows the header page, at the same place in every layout version.
+    static let ownersOffset = headerBytes
     var records = 0, negative = 0, packets = 0, nsSpeed = 0, journal = 0, stats = 0
     var total = 0
 
     init(_ g: SegmentGeometry) {
         func page(_ n: Int) -> Int { (n + 4095) & ~4095 }
-        var at = SegmentLayout.headerBytes
+        var at = SegmentLayout.ownersOffset + OwnerTable.bytes
         records = at; at = page(at + g.records.bytes)
         negative = at; at = page(at + g.negative.bytes)
         packets = at; at = page(at + g.packets.bytes)

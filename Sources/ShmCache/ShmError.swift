@@ -50,10 +50,3 @@ public func shmNow() -> UInt32 {
     clock_gettime(CLOCK_REALTIME, &ts)
     return UInt32(truncatingIfNeeded: ts.tv_sec)
 }
-
-/// Whether a process id names a live process (a zombie counts as live until reaped).
-func processIsAlive(_ pid: UInt32) -> Bool {
-    if pid == 0 || pid > UInt32(Int32.max) { return false }
-    if kill(pid_t(pid), 0) == 0 { return true }
-    return Glibc.errno == EPERM
-}

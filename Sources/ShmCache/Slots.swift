@@ -6,25 +6,29 @@ import Glibc
 // The slot engine: every table of the segment (records, negative answers, packets, NS speed) is
 // a set-associative array of fixed-size slots, each guarded by a 64-bit sequence word. This is
 // one of the few files with raw pointers into the shared mapping; the tables above it only see
-// keys, value bytes and snapshots.
+// keys, value bytes and snapshots. The seqlock protocol is written once here: `readSlot` for
+// every read, `hold` for every change of a slot's bytes or state.
 //
 // Who sees this memory: every process that has the segment mapped (workers, the bridge,
 // shoalctl, the supervisor). Nothing here ever waits for another process:
-//  - a writer takes a slot by compare-and-swap of its sequence word from an even value to an
-//    odd one (owner pid in the high half) and gives it back with a second CAS to the next even
-//    value; when the CAS fails it picks another way or drops the write;
+//  - a writer takes a slot by one compare-and-swap of its sequence word, from an even value to
+//    an odd claim word that names the writer (owner-table index and generation) and the claim's
+//    time: claim and owner identity become visible in that one atomic step. It gives the slot
+//    back with a second CAS to the next even value; when the first CAS fails it picks another
+//    way or drops the write;
 //  - a reader loads the word (acquire), copies, fences (acquire), loads it again, and keeps the
 //    copy only when both loads are equal and even; a busy slot is a miss, never a wait;
-//  - a slot left odd by a dead writer is reclaimed: by the supervisor's sweep for that pid, or
-//    by a writer that finds it odd for longer than `staleSeconds` with its owner gone.
+//  - a slot left odd by a dead writer is reclaimed by taking it over with the same kind of CAS
+//    (so the reclaimer owns it while it clears the tag) and releasing it empty. A claim is
+//    reclaimed only when its owner is proved gone (see `Owners.swift`): never while the writer
+//    may still write, except across pid namespaces, where the claim's lease is the only clue.
 
 /// Byte offsets inside a slot.
 enum SlotLayout {
     static let headerBytes = 32
     /// Atomic<UInt64>: the sequence word.
     static let seq = 0
-    /// Atomic<UInt32>: wall-clock second when the current (or last) write started; relaxed.
-    static let lockedAt = 8
+    // 8..<12: unused (the claim time lives in the sequence word).
     /// Atomic<UInt32>: last second the entry was written or hit; relaxed, outside the seqlock.
     static let lastUsed = 12
     /// Atomic<UInt32>: seconds with at least one hit (lossy); relaxed, outside the seqlock.
@@ -36,46 +40,131 @@ enum SlotLayout {
     static let storedAt = 28    // UInt32, absolute wall-clock seconds
 }
 
-/// The sequence word: low 32 bits a counter (odd while written); high 32 bits the writer's pid
-/// while odd, and 1 (occupied) or 0 (empty) while even.
+/// The sequence word. Low 32 bits: a counter, odd while the slot is held. High 32 bits: 1
+/// (occupied) or 0 (empty) while even; while odd, the claim: owner-table index (10 bits),
+/// the low 6 bits of that entry's generation, and the claim time (boot-clock seconds, low 16
+/// bits; ages are taken modulo 2^16).
 enum SeqWord {
+    static let generationMask: UInt32 = 0x3F
     @inline(__always) static func isBusy(_ s: UInt64) -> Bool { s & 1 != 0 }
     @inline(__always) static func isOccupied(_ s: UInt64) -> Bool { s & 1 == 0 && s >> 32 == 1 }
-    @inline(__always) static func owner(_ s: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: s >> 32) }
     @inline(__always) static func counter(_ s: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: s) }
-    @inline(__always) static func busy(_ counter: UInt32, owner: UInt32) -> UInt64 {
-        UInt64(owner) << 32 | UInt64(counter)
+    @inline(__always) static func ownerIndex(_ s: UInt64) -> Int { Int(s >> 54) }
+    @inline(__always) static func ownerGeneration(_ s: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: s >> 48) & generationMask }
+    @inline(__always) static func stamp(_ s: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: s >> 32) & 0xFFFF }
+    /// The high half of a claim word for owner `index` with `generation`, without the stamp.
+    @inline(__always) static func ownerBits(index: Int, generation: UInt32) -> UInt32 {
+        UInt32(index) << 22 | (generation & generationMask) << 16
+    }
+    @inline(__always) static func busy(_ counter: UInt32, owner: UInt32, stamp: UInt32) -> UInt64 {
+        UInt64(owner | stamp & 0xFFFF) << 32 | UInt64(counter)
     }
     @inline(__always) static func idle(_ counter: UInt32, occupied: Bool) -> UInt64 {
         (occupied ? 1 << 32 : 0) | UInt64(counter)
     }
 }
 
-/// The process-local handle on the mapping: unmaps it when the last table value referring to it
-/// goes away. Tables hold it strongly, so no table outlives the memory it points into.
+/// Where a writer can be stopped by a test (`SegmentOptions.testingClaimHook`).
+public enum ClaimPoint: Sendable, Equatable {
+    /// The slot's word is this process's claim; nothing of the entry is written yet.
+    case claimed(slot: Int)
+    /// The entry is written; the slot is about to be given back.
+    case filled(slot: Int)
+    /// A reclaimer judged the slot abandoned and is about to take it over.
+    case reclaiming(slot: Int)
+}
+
+/// How this process uses a segment: the reclaim policy, and test-only hooks. Fixed when the
+/// segment is opened.
+public struct SegmentOptions: Sendable {
+    /// Seconds a slot may stay odd before a writer asks whether its owner is alive (a live
+    /// writer holds a slot for microseconds).
+    public var staleSeconds: UInt32 = 2
+    /// Seconds after which a claim of a process in another pid namespace (whose pid this
+    /// process cannot check) is taken for abandoned. Below 2^16.
+    public var leaseSeconds: UInt32 = 300
+    /// Testing only: microseconds a writer sleeps while it holds a slot odd, so a SIGKILL in a
+    /// kill-storm test lands mid-write.
+    public var testingWriteHoldMicros: UInt32 = 0
+    /// Testing only: called at each `ClaimPoint` of this process's writers and reclaimers.
+    public var testingClaimHook: (@Sendable (ClaimPoint) -> Void)? = nil
+    /// Testing only: seconds added to this process's boot clock, to age claims.
+    public var testingClockOffset: UInt32 = 0
+    /// Testing only: the identity registered in the owner table instead of this process's.
+    public var testingIdentity: ProcessIdentity? = nil
+
+    public init(staleSeconds: UInt32 = 2, leaseSeconds: UInt32 = 300) {
+        self.staleSeconds = staleSeconds
+        self.leaseSeconds = min(leaseSeconds, 0xFFFF)
+    }
+}
+
+/// The process-local handle on the mapping: unmaps it, and frees this process's owner entry,
+/// when the last table value referring to it goes away. Tables hold it strongly, so no table
+/// outlives the memory it points into. Every stored property is a constant.
 final class MappedRegion: @unchecked Sendable {
     /// Start of the MAP_SHARED mapping. Every attached process sees the same bytes; all
     /// cross-process access goes through the atomics and seqlock protocol of this file.
     let base: UnsafeMutableRawPointer
     let size: Int
-    /// This process's id, stamped into the sequence word of a slot while it writes it.
-    let ownerID: UInt32
-    /// Testing only: microseconds a writer sleeps while it holds a slot odd, so a SIGKILL in a
-    /// kill-storm test lands mid-write. Zero in production.
-    var writeHoldMicros: UInt32 = 0
-    /// Odd-slot age after which a writer checks whether the owner is alive and reclaims.
-    var staleSeconds: UInt32 = 2
-    /// Odd-slot age after which a slot is reclaimed even when its owner's pid is alive (a reused
-    /// pid, or a writer stopped for minutes in a copy of a few hundred bytes).
-    var hardStaleSeconds: UInt32 = 300
+    let options: SegmentOptions
+    /// The owner table (at a fixed offset in every layout).
+    let owners: OwnerTable
+    /// This process as registered there, and the claim bits that name it.
+    let identity: ProcessIdentity
+    let ownerIndex: Int
+    let ownerGeneration: UInt32
+    let ownerBits: UInt32
 
-    init(base: UnsafeMutableRawPointer, size: Int) {
+    /// Maps nothing itself: takes over `base` (unmapped in deinit, also when this throws) and
+    /// registers this process in the owner table.
+    init(base: UnsafeMutableRawPointer, size: Int, name: String, options: SegmentOptions) throws(ShmError) {
         self.base = base
         self.size = size
-        self.ownerID = UInt32(truncatingIfNeeded: getpid())
+        self.options = options
+        self.owners = OwnerTable(base: base + SegmentLayout.ownersOffset)
+        let id = options.testingIdentity ?? ProcessIdentity.current
+        self.identity = id
+        guard let (i, g) = owners.register(id, now: bootSeconds() &+ options.testingClockOffset) else {
+            munmap(base, size)
+            throw ShmError(syscall: "attach", errno: EBUSY,
+                           detail: "\(name): all \(OwnerTable.entries) owner entries hold live processes")
+        }
+        self.ownerIndex = i
+        self.ownerGeneration = g
+        self.ownerBits = SeqWord.ownerBits(index: i, generation: g)
     }
 
-    deinit { munmap(base, size) }
+    deinit {
+        owners.free(ownerIndex, generation: ownerGeneration)
+        munmap(base, size)
+    }
+
+    /// This process's boot clock, as claims are stamped (low 16 bits used).
+    @inline(__always) func clock() -> UInt32 { bootSeconds() &+ options.testingClockOffset }
+
+    @inline(__always) func hook(_ p: ClaimPoint) {
+        if let h = options.testingClaimHook { h(p) }
+    }
+
+    /// Header counter of slots reclaimed by any process (see `HeaderLayout.reclaimedSlots`).
+    var reclaimedCounter: UnsafeMutablePointer<Atomic<UInt64>> {
+        (base + HeaderLayout.reclaimedSlots).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Whether a claim word `s` (odd) may be taken from its owner now.
+    func mayReclaim(_ s: UInt64) -> Bool {
+        let index = SeqWord.ownerIndex(s), gen = SeqWord.ownerGeneration(s)
+        // Another thread of this process may be writing it right now.
+        if index == ownerIndex && gen == ownerGeneration & SeqWord.generationMask { return false }
+        let age = (clock() &- SeqWord.stamp(s)) & 0xFFFF
+        guard age >= options.staleSeconds else { return false }
+        switch owners.verdict(index: index, generationBits: gen, viewer: identity) {
+        case .alive: return false
+        case .dead: return true
+        case .unknown: return age >= options.leaseSeconds
+        }
+    }
 }
 
 /// How a write ended.
@@ -183,68 +272,98 @@ final class SlotTable: @unchecked Sendable {
         return (index / ways, index % ways)
     }
 
-    // MARK: Reading
+    // MARK: Reading (the seqlock read, written once)
 
-    /// Finds the entry stored under `key` and copies it, or nil (absent, or being written).
-    func find(key: UnsafeRawBufferPointer, hash h: UInt64) -> SlotSnapshot? {
-        let b = bucket(of: h), t = tag(of: h), tg = tags(b)
-        for w in 0..<ways where tg[w].load(ordering: .relaxed) == t {
-            if let s = read(b, w, matching: key) { return s }
-        }
-        return nil
+    /// One slot's bytes as seen during a seqlock read: valid only inside the closure it is lent
+    /// to, and possibly torn (the read is discarded then). Lengths are already clamped to the way.
+    struct SlotView {
+        let slot: UnsafeMutableRawPointer
+        let key: UnsafeRawBufferPointer
+        let value: UnsafeRawBufferPointer
+        @inline(__always) var expiry: UInt32 { slot.loadUnaligned(fromByteOffset: SlotLayout.expiry, as: UInt32.self) }
+        @inline(__always) var storedAt: UInt32 { slot.loadUnaligned(fromByteOffset: SlotLayout.storedAt, as: UInt32.self) }
     }
 
-    /// Seqlock read of one slot; with `key`, only when the stored key equals it. Retries a
-    /// changed slot a bounded number of times; a busy slot is a miss at once.
-    func read(_ b: Int, _ w: Int, matching key: UnsafeRawBufferPointer?) -> SlotSnapshot? {
-        let p = slot(b, w), size = size(ofWay: w)
-        let sq = seq(p)
+    /// Seqlock read of slot (b, w): lends the slot's bytes to `body` and keeps its result only
+    /// when the sequence word was even, occupied and unchanged around the call. `body` must only
+    /// copy or compare (it may see a torn entry, whose result is thrown away); returning nil
+    /// means "not this entry". A changed slot is retried a bounded number of times; a busy slot
+    /// is a miss at once. Returns the result with the sequence word it is valid for.
+    @inline(__always)
+    func readSlot<R>(_ b: Int, _ w: Int, _ body: (SlotView) -> R?) -> (R, UInt64)? {
+        let p = slot(b, w), size = size(ofWay: w), sq = seq(p)
         for _ in 0..<3 {
             let s1 = sq.pointee.load(ordering: .acquiring)
             guard SeqWord.isOccupied(s1) else { return nil }
             // Lengths are read racily: clamp before use; the re-check below discards a torn copy.
             let kl = Int(p.loadUnaligned(fromByteOffset: SlotLayout.keyLen, as: UInt16.self))
             let vl = Int(p.loadUnaligned(fromByteOffset: SlotLayout.valueLen, as: UInt16.self))
-            let fits = SlotLayout.headerBytes + kl + vl <= size
-            var matched = fits
-            if fits, let key {
-                matched = kl == key.count
-                    && memcmp(p + SlotLayout.headerBytes, key.baseAddress!, kl) == 0
-            }
-            var snap: SlotSnapshot? = nil
-            if matched {
-                let kStart = p + SlotLayout.headerBytes
-                let keyCopy = key == nil
-                    ? [UInt8](UnsafeRawBufferPointer(start: kStart, count: kl)) : []
-                let value = [UInt8](unsafeUninitializedCapacity: vl) { buf, n in
-                    if vl > 0 { memcpy(buf.baseAddress!, kStart + kl, vl) }
-                    n = vl
-                }
-                snap = SlotSnapshot(
-                    slot: b * ways + w, version: SeqWord.counter(s1),
-                    expiry: p.loadUnaligned(fromByteOffset: SlotLayout.expiry, as: UInt32.self),
-                    storedAt: p.loadUnaligned(fromByteOffset: SlotLayout.storedAt, as: UInt32.self),
-                    lastUsed: 0, hits: 0, key: keyCopy, value: value)
+            var r: R? = nil
+            if SlotLayout.headerBytes + kl + vl <= size {
+                let k = p + SlotLayout.headerBytes
+                r = body(SlotView(slot: p, key: UnsafeRawBufferPointer(start: k, count: kl),
+                                  value: UnsafeRawBufferPointer(start: k + kl, count: vl)))
             }
             // Orders the copy before the second load of the sequence word (pairs with the
             // writer's release fence after it made the word odd).
             atomicMemoryFence(ordering: .acquiring)
-            let s2 = sq.pointee.load(ordering: .relaxed)
-            if s2 == s1 {
-                if snap != nil {
-                    snap!.lastUsed = word32(p, SlotLayout.lastUsed).pointee.load(ordering: .relaxed)
-                    snap!.hits = word32(p, SlotLayout.hits).pointee.load(ordering: .relaxed)
-                }
-                return snap
+            if sq.pointee.load(ordering: .relaxed) == s1 { return r.map { ($0, s1) } }
+        }
+        return nil
+    }
+
+    @inline(__always)
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+    }
+
+    /// Lends the value of the entry stored under `key` to `body` (see `readSlot` for what
+    /// `body` may do), with its slot index, version and the expiry; nil when absent or busy.
+    @inline(__always)
+    func withValue<R>(key: UnsafeRawBufferPointer, hash h: UInt64,
+                      _ body: (UnsafeRawBufferPointer, _ expiry: UInt32, _ storedAt: UInt32) -> R?) -> (R, slot: Int, version: UInt32)? {
+        let b = bucket(of: h), t = tag(of: h), tg = tags(b)
+        for w in 0..<ways where tg[w].load(ordering: .relaxed) == t {
+            if let (r, s) = readSlot(b, w, { v in
+                SlotTable.equal(v.key, key) ? body(v.value, v.expiry, v.storedAt) : nil
+            }) {
+                return (r, b * ways + w, SeqWord.counter(s))
             }
         }
         return nil
     }
 
+    /// Finds the entry stored under `key` and copies it, or nil (absent, or being written).
+    func find(key: UnsafeRawBufferPointer, hash h: UInt64) -> SlotSnapshot? {
+        guard let (snap, slot, version) = withValue(key: key, hash: h, { value, expiry, storedAt in
+            SlotSnapshot(slot: 0, version: 0, expiry: expiry, storedAt: storedAt, lastUsed: 0, hits: 0,
+                         key: [], value: [UInt8](value))
+        }) else { return nil }
+        return withStats(snap, slot: slot, version: version)
+    }
+
     /// Reads a slot by index (for journal consumers and scans): nil when empty or busy.
     func read(slot index: Int) -> SlotSnapshot? {
         guard let (b, w) = location(ofSlot: index) else { return nil }
-        return read(b, w, matching: nil)
+        return read(b, w)
+    }
+
+    private func read(_ b: Int, _ w: Int) -> SlotSnapshot? {
+        guard let (snap, s) = readSlot(b, w, { v in
+            SlotSnapshot(slot: 0, version: 0, expiry: v.expiry, storedAt: v.storedAt, lastUsed: 0, hits: 0,
+                         key: [UInt8](v.key), value: [UInt8](v.value))
+        }) else { return nil }
+        return withStats(snap, slot: b * ways + w, version: SeqWord.counter(s))
+    }
+
+    private func withStats(_ snap: SlotSnapshot, slot index: Int, version: UInt32) -> SlotSnapshot {
+        var snap = snap
+        let p = slot(index / ways, index % ways)
+        snap.slot = index
+        snap.version = version
+        snap.lastUsed = word32(p, SlotLayout.lastUsed).pointee.load(ordering: .relaxed)
+        snap.hits = word32(p, SlotLayout.hits).pointee.load(ordering: .relaxed)
+        return snap
     }
 
     /// Notes a hit: last-use time and the lossy hit counter, stored only when the second changed
@@ -258,6 +377,38 @@ final class SlotTable: @unchecked Sendable {
             let v = h.pointee.load(ordering: .relaxed)
             if v != .max { h.pointee.store(v + 1, ordering: .relaxed) }
         }
+    }
+
+    // MARK: Holding a slot (every change of a slot goes through `hold`)
+
+    /// Takes slot (b, w) from the word `s` by one CAS to this process's claim, runs `body` while
+    /// the slot is held (its return value says whether the slot is occupied afterwards), and
+    /// gives it back with the next even value. `s` is even for writes and invalidations, odd
+    /// when taking over an abandoned claim. Returns the new even word, or nil when the slot
+    /// changed before the CAS (or was taken from us, which only a lease expiry can do).
+    @inline(__always)
+    private func hold(_ b: Int, _ w: Int, from s: UInt64, _ body: (UnsafeMutableRawPointer) -> Bool) -> UInt64? {
+        let p = slot(b, w), sq = seq(p)
+        let c = SeqWord.counter(s) &+ (SeqWord.isBusy(s) ? 2 : 1)
+        let claim = SeqWord.busy(c, owner: region.ownerBits, stamp: region.clock())
+        guard sq.pointee.compareExchange(expected: s, desired: claim, ordering: .acquiring).exchanged else {
+            return nil
+        }
+        region.hook(.claimed(slot: b * ways + w))
+        // The odd word must be visible before any byte below (pairs with the reader's acquire
+        // fence before its second load).
+        atomicMemoryFence(ordering: .releasing)
+        let occupied = body(p)
+        if region.options.testingWriteHoldMicros > 0 { usleep(region.options.testingWriteHoldMicros) }
+        region.hook(.filled(slot: b * ways + w))
+        shmInvariant(sq.pointee.load(ordering: .relaxed) == claim || region.options.testingWriteHoldMicros > 0,
+                     "slot taken from its writer")
+        let done = SeqWord.idle(c &+ 1, occupied: occupied)
+        // Releasing: everything written above happens-before a reader's acquire of `done`.
+        guard sq.pointee.compareExchange(expected: claim, desired: done, ordering: .releasing).exchanged else {
+            return nil
+        }
+        return done
     }
 
     // MARK: Writing
@@ -278,11 +429,13 @@ final class SlotTable: @unchecked Sendable {
         var current = -1
         var currentSeq: UInt64 = 0
         for w in 0..<ways where tg[w].load(ordering: .relaxed) == t {
-            guard let (s, prefix, exp) = peek(b, w, key: key) else { continue }
+            guard let (admitted, s) = readSlot(b, w, { v -> Bool? in
+                guard SlotTable.equal(v.key, key) else { return nil }
+                return admit(UnsafeRawBufferPointer(rebasing: v.value.prefix(16)), v.expiry)
+            }) else { continue }
             if current < 0 {
+                if !admitted { return .rejected }
                 current = w; currentSeq = s
-                let ok = prefix.withUnsafeBytes { admit($0, exp) }
-                if !ok { return .rejected }
             } else {
                 _ = invalidate(b, w, from: s)
             }
@@ -305,7 +458,7 @@ final class SlotTable: @unchecked Sendable {
                 let p = slot(b, w)
                 var s = seq(p).pointee.load(ordering: .acquiring)
                 if SeqWord.isBusy(s) {
-                    guard let r = reclaim(b, w, seen: s, deadPID: nil) else { continue }
+                    guard let r = reclaim(b, w, seen: s, dead: nil) else { continue }
                     s = r
                 }
                 let score: (UInt8, UInt32, Int)
@@ -337,76 +490,37 @@ final class SlotTable: @unchecked Sendable {
         return .droppedBusy
     }
 
-    /// Key check of one slot, returning its sequence word, the first 16 value bytes and the
-    /// expiry when it holds `key` (consistent by the seqlock protocol).
-    private func peek(_ b: Int, _ w: Int, key: UnsafeRawBufferPointer) -> (UInt64, [UInt8], UInt32)? {
-        let p = slot(b, w), size = size(ofWay: w), sq = seq(p)
-        for _ in 0..<3 {
-            let s1 = sq.pointee.load(ordering: .acquiring)
-            guard SeqWord.isOccupied(s1) else { return nil }
-            let kl = Int(p.loadUnaligned(fromByteOffset: SlotLayout.keyLen, as: UInt16.self))
-            let vl = Int(p.loadUnaligned(fromByteOffset: SlotLayout.valueLen, as: UInt16.self))
-            let match = SlotLayout.headerBytes + kl + vl <= size && kl == key.count
-                && memcmp(p + SlotLayout.headerBytes, key.baseAddress!, kl) == 0
-            let n = min(vl, 16)
-            let prefix = match ? [UInt8](UnsafeRawBufferPointer(start: p + SlotLayout.headerBytes + kl, count: n)) : []
-            let exp = p.loadUnaligned(fromByteOffset: SlotLayout.expiry, as: UInt32.self)
-            atomicMemoryFence(ordering: .acquiring)
-            if sq.pointee.load(ordering: .relaxed) == s1 { return match ? (s1, prefix, exp) : nil }
-        }
-        return nil
-    }
-
     /// Takes the slot from the even word `s`, writes it, and gives it back. Returns the new
-    /// version, or nil when someone else took the slot first (or reclaimed it under us).
+    /// version, or nil when someone else took the slot first.
     private func claimAndWrite(_ b: Int, _ w: Int, from s: UInt64, tag t: UInt32, key: UnsafeRawBufferPointer,
                                valueLen: Int, expiry: UInt32, now: UInt32,
                                fill: (UnsafeMutableRawPointer) -> Void) -> UInt32? {
-        let p = slot(b, w), sq = seq(p)
         shmInvariant(SlotLayout.headerBytes + key.count + valueLen <= size(ofWay: w), "entry larger than its way")
         shmInvariant(!SeqWord.isBusy(s), "claiming from an odd sequence word")
-        let c = SeqWord.counter(s)
-        let busyWord = SeqWord.busy(c &+ 1, owner: region.ownerID)
-        guard sq.pointee.compareExchange(expected: s, desired: busyWord, ordering: .acquiring).exchanged else {
-            return nil
+        let done = hold(b, w, from: s) { p in
+            // The tag is ours to set while we hold the slot.
+            tags(b)[w].store(t, ordering: .relaxed)
+            p.storeBytes(of: UInt16(key.count), toByteOffset: SlotLayout.keyLen, as: UInt16.self)
+            p.storeBytes(of: UInt16(valueLen), toByteOffset: SlotLayout.valueLen, as: UInt16.self)
+            p.storeBytes(of: expiry, toByteOffset: SlotLayout.expiry, as: UInt32.self)
+            p.storeBytes(of: now, toByteOffset: SlotLayout.storedAt, as: UInt32.self)
+            memcpy(p + SlotLayout.headerBytes, key.baseAddress!, key.count)
+            fill(p + SlotLayout.headerBytes + key.count)
+            word32(p, SlotLayout.hits).pointee.store(0, ordering: .relaxed)
+            word32(p, SlotLayout.lastUsed).pointee.store(now, ordering: .relaxed)
+            return true
         }
-        word32(p, SlotLayout.lockedAt).pointee.store(shmNow(), ordering: .relaxed)
-        tags(b)[w].store(t, ordering: .relaxed)
-        // The odd word must be visible before any byte below (pairs with the reader's acquire
-        // fence before its second load).
-        atomicMemoryFence(ordering: .releasing)
-        p.storeBytes(of: UInt16(key.count), toByteOffset: SlotLayout.keyLen, as: UInt16.self)
-        p.storeBytes(of: UInt16(valueLen), toByteOffset: SlotLayout.valueLen, as: UInt16.self)
-        p.storeBytes(of: expiry, toByteOffset: SlotLayout.expiry, as: UInt32.self)
-        p.storeBytes(of: now, toByteOffset: SlotLayout.storedAt, as: UInt32.self)
-        memcpy(p + SlotLayout.headerBytes, key.baseAddress!, key.count)
-        fill(p + SlotLayout.headerBytes + key.count)
-        word32(p, SlotLayout.hits).pointee.store(0, ordering: .relaxed)
-        word32(p, SlotLayout.lastUsed).pointee.store(now, ordering: .relaxed)
-        if region.writeHoldMicros > 0 { usleep(region.writeHoldMicros) }
-        shmInvariant(sq.pointee.load(ordering: .relaxed) == busyWord || region.writeHoldMicros > 0,
-                     "slot taken from its writer")
-        let done = SeqWord.idle(c &+ 2, occupied: true)
-        // Releasing: everything written above happens-before a reader's acquire of `done`.
-        guard sq.pointee.compareExchange(expected: busyWord, desired: done, ordering: .releasing).exchanged else {
-            return nil
-        }
-        return c &+ 2
+        return done.map(SeqWord.counter)
     }
 
-    /// Empties an occupied slot last seen as `s` (no odd phase: nothing is written, and any
-    /// reader that saw `s` sees the word change and retries).
+    /// Empties an occupied slot last seen as `s`. The slot is held while its tag is cleared, so
+    /// the clear can never wipe the tag of a writer that took the slot after us.
     @discardableResult
     func invalidate(_ b: Int, _ w: Int, from s: UInt64) -> Bool {
-        let sq = seq(slot(b, w))
-        let empty = SeqWord.idle(SeqWord.counter(s) &+ 2, occupied: false)
-        guard sq.pointee.compareExchange(expected: s, desired: empty, ordering: .relaxed).exchanged else {
+        hold(b, w, from: s) { _ in
+            tags(b)[w].store(0, ordering: .relaxed)
             return false
-        }
-        let tg = tags(b)
-        let t = tg[w].load(ordering: .relaxed)
-        _ = tg[w].compareExchange(expected: t, desired: 0, ordering: .relaxed)
-        return true
+        } != nil
     }
 
     /// Removes every entry stored under `key`. Returns how many went.
@@ -414,44 +528,45 @@ final class SlotTable: @unchecked Sendable {
         let b = bucket(of: h), t = tag(of: h), tg = tags(b)
         var n = 0
         for w in 0..<ways where tg[w].load(ordering: .relaxed) == t {
-            if let (s, _, _) = peek(b, w, key: key), invalidate(b, w, from: s) { n += 1 }
+            if let (_, s) = readSlot(b, w, { v in SlotTable.equal(v.key, key) ? () : nil }),
+               invalidate(b, w, from: s) { n += 1 }
         }
         return n
     }
 
     // MARK: Abandoned slots
 
-    /// Reclaims a slot left odd by a dead writer. With `deadPID`, only slots of that pid (the
-    /// supervisor's sweep after it reaped the process); without, only slots odd for longer than
-    /// `staleSeconds` whose owner is gone, or longer than `hardStaleSeconds`. Returns the new
-    /// (empty, even) word.
-    func reclaim(_ b: Int, _ w: Int, seen s: UInt64, deadPID: UInt32?) -> UInt64? {
+    /// Reclaims a slot left odd by a writer that is gone. With `dead` (an owner entry and
+    /// generation proved dead, e.g. by the supervisor after reaping the process), only that
+    /// owner's claims; without, any claim `MappedRegion.mayReclaim` allows. The slot is taken
+    /// over by CAS (so a live writer's claim, which differs in counter or owner, can never be
+    /// taken by a stale decision), its tag cleared, and released empty. Returns the new word.
+    func reclaim(_ b: Int, _ w: Int, seen s: UInt64, dead: (index: Int, generation: UInt32)?) -> UInt64? {
         guard SeqWord.isBusy(s) else { return nil }
-        let p = slot(b, w)
-        let owner = SeqWord.owner(s)
-        if let deadPID {
-            guard owner == deadPID else { return nil }
+        if let dead {
+            guard SeqWord.ownerIndex(s) == dead.index,
+                  SeqWord.ownerGeneration(s) == dead.generation & SeqWord.generationMask else { return nil }
         } else {
-            let age = Int64(shmNow()) - Int64(word32(p, SlotLayout.lockedAt).pointee.load(ordering: .relaxed))
-            let stale = age >= Int64(region.staleSeconds) && owner != region.ownerID && !processIsAlive(owner)
-            guard stale || age >= Int64(region.hardStaleSeconds) else { return nil }
+            guard region.mayReclaim(s) else { return nil }
         }
-        let empty = SeqWord.idle(SeqWord.counter(s) &+ 1, occupied: false)
-        guard seq(p).pointee.compareExchange(expected: s, desired: empty, ordering: .acquiringAndReleasing).exchanged else {
-            return nil
+        region.hook(.reclaiming(slot: b * ways + w))
+        let r = hold(b, w, from: s) { _ in
+            tags(b)[w].store(0, ordering: .relaxed)
+            return false
         }
-        tags(b)[w].store(0, ordering: .relaxed)
-        return empty
+        if r != nil { region.reclaimedCounter.pointee.wrappingAdd(1, ordering: .relaxed) }
+        return r
     }
 
-    /// Reclaims every abandoned slot of the table (see `reclaim`). Returns how many.
-    func sweep(deadPID: UInt32?) -> Int {
+    /// Reclaims abandoned slots among `range` of the table's slot indices (see `reclaim`).
+    /// Returns how many.
+    func sweep(dead: (index: Int, generation: UInt32)?, range: Range<Int>? = nil) -> Int {
         var n = 0
-        for b in 0..<geometry.buckets {
-            for w in 0..<ways {
-                let s = seq(slot(b, w)).pointee.load(ordering: .acquiring)
-                if SeqWord.isBusy(s), reclaim(b, w, seen: s, deadPID: deadPID) != nil { n += 1 }
-            }
+        let r = range.map { $0.clamped(to: 0..<geometry.slots) } ?? 0..<geometry.slots
+        for i in r {
+            let b = i / ways, w = i % ways
+            let s = seq(slot(b, w)).pointee.load(ordering: .acquiring)
+            if SeqWord.isBusy(s), reclaim(b, w, seen: s, dead: dead) != nil { n += 1 }
         }
         return n
     }
@@ -465,7 +580,7 @@ final class SlotTable: @unchecked Sendable {
     func scan(_ body: (SlotSnapshot) -> ScanAction) {
         for b in 0..<geometry.buckets {
             for w in 0..<ways {
-                guard let snap = read(b, w, matching: nil) else { continue }
+                guard let snap = read(b, w) else { continue }
                 switch body(snap) {
                 case .keep: break
                 case .remove:
@@ -492,16 +607,16 @@ final class SlotTable: @unchecked Sendable {
         return o
     }
 
-    /// Testing only: leaves one slot odd as if its writer `pid` had been killed mid-write.
-    func simulateAbandonedWrite(slot index: Int, pid: UInt32, lockedAt: UInt32) -> Bool {
+    /// Testing only: leaves one slot odd as if the owner `index`/`generation` had been killed
+    /// mid-write `age` seconds ago (by this process's clock).
+    func simulateAbandonedWrite(slot index: Int, owner: Int, generation: UInt32, age: UInt32) -> Bool {
         guard let (b, w) = location(ofSlot: index) else { return false }
-        let p = slot(b, w), sq = seq(p)
+        let sq = seq(slot(b, w))
         let s = sq.pointee.load(ordering: .acquiring)
         guard !SeqWord.isBusy(s) else { return false }
-        guard sq.pointee.compareExchange(expected: s, desired: SeqWord.busy(SeqWord.counter(s) &+ 1, owner: pid),
-                                         ordering: .acquiringAndReleasing).exchanged else { return false }
-        word32(p, SlotLayout.lockedAt).pointee.store(lockedAt, ordering: .relaxed)
-        return true
+        let claim = SeqWord.busy(SeqWord.counter(s) &+ 1, owner: SeqWord.ownerBits(index: owner, generation: generation),
+                                 stamp: region.clock() &- age)
+        return sq.pointee.compareExchange(expected: s, desired: claim, ordering: .acquiringAndReleasing).exchanged
     }
 }
 
@@ -511,15 +626,10 @@ extension SlotTable {
     func locate(key: UnsafeRawBufferPointer, hash h: UInt64) -> (value: UnsafeMutableRawPointer, seq: UInt64, slot: Int)? {
         let b = bucket(of: h), t = tag(of: h), tg = tags(b)
         for w in 0..<ways where tg[w].load(ordering: .relaxed) == t {
-            let p = slot(b, w), sq = seq(p)
-            let s1 = sq.pointee.load(ordering: .acquiring)
-            guard SeqWord.isOccupied(s1) else { continue }
-            let kl = Int(p.loadUnaligned(fromByteOffset: SlotLayout.keyLen, as: UInt16.self))
-            let match = kl == key.count && SlotLayout.headerBytes + kl + 16 <= size(ofWay: w)
-                && memcmp(p + SlotLayout.headerBytes, key.baseAddress!, kl) == 0
-            atomicMemoryFence(ordering: .acquiring)
-            if match && sq.pointee.load(ordering: .relaxed) == s1 {
-                return (p + SlotLayout.headerBytes + kl, s1, b * ways + w)
+            if let (v, s) = readSlot(b, w, { v in
+                SlotTable.equal(v.key, key) && v.value.count >= 16 ? UnsafeMutableRawPointer(mutating: v.value.baseAddress!) : nil
+            }) {
+                return (v, s, b * ways + w)
             }
         }
         return nil

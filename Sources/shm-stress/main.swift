@@ -28,11 +28,13 @@ let durationMs = opts["ms"] ?? 1000
 let keys = Int(opts["keys"] ?? 2000)
 
 let segment: SharedSegment
-do { segment = try SharedSegment.attach(name: segName) } catch {
+var segOptions = SegmentOptions()
+segOptions.testingWriteHoldMicros = UInt32(opts["hold"] ?? 0)
+do { segment = try SharedSegment.attach(name: segName, options: segOptions) } catch {
     print("error=\(error)")
     exit(1)
 }
-segment.testingWriteHoldMicros = UInt32(opts["hold"] ?? 0)
+
 
 var rng = SplitMix64(seed: seed)
 var c = StressCounts()

@@ -16,7 +16,7 @@ struct WorkerCommand: ParsableCommand {
         abstract: "One Shoal resolver worker: answers from, and fills, the shared caches.",
         discussion: """
             Runs with no arguments: listens on 127.0.0.1:53 (UDP and TCP), starts from the IANA \
-            root hints compiled in, and attaches the segment of instance "default" (/shoal.default), \
+            root hints compiled in, and attaches the segment of instance "default" (/shoal.default.v2), \
             creating it if needed. Normally shoald starts workers with inherited sockets \
             (--udp-fd/--tcp-fd); --listen is for development and tests.
             DNSSEC validation is not implemented yet: records are kept with state "indeterminate".
@@ -41,7 +41,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("trust-anchor"), help: "Trust anchor file (DS or DNSKEY records). Default: the IANA root anchors, built in. Checked and kept for validation, which is not implemented yet.")
     var trustAnchor: String?
 
-    @Option(name: .customLong("segment"), help: "Instance name of the shared segment (/shoal.NAME). Default \"default\".")
+    @Option(name: .customLong("segment"), help: "Instance name of the shared segment (/shoal.NAME.vN, N the layout version). Default \"default\".")
     var segment: String?
 
     @Option(name: .customLong("segment-size"), help: "Size of the shared segment in MiB when it is created. Default 64.")
@@ -119,7 +119,7 @@ struct WorkerCommand: ParsableCommand {
         if checkConfig {
             print("shoal-worker: configuration OK: listen \(specs.map(\.description).joined(separator: ", ")); "
                   + "root hints \(s.rootHints ?? "built in") (\(hints.addresses.count) servers); "
-                  + "trust anchors \(s.trustAnchor ?? "built in") (\(anchors.count)); segment /shoal.\(s.segment); "
+                  + "trust anchors \(s.trustAnchor ?? "built in") (\(anchors.count)); segment \(SegmentName.forInstance(s.segment)); "
                   + "allow \(acl.allowed.map(\.description).joined(separator: " "))")
             return
         }
@@ -127,7 +127,15 @@ struct WorkerCommand: ParsableCommand {
 
         let (seg, outcome) = try SharedSegment.openOrCreate(name: SegmentName.forInstance(s.segment),
                                                              geometry: .sized(megabytes: s.segmentSizeMiB))
-        logger.info("segment \(seg.name): \(outcome)")
+        switch outcome {
+        case let .attachedOtherGeometry(found, configured):
+            logger.warning("segment \(seg.name) exists with another geometry (\(found.records.slots) record slots, \(seg.totalSize >> 20) MiB) than configured (\(configured.records.slots) record slots, segment-size \(s.segmentSizeMiB) MiB): attached it as it is; `shoalctl segment recreate \(s.segment) --size N` changes it")
+        default:
+            logger.info("segment \(seg.name): \(outcome), generation \(seg.generation)")
+        }
+        if seg.earlierBootOwnersCleared > 0 {
+            logger.notice("segment \(seg.name) outlived a reboot: reclaimed \(seg.earlierBootOwnersCleared) slot(s) of that boot's writers")
+        }
         guard (0..<seg.geometry.workerSlots).contains(s.workerSlot) else {
             throw ValidationError("worker-slot \(s.workerSlot): the segment has slots 0..<\(seg.geometry.workerSlots)")
         }
@@ -146,6 +154,13 @@ struct WorkerCommand: ParsableCommand {
         }.wait()
         for d in listening.descriptions { logger.info("listening on \(d)") }
         logger.notice("shoal-worker \(ShoalVersion.string) ready, pid \(getpid())")
+        let maintenance = SegmentMaintenance(segment: seg, logger: logger)
+        group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            if case let .segmentReplaced(why) = maintenance.tick() {
+                logger.critical("\(why): exiting so that a restart attaches the current segment")
+                Glibc.exit(SegmentMaintenance.exitCode)
+            }
+        }
         // The reactor and the event loop threads do the work; this thread only waits. The worker
         // ends on a signal, or when a TCP listener is closed under it.
         if let tcp = listening.tcp.first {

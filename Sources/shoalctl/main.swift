@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import DNSCore
 import ShmCache
@@ -11,23 +12,24 @@ struct Command: ParsableCommand {
         commandName: "shoalctl",
         abstract: "Control client for Shoal: reads a shared segment's statistics and caches.",
         discussion: """
-            stats and dump-cache attach the segment /shoal.NAME read-only in effect (they write \
-            nothing) and work whether or not workers are running. Commands that talk to shoald \
+            stats and dump-cache attach the segment /shoal.NAME.vN (N: this build's layout \
+            version) read-only in effect (they write nothing) and work whether or not workers \
+            are running; segment lists, recreates and removes segments. Commands that talk to shoald \
             are not implemented yet: see the Status section of README.md.
             """,
         version: ShoalVersion.string,
-        subcommands: [Stats.self, DumpCache.self])
+        subcommands: [Stats.self, DumpCache.self, SegmentCommand.self])
 }
 
 struct SegmentOption: ParsableArguments {
-    @Option(name: .customLong("segment"), help: "Instance name of the shared segment (/shoal.NAME). Default \"default\".")
+    @Option(name: .customLong("segment"), help: "Instance name of the shared segment (/shoal.NAME.vN). Default \"default\".")
     var segment = "default"
 
     func attach() throws -> SharedSegment {
         do {
             return try SharedSegment.attach(name: SegmentName.forInstance(segment))
         } catch {
-            throw SegmentError(description: "segment /shoal.\(segment): \(error)")
+            throw SegmentError(description: "segment \(SegmentName.forInstance(segment)): \(error)")
         }
     }
 }
@@ -90,6 +92,95 @@ struct DumpCache: ParsableCommand {
 
     func run() throws {
         print(try options.attach().dump(table: table.id), terminator: "")
+    }
+}
+
+struct SegmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment",
+        abstract: "List, recreate or remove shared segments.",
+        discussion: """
+            A segment is never replaced behind the back of the processes attached to it: a \
+            worker configured with another segment-size attaches the existing segment as it is \
+            (and logs both sizes), and a build with another layout version uses a segment name \
+            of its own. These commands are the explicit way to change a segment or clean up.
+            """,
+        subcommands: [SegmentList.self, SegmentRecreate.self, SegmentRemove.self])
+}
+
+struct SegmentList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Every Shoal segment in /dev/shm: name, layout version, size, generation, attached processes.")
+
+    func run() throws {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm"))?
+            .filter { $0.hasPrefix("shoal.") }.sorted() ?? []
+        if names.isEmpty { print("no Shoal segment in /dev/shm") }
+        for n in names {
+            let name = "/" + n
+            do {
+                let seg = try SharedSegment.attach(name: name)
+                let others = seg.otherOwners()
+                print("\(name): layout v\(seg.layoutVersion), \(seg.totalSize >> 20) MiB, generation \(seg.generation), "
+                      + (others.isEmpty ? "no process attached" : "attached: " + others.map(\.description).joined(separator: ", ")))
+            } catch {
+                print("\(name): \(error)")
+            }
+        }
+    }
+}
+
+struct SegmentRecreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recreate",
+        abstract: "Replace a segment by an empty one (the next generation), optionally of another size.",
+        discussion: """
+            Refuses while other processes are attached, unless --force. With --force, attached \
+            workers see the old segment retired within a second and exit (status 75) so that \
+            their supervisor restarts them on the new one; their cache is lost.
+            """)
+
+    @Argument(help: "Instance name (the segment is /shoal.NAME.vN).")
+    var instance: String
+
+    @Option(help: "Size of the new segment in MiB. Default: the current segment's geometry.")
+    var size: Int?
+
+    @Flag(help: "Replace it even while processes are attached.")
+    var force = false
+
+    func run() throws {
+        let name = SegmentName.forInstance(instance)
+        do {
+            let seg = try SharedSegment.recreate(name: name, geometry: size.map { .sized(megabytes: $0) }, force: force)
+            print("\(name): recreated, generation \(seg.generation), \(seg.totalSize >> 20) MiB")
+        } catch {
+            throw SegmentError(description: "\(error)")
+        }
+    }
+}
+
+struct SegmentRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a segment by its full name (as `segment list` prints it), e.g. one of an earlier layout version after an upgrade.",
+        discussion: "Refuses while other processes are attached, or when this build cannot check who is (another layout version), unless --force.")
+
+    @Argument(help: "Full segment name, e.g. /shoal.default.v1.")
+    var name: String
+
+    @Flag(help: "Remove it even while processes are attached.")
+    var force = false
+
+    func run() throws {
+        let full = name.hasPrefix("/") ? name : "/" + name
+        do {
+            try SharedSegment.remove(name: full, force: force)
+            print("\(full): removed")
+        } catch {
+            throw SegmentError(description: "\(error)")
+        }
     }
 }
 

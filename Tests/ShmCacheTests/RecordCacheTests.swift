@@ -179,37 +179,51 @@ struct RecordCacheTests {
         }
     }
 
-    @Test("an abandoned slot is never served and is reclaimed by age, or by a sweep for its pid")
+    @Test("an abandoned slot is never served, and is reclaimed by a sweep for its dead owner or by age")
     func abandonedSlots() throws {
         var g = smallGeometry()
         g.records = TableGeometry(buckets: 1, waySizes: [128, 128])
-        try withSegment("rec-abandon", geometry: g) { seg, _ in
+        try withSegment("rec-abandon", geometry: g) { seg, name in
             let r = seg.records
             #expect(r.insert(name: dn("a.example."), type: .a, ttl: 100, rdata: [[1, 1, 1, 1]], rank: .glue, now: now) == .inserted)
             let slot = try #require(r.lookup(name: dn("a.example."), type: .a, now: now)).slot
-            // A dead pid: a child we spawned and reaped.
+            // An owner that was a real process, now reaped: registered under its identity.
             let dead = try deadPID()
-            #expect(r.table.simulateAbandonedWrite(slot: slot, pid: dead, lockedAt: shmNow()))
+            var o = SegmentOptions()
+            o.testingIdentity = ProcessIdentity(pid: dead, startTime: 1, pidNamespace: ProcessIdentity.current.pidNamespace,
+                                                bootID: BootID.current)
+            let ghost = try SharedSegment.attach(name: name, options: o)
+            #expect(r.table.simulateAbandonedWrite(slot: slot, owner: ghost.region.ownerIndex,
+                                                   generation: ghost.region.ownerGeneration, age: 0))
             #expect(r.lookup(name: dn("a.example."), type: .a, now: now) == nil)   // never served
             #expect(r.occupancy().busy == 1)
-            // Fresh (not yet stale by age): a sweep for another pid leaves it; for its pid reclaims it.
-            #expect(seg.sweep(deadPID: Int32(dead) &+ 1) == 0)
+            // Fresh (younger than the stale bound): left alone; a sweep for another pid too.
             #expect(seg.reclaimStale() == 0)
+            #expect(seg.sweep(deadPID: Int32(dead) &+ 1) == 0)
+            // The supervisor's sweep after reaping that pid frees its entry and its slot.
+            let before = seg.reclaimedSlots
             #expect(seg.sweep(deadPID: Int32(dead)) == 1)
+            #expect(seg.reclaimedSlots == before + 1)
             #expect(r.occupancy() == (empty: 2, occupied: 0, busy: 0))
-            // By age: odd for longer than the stale bound with a dead owner, reclaimed on the fly
-            // by a writer that needs the slot.
+            #expect(!seg.otherOwners().contains { $0.identity.pid == dead })
+            // By age: a claim of a freed owner entry older than the stale bound is reclaimed on
+            // the fly by a writer that needs the slot.
             r.insert(name: dn("b.example."), type: .a, ttl: 100, rdata: [[1, 1, 1, 1]], rank: .glue, now: now)
             r.insert(name: dn("c.example."), type: .a, ttl: 100, rdata: [[1, 1, 1, 1]], rank: .glue, now: now)
             let bslot = try #require(r.lookup(name: dn("b.example."), type: .a, now: now)).slot
-            #expect(r.table.simulateAbandonedWrite(slot: bslot, pid: dead, lockedAt: shmNow() - 10))
+            #expect(r.table.simulateAbandonedWrite(slot: bslot, owner: ghost.region.ownerIndex,
+                                                   generation: ghost.region.ownerGeneration, age: 10))
             #expect(r.insert(name: dn("d.example."), type: .a, ttl: 100, rdata: [[1, 1, 1, 1]], rank: .glue, now: now) == .inserted)
             #expect(r.occupancy() == (empty: 0, occupied: 2, busy: 0))
-            // A live owner's odd slot is left alone (it is still writing).
+            // A live owner's odd slot is left alone however old (it may still be writing),
+            // and a sweep for its (live) pid leaves it too.
             let cslot = try #require(r.lookup(name: dn("c.example."), type: .a, now: now)).slot
-            #expect(r.table.simulateAbandonedWrite(slot: cslot, pid: UInt32(getpid()) &+ 0, lockedAt: shmNow() - 10))
-            #expect(seg.reclaimStale() == 0)
-            #expect(seg.sweep(deadPID: getpid()) == 1)
+            #expect(r.table.simulateAbandonedWrite(slot: cslot, owner: seg.region.ownerIndex,
+                                                   generation: seg.region.ownerGeneration, age: 60_000))
+            let other = try SharedSegment.attach(name: name)
+            #expect(other.reclaimStale() == 0)
+            #expect(other.sweep(deadPID: getpid()) == 0)
+            #expect(r.occupancy().busy == 1)
         }
     }
 }

@@ -62,35 +62,48 @@ struct SegmentTests {
         return nil
     }
 
-    @Test("a changed layout version is recreated, not misread")
-    func layoutVersionRecreates() throws {
+    @Test("another layout version is refused with a message naming it, both versions and who is attached; never unlinked")
+    func layoutVersionRefused() throws {
         try withSegment("version") { seg, name in
             seg.records.insert(name: dn("a.example."), type: .a, ttl: 300, rdata: [[1, 2, 3, 4]], rank: .glue, now: 100)
             seg.testingSetLayoutVersion(ShmLayout.version + 7)
-            #expect(throws: ShmError.self) { _ = try SharedSegment.attach(name: name) }
-            let (fresh, outcome) = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry())
-            #expect(outcome == .recreated(.layoutVersion(found: ShmLayout.version + 7, expected: ShmLayout.version)))
-            #expect(fresh.generation == 2)
-            #expect(fresh.layoutVersion == ShmLayout.version)
-            #expect(fresh.records.lookup(name: dn("a.example."), type: .a, now: 100) == nil)
-            #expect(fresh.records.count(now: 100).entries == 0)
-            // The old mapping still works on the orphaned object; nobody misreads the new one.
-            #expect(seg.records.lookup(name: dn("a.example."), type: .a, now: 100) != nil)
+            for open in [{ _ = try SharedSegment.attach(name: name) },
+                         { _ = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry()) }] {
+                do {
+                    try open()
+                    Issue.record("attached a segment of another layout version")
+                } catch let e as ShmError {
+                    let text = e.description
+                    #expect(text.contains(name) && text.contains("layout version \(ShmLayout.version + 7)")
+                            && text.contains("uses \(ShmLayout.version)"), "\(text)")
+                    // This process is attached (its owner entry is in the table).
+                    #expect(text.contains("pid \(getpid())"), "\(text)")
+                }
+            }
+            // Still the same object under the name, contents intact.
+            seg.testingSetLayoutVersion(ShmLayout.version)
+            let again = try SharedSegment.attach(name: name)
+            #expect(again.generation == 1)
+            #expect(again.records.lookup(name: dn("a.example."), type: .a, now: 100) != nil)
         }
     }
 
-    @Test("a changed geometry is recreated and says so")
-    func geometryRecreates() throws {
-        try withSegment("geometry") { _, name in
-            let (_, outcome) = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry(recordBuckets: 32))
-            #expect(outcome == .recreated(.geometryChanged))
-            let (_, again) = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry(recordBuckets: 32))
-            #expect(again == .attached)
+    @Test("another geometry attaches the existing segment as it is, and says both; never a second segment")
+    func geometryAttachesExisting() throws {
+        try withSegment("geometry") { seg, name in
+            seg.records.insert(name: dn("a.example."), type: .a, ttl: 300, rdata: [[1, 2, 3, 4]], rank: .glue, now: 100)
+            let (other, outcome) = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry(recordBuckets: 32))
+            #expect(outcome == .attachedOtherGeometry(found: smallGeometry(), configured: smallGeometry(recordBuckets: 32)))
+            #expect(other.geometry == seg.geometry && other.generation == seg.generation)
+            // Both handles serve from one segment: what one writes, the other reads.
+            #expect(other.records.lookup(name: dn("a.example."), type: .a, now: 100) != nil)
+            other.records.insert(name: dn("b.example."), type: .a, ttl: 300, rdata: [[1, 2, 3, 4]], rank: .glue, now: 100)
+            #expect(seg.records.lookup(name: dn("b.example."), type: .a, now: 100) != nil)
         }
     }
 
-    @Test("a garbage object under the name is recreated")
-    func garbageRecreated() throws {
+    @Test("an object under the name that is not a Shoal segment is refused, not replaced")
+    func garbageRefused() throws {
         let name = uniqueSegmentName("garbage")
         defer { try? SharedSegment.unlink(name: name) }
         let fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0o600)
@@ -99,9 +112,67 @@ struct SegmentTests {
         var junk = [UInt8](repeating: 0xAB, count: 64)
         _ = write(fd, &junk, junk.count)
         close(fd)
+        #expect { _ = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry()) } throws: { e in
+            (e as? ShmError)?.description.contains("not a Shoal segment") == true
+        }
+        // remove refuses what it cannot check, unless forced.
+        #expect(throws: ShmError.self) { try SharedSegment.remove(name: name, force: false) }
+        try SharedSegment.remove(name: name, force: true)
         let (seg, outcome) = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry())
-        #expect(outcome == .recreated(.badMagic))
+        #expect(outcome == .created)
         #expect(seg.records.count(now: 0).entries == 0)
+    }
+
+    @Test("a segment whose creator died before finishing it is replaced, with the next generation")
+    func incompleteReplaced() throws {
+        let name = uniqueSegmentName("incomplete")
+        defer { try? SharedSegment.unlink(name: name) }
+        let fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0o600)
+        try #require(fd >= 0)
+        ftruncate(fd, 8192)
+        // A creator that stamped itself (a reaped child: certainly dead) and generation 4.
+        var header = [UInt8](repeating: 0, count: 512)
+        let dead = try deadPID()
+        header.withUnsafeMutableBytes { p in
+            p.storeBytes(of: UInt64(4), toByteOffset: HeaderLayout.generation, as: UInt64.self)
+            p.storeBytes(of: dead, toByteOffset: HeaderLayout.creatorPID, as: UInt32.self)
+            p.storeBytes(of: UInt64(1), toByteOffset: HeaderLayout.creatorStart, as: UInt64.self)
+            p.storeBytes(of: ProcessIdentity.current.pidNamespace, toByteOffset: HeaderLayout.creatorNS, as: UInt64.self)
+        }
+        _ = pwrite(fd, &header, header.count, 0)
+        close(fd)
+        let (seg, outcome) = try SharedSegment.openOrCreate(name: name, geometry: smallGeometry())
+        #expect(outcome == .recreated(.incomplete))
+        #expect(seg.generation == 5)
+    }
+
+    @Test("recreate refuses while another process is attached, unless forced; attached processes see it retired")
+    func recreateRefusesLive() throws {
+        let exe = try stressExecutable()
+        try withSegment("recreate") { seg, name in
+            seg.records.insert(name: dn("a.example."), type: .a, ttl: 300, rdata: [[1, 2, 3, 4]], rank: .glue, now: 100)
+            // Only this process: allowed from here with force only because this handle counts
+            // as another owner than the recreating call's own handle.
+            let child = try Child(exe, [name, "reader", "ms=20000", "keys=10"])
+            defer { child.kill9(); child.reap() }
+            var seen = false
+            for _ in 0..<500 where !seen {
+                seen = seg.otherOwners().contains { $0.identity.pid == UInt32(child.pid) }
+                usleep(10_000)
+            }
+            #expect(seen, "the child registered as an owner")
+            #expect { _ = try SharedSegment.recreate(name: name, geometry: nil, force: false) } throws: { e in
+                let t = (e as? ShmError)?.description ?? ""
+                return t.contains("in use by") && t.contains("pid \(child.pid)")
+            }
+            #expect(!seg.isRetired && seg.replacedReason() == nil)
+            let fresh = try SharedSegment.recreate(name: name, geometry: smallGeometry(recordBuckets: 32), force: true)
+            #expect(fresh.generation == 2 && fresh.geometry == smallGeometry(recordBuckets: 32))
+            #expect(fresh.records.lookup(name: dn("a.example."), type: .a, now: 100) == nil)
+            #expect(seg.isRetired)
+            #expect(seg.replacedReason()?.contains("retired") == true)
+            #expect(fresh.replacedReason() == nil)
+        }
     }
 
     @Test("attach of a missing segment throws a typed error naming the syscall")

@@ -34,7 +34,7 @@ struct FrontendBench: ParsableCommand {
         commandName: "frontend-bench",
         abstract: "Serves packet-cache hits from a warm shared segment through NIO vector reads or recvmmsg/sendmmsg.",
         discussion: """
-            Attaches the existing segment /shoal.NAME (warm it first with shoal-worker), builds a \
+            Attaches the existing segment /shoal.NAME.vN (warm it first with shoal-worker), builds a \
             WorkerEngine as shoal-worker does, and answers UDP on --listen: in nio mode on NIO's \
             event loop thread, in mmsg mode on the worker's own UDP front end (its I/O reactor thread); the main \
             thread only waits. Queries that miss the packet cache are answered SERVFAIL (nio: by \
@@ -50,7 +50,7 @@ struct FrontendBench: ParsableCommand {
     @Option(help: "Address to answer on, ADDR[:PORT] or [IPV6][:PORT].")
     var listen: String
 
-    @Option(help: "Instance name of the existing shared segment (/shoal.NAME).")
+    @Option(help: "Instance name of the existing shared segment (/shoal.NAME.vN).")
     var segment: String
 
     @Option(help: "Statistics slot of the segment the engine counts in.")
