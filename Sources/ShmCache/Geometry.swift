@@ -118,7 +118,7 @@ public struct SegmentGeometry: Hashable, Sendable, CustomStringConvertible {
 
 /// Where each table starts in the segment; computed from the geometry alone, so every process
 /// derives the same layout.
-struct SegmentLayout: Equatable {
+struct SegmentLayout: Equatable, Sendable {
     static let headerBytes = 4096
     /// The owner table follows the header page, at the same place in every layout version.
     static let ownersOffset = headerBytes

@@ -112,9 +112,9 @@ public struct NSSpeedEntry: Hashable, Sendable {
 ///
 /// Word A: last update second (high 32) | smoothed RTT in µs (low 32).
 /// Word B: throttled-until second (high 32) | timeouts (16) | EDNS status (8) | cookie status (8).
-public final class NSSpeedTable: @unchecked Sendable {
+public final class NSSpeedTable: Sendable {
     let table: SlotTable
-    public var policy = NSSpeedPolicy()
+    public let policy = NSSpeedPolicy()
 
     /// Slot header, 16-byte key, two words.
     public static let slotBytes = SlotLayout.headerBytes + 16 + 16

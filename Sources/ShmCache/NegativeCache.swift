@@ -41,7 +41,7 @@ public struct CachedNegative: Hashable, Sendable {
 
 /// The negative cache: NXDOMAIN per name, NODATA per (name, type), each with the SOA and the
 /// NSEC/NSEC3 records (and their RRSIGs) that prove it, validation state and expiry.
-public final class NegativeCache: @unchecked Sendable {
+public final class NegativeCache: Sendable {
     let table: SlotTable
     let journal: Journal
 

@@ -44,7 +44,7 @@ public struct CachedPacket: Hashable, Sendable {
 
 /// The packet cache: (lower-cased name, type, class, DO, CD) → full response and the time it
 /// was stored, so a hit is answered by patching the ID and aging the TTLs.
-public final class PacketCache: @unchecked Sendable {
+public final class PacketCache: Sendable {
     let table: SlotTable
 
     init(table: SlotTable) { self.table = table }

@@ -94,7 +94,7 @@ public struct CachedRRSet: Hashable, Sendable {
 ///
 /// All methods are safe to call from any process at any time; none waits. A write that finds
 /// every candidate slot busy is dropped (`.droppedBusy`).
-public final class RecordCache: @unchecked Sendable {
+public final class RecordCache: Sendable {
     let table: SlotTable
     let journal: Journal
 

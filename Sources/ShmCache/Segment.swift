@@ -147,12 +147,12 @@ struct HeaderInfo {
 /// unlinks a complete segment except `recreate` and `remove`, which refuse while live processes
 /// are attached unless forced. The instance unmaps on deinit; table values keep the mapping
 /// alive while they exist.
-public final class SharedSegment: @unchecked Sendable {
+public final class SharedSegment: Sendable {
     let region: MappedRegion
     /// The header page of the mapping: written once by the creator before the magic is
     /// published (release); afterwards only the atomics (`retired`, `reclaimedSlots`) and the
     /// boot id (rewritten, informational, by the first attach after a reboot) change.
-    let header: UnsafeMutableRawPointer
+    var header: UnsafeMutableRawPointer { region.base }
     public let name: String
     public let geometry: SegmentGeometry
     let layout: SegmentLayout
@@ -177,7 +177,6 @@ public final class SharedSegment: @unchecked Sendable {
     private init(name: String, region: MappedRegion, geometry: SegmentGeometry, inode: UInt64, numa: NUMAOutcome) {
         self.name = name
         self.region = region
-        self.header = region.base
         self.geometry = geometry
         self.layout = SegmentLayout(geometry)
         self.inode = inode
@@ -194,6 +193,7 @@ public final class SharedSegment: @unchecked Sendable {
                                                seed: seed ^ 0x7061_636B))
         nsSpeed = NSSpeedTable(table: SlotTable(region: region, offset: layout.nsSpeed, geometry: geometry.nsSpeed,
                                                 seed: seed ^ 0x6E73))
+        let header = region.base
         let boot = BootID(high: header.loadUnaligned(fromByteOffset: HeaderLayout.bootHigh, as: UInt64.self),
                           low: header.loadUnaligned(fromByteOffset: HeaderLayout.bootLow, as: UInt64.self))
         if boot == region.identity.bootID {
