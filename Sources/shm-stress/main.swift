@@ -4,7 +4,8 @@
 //   shm-stress <segment-name> <role> [seed=N] [ms=N] [keys=N] [hold=µs] [now=N] [ttl=N] [n=N]
 //
 // Roles: mixed (lookups, inserts, removes on overlapping keys, every read verified), writer,
-// reader, populate (insert n keys then exit), bench-lookup, bench-insert.
+// reader, populate (insert n keys then exit), reclaimer (reclaimStale in small steps, its clock
+// `age` seconds ahead, so every claim looks old), bench-lookup, bench-insert.
 // Prints one line: `reads=… hits=… torn=… foreign=… writes=… stored=… removes=… dropped=… ops=…`.
 import DNSCore
 import ShmCache
@@ -30,6 +31,7 @@ let keys = Int(opts["keys"] ?? 2000)
 let segment: SharedSegment
 var segOptions = SegmentOptions()
 segOptions.testingWriteHoldMicros = UInt32(opts["hold"] ?? 0)
+segOptions.testingClockOffset = UInt32(truncatingIfNeeded: opts["age"] ?? 0)
 do { segment = try SharedSegment.attach(name: segName, options: segOptions) } catch {
     print("error=\(error)")
     exit(1)
@@ -48,6 +50,11 @@ case "populate":
         let r = StressData.insert(segment, key: i, salt: UInt32(i * 5 + 1), now: now, ttl: ttl)
         c.writes += 1
         if r.stored { c.stored += 1 }
+    }
+case "reclaimer":
+    while monotonicMillis() < deadline {
+        c.reclaimed += segment.reclaimStale(budget: 2048)
+        usleep(100)
     }
 case "verify":
     let now = UInt32(opts["now"] ?? UInt64(shmNow()))
@@ -119,9 +126,9 @@ exit(0)
 // MARK: Helpers
 
 struct StressCounts {
-    var reads = 0, hits = 0, torn = 0, foreign = 0, writes = 0, stored = 0, removes = 0, dropped = 0
+    var reads = 0, hits = 0, torn = 0, foreign = 0, writes = 0, stored = 0, removes = 0, dropped = 0, reclaimed = 0
     var line: String {
-        "reads=\(reads) hits=\(hits) torn=\(torn) foreign=\(foreign) writes=\(writes) stored=\(stored) removes=\(removes) dropped=\(dropped) ops=\(reads + writes)"
+        "reads=\(reads) hits=\(hits) torn=\(torn) foreign=\(foreign) writes=\(writes) stored=\(stored) removes=\(removes) dropped=\(dropped) reclaimed=\(reclaimed) ops=\(reads + writes)"
     }
 }
 

@@ -50,6 +50,27 @@ struct MultiProcessTests {
         }
     }
 
+    @Test("live writers holding slots under a reclaimer that sees every claim as a day old: nothing reclaimed, nothing torn")
+    func liveWritersAgedReclaimer() throws {
+        let exe = try stressExecutable()
+        try withSegment("mp-live") { seg, name in
+            let writers = try (0..<3).map { i in
+                try Child(exe, [name, "writer", "seed=\(300 + i)", "ms=2500", "keys=300", "hold=300"])
+            }
+            let reader = try Child(exe, [name, "reader", "seed=9", "ms=2500", "keys=300"])
+            let reclaimer = try Child(exe, [name, "reclaimer", "ms=2500", "age=86400"])
+            let all = writers + [reader, reclaimer]
+            #expect(waitAll(all, watchdogSeconds: 30))
+            for c in all { #expect(c.exitedCleanly, "child \(c.pid): \(c.output)") }
+            #expect(reclaimer.counts["reclaimed"] == 0, "\(reclaimer.output)")
+            #expect(seg.reclaimedSlots == 0)
+            #expect(reader.counts["torn"] == 0 && reader.counts["foreign"] == 0, "\(reader.output)")
+            #expect((reader.counts["hits"] ?? 0) > 0)
+            #expect(writers.allSatisfy { ($0.counts["stored"] ?? 0) > 100 })
+            #expect(seg.records.occupancy().busy == 0)
+        }
+    }
+
     @Test("kill storm: writers SIGKILLed mid-write again and again; readers never see a torn entry; sweep makes every slot usable")
     func killStorm() throws {
         let exe = try stressExecutable()
@@ -60,6 +81,10 @@ struct MultiProcessTests {
                 Child(exe, [name, "reader", "seed=1", "ms=4500", "keys=400"]),
                 Child(exe, [name, "mixed", "seed=2", "ms=4500", "keys=400"]),
             ]
+            // A reclaimer whose clock runs a day ahead: every claim looks stale to it, so only
+            // owner liveness stands between it and the live writers' slots; it reclaims the
+            // dead writers' slots as it comes across them.
+            let reclaimer = try Child(exe, [name, "reclaimer", "ms=4500", "age=86400"])
             // Writers hold every slot odd for 200 µs, so kills land mid-write.
             func writer(_ i: Int) throws -> Child {
                 try Child(exe, [name, "writer", "seed=\(100 + i)", "ms=20000", "keys=400", "hold=200"])
@@ -79,7 +104,9 @@ struct MultiProcessTests {
                 spawned += 1
             }
             for w in writers { w.kill9(); w.reap(); dead.append(w.pid) }
-            #expect(waitAll(survivors, watchdogSeconds: 30))
+            #expect(waitAll(survivors + [reclaimer], watchdogSeconds: 30))
+            #expect(reclaimer.exitedCleanly, "\(reclaimer.output)")
+            let reclaimedLive = reclaimer.counts["reclaimed"] ?? 0
             for c in survivors {
                 #expect(c.exitedCleanly, "survivor \(c.pid): \(c.output)")
                 let n = c.counts
@@ -94,7 +121,8 @@ struct MultiProcessTests {
                 seg.records.occupancy().busy + seg.packets.table.occupancy().busy
                     + seg.nsSpeed.table.occupancy().busy + seg.negative.table.occupancy().busy
             }
-            #expect(busySlots() > 0, "no kill landed mid-write (hold too short?)")
+            #expect(busySlots() + reclaimedLive > 0, "no kill landed mid-write (hold too short?)")
+            #expect(seg.reclaimedSlots >= UInt64(reclaimedLive))
             #expect(seg.records.insert(name: dn("after.storm."), type: .a, ttl: 100, rdata: [[1, 2, 3, 4]],
                                        rank: .glue, now: shmNow()).stored)
             // Counted after that insert: it may itself reclaim, by age, an abandoned slot of its
