@@ -85,6 +85,6 @@ let package = Package(
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache"]),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"], exclude: ["Fixtures"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),
     ]
 )
