@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(name: "shmcache-bench", dependencies: ["ShmCache", "DNSCore"],
                           path: "bench/shmcache-bench"),
         .executableTarget(name: "frontend-bench", dependencies: [
-            "Worker", "ShmCache", "DNSCore", "CShoalShims",
+            "Worker", "ShmCache", "DNSCore", "ShoalSystem", "CShoalShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),

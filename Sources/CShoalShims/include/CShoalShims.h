@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+// Addresses (sockaddr_in, inet_ntop) for the front end's sockets.
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <spawn.h>
 // Not in the Glibc module: the upstream reactor's epoll and eventfd.
 #include <sys/epoll.h>
