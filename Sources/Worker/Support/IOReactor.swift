@@ -39,6 +39,9 @@ final class IOReactor: TaskExecutor, Sendable {
 
     /// Datagrams read from one upstream socket per wake-up at most.
     static let maxDatagramsPerWake = 16
+    /// Reads of an upstream socket that stopped at ``maxDatagramsPerWake`` (the rest waits
+    /// for the next round): how often a flood was cut short, for tests and diagnosis.
+    let readsCutShort = Atomic<Int>(0)
 
     /// One exchange's socket (owned: closed with the last reference) and how to tell its reply.
     private final class ExchangeSocket: Sendable {
@@ -269,6 +272,7 @@ final class IOReactor: TaskExecutor, Sendable {
                 return
             }
         }
+        readsCutShort.add(1, ordering: .relaxed)
     }
 
     private func expire(_ now: NIODeadline, into finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
