@@ -1,7 +1,5 @@
 import DNSCore
 import Foundation
-import NIOCore
-import NIOPosix
 import Testing
 @testable import Worker
 
@@ -9,6 +7,8 @@ import Testing
 /// bounded batch per wake-up (``IOReactor/maxDatagramsPerWake`` for an upstream socket,
 /// ``UDPFrontEnd/maxReadsPerWake`` batches for a client socket), so the others are still
 /// served while it lasts. Against a real worker and a ``LyingServer`` root on 127.57.14.x.
+/// (In process, on the reactor's upstream sockets: ``UpstreamClientTests``, whose suite alone
+/// uses this process's reactor.)
 @Suite(.serialized)
 struct ReactorFairnessTests {
     let net = LieNet(14)
@@ -63,47 +63,5 @@ struct ReactorFairnessTests {
         try #require(n > 0, "no answer for the flooded name")
         let reply = try Message(wire: Array(buf[0..<n]))
         #expect(reply.header.id == 7 && reply.answers.isEmpty && reply.rcode == .servFail)
-    }
-
-    /// In this process: one exchange's socket gets thousands of forged replies before its real
-    /// one; the reactor reads them a bounded batch at a time (the rounds cut short are counted),
-    /// exchanges with a quiet server in the meantime complete, and the flooded one still gets
-    /// its real reply.
-    @Test func aFloodIsReadInBoundedRoundsAndOtherExchangesGoOn() async throws {
-        let flooder = try LyingServer(addresses: [net.ip(2)]) { q, _ in
-            var forged = Message.reply(to: q)
-            forged.header.id ^= 0x0F0F
-            guard let bytes = try? forged.serialize() else { return [] }
-            return Array(repeating: .raw(bytes), count: 20_000) + [.message(Message.reply(to: q))]
-        }
-        defer { flooder.stop() }
-        let quiet = try LyingServer(addresses: [net.ip(3)]) { q, _ in [.message(Message.reply(to: q))] }
-        defer { quiet.stop() }
-        let client = UpstreamClient(group: MultiThreadedEventLoopGroup.singleton)
-        func query(_ name: String, _ server: String, _ port: UInt16) throws -> UpstreamQuery {
-            var q = UpstreamQuery(question: Question(name: try DNSName(name), type: .a),
-                                  server: try SocketAddress(ipAddress: server, port: Int(port)))
-            q.timeout = .milliseconds(3000)
-            return q
-        }
-        let cutBefore = IOReactor.shared.readsCutShort.load(ordering: .relaxed)
-        let flooded = Task { try await client.send(try query("flooded.test.", net.ip(2), flooder.port)) }
-        while flooder.total == 0 { try await Task.sleep(for: .milliseconds(1)) }
-        var quietDone = 0
-        for i in 0..<20 {
-            let reply = try await client.send(try query("q\(i).quiet.test.", net.ip(3), quiet.port))
-            #expect(reply.message.rcode == .noError)
-            quietDone += 1
-        }
-        #expect(quietDone == 20)
-        // The forged replies may all be lost to a full socket buffer but the last one; a reply
-        // or a timeout, the exchange ends, and no forged reply is taken.
-        switch await flooded.result {
-        case let .success(reply): #expect(reply.message.questions.first?.name.presentation == "flooded.test.")
-        case let .failure(error): #expect(error as? UpstreamError == .timeout)
-        }
-        #expect(IOReactor.shared.readsCutShort.load(ordering: .relaxed) > cutBefore,
-                "the flood was never cut short: every datagram read in one round")
-        #expect(IOReactor.shared.outstanding == 0)
     }
 }
