@@ -75,7 +75,7 @@ final class TCPQueryHandler: ChannelInboundHandler, @unchecked Sendable {
             let engine = self.engine
             // Resolved on the reactor with the UDP queries (their upstream exchanges are there);
             // the answer goes back through the channel's own loop.
-            Task(executorPreference: IOReactor.shared) {
+            Task(executorPreference: engine.resolver.executor) {
                 let b = await engine.resolve(q)
                 channel.writeAndFlush(Self.framed(b, channel.allocator), promise: nil)
             }

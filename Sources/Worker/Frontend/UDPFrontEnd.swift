@@ -71,7 +71,7 @@ public enum UDPFrontEnd {
             if batch.queued > 0 { _ = batch.send(on: listener) }
             for (q, client) in misses {
                 let (engine, listener) = (self.engine, self.listener)
-                Task(executorPreference: IOReactor.shared) {
+                Task(executorPreference: engine.resolver.executor) {
                     listener.send(await engine.resolve(q), to: client)
                 }
             }

@@ -289,3 +289,10 @@ final class IOReactor: TaskExecutor, Sendable {
         finished.append((p.done, outcome))
     }
 }
+
+/// The executors a worker injects where it builds its parts (``Resolver``).
+public enum WorkerExecutors {
+    /// The I/O reactor's thread: UDP queries, their resolutions and upstream exchanges run
+    /// there, one thread for all of it.
+    public static var ioReactor: any TaskExecutor { IOReactor.shared }
+}
