@@ -48,7 +48,7 @@ final class ConnectionCounter: Sendable {
 }
 
 /// TCP: pipelined queries on one connection, answered as each completes (RFC 7766).
-final class TCPQueryHandler: ChannelInboundHandler, @unchecked Sendable {
+final class TCPQueryHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     let engine: WorkerEngine

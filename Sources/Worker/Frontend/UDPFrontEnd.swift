@@ -28,13 +28,15 @@ public enum UDPFrontEnd {
         try IOReactor.shared.watch(listener.socket) { server.readable() }
     }
 
-    /// One socket's state. Touched only on the reactor thread (the `watch` handler).
+    /// One socket's state. Touched only on the reactor thread (the `watch` handler), which is
+    /// what makes the unchecked Sendable sound: the mutable state is private to that thread
+    /// and nothing of it is public.
     final class Server: @unchecked Sendable {
         let listener: UDPListener
         let engine: WorkerEngine
         let logger: Logger
-        var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
-        var failures = 0
+        private var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
+        private var failures = 0
 
         init(listener: UDPListener, engine: WorkerEngine, logger: Logger) {
             self.listener = listener

@@ -4,9 +4,8 @@ import NIOCore
 import ShoalSystem
 
 /// A client's address as the kernel gave it (IPv4 or IPv6), kept to send the answer back.
-public struct ClientAddress: @unchecked Sendable {
-    // sockaddr_storage is a plain C struct: copying it is copying its bytes. Unchecked only
-    // because C structs do not declare Sendable; nothing in it is mutable shared state.
+public struct ClientAddress: Sendable {
+    // sockaddr_storage is a plain C struct: copying it is copying its bytes.
     var storage = sockaddr_storage()
     var length = socklen_t(0)
 }
