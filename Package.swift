@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // System libraries and C shims (DESIGN.md: nothing imports Glibc ad hoc for these).
@@ -33,9 +34,13 @@ let package = Package(
 
         // Libraries: the logic, testable.
         .target(name: "DNSCore"),
+        // The system layer: descriptor owners, the syscall helper, named constants from the shim.
+        .target(name: "ShoalSystem", dependencies: [
+            "CShoalShims", .product(name: "SystemPackage", package: "swift-system"),
+        ]),
         .target(name: "ShmCache", dependencies: ["DNSCore", "CShoalShims", "CNuma"]),
         .target(name: "Worker", dependencies: [
-            "DNSCore", "ShmCache", "CShoalShims",
+            "DNSCore", "ShmCache", "ShoalSystem", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -73,7 +78,7 @@ let package = Package(
         .executableTarget(name: "shmcache-bench", dependencies: ["ShmCache", "DNSCore"],
                           path: "bench/shmcache-bench"),
         .executableTarget(name: "frontend-bench", dependencies: [
-            "Worker", "ShmCache", "DNSCore", "CShoalShims",
+            "Worker", "ShmCache", "DNSCore", "ShoalSystem", "CShoalShims",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -84,7 +89,8 @@ let package = Package(
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore"]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache"]),
+        .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache", "ShoalSystem"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),
     ]
 )

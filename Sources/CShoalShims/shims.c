@@ -8,6 +8,15 @@
 #include <pthread.h>
 #include <malloc.h>
 #include <limits.h>
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+const int CSHOAL_SO_RCVBUFFORCE = SO_RCVBUFFORCE;
+const int CSHOAL_MADV_HUGEPAGE = MADV_HUGEPAGE;
+const int CSHOAL_MADV_POPULATE_WRITE = MADV_POPULATE_WRITE;
 
 _Static_assert(sizeof(struct cshoal_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
 

@@ -143,7 +143,8 @@ struct WorkerCommand: ParsableCommand {
         let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
         let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
-                                limits: s.limits, logger: logger, traceNames: traceNames)
+                                limits: s.limits, executor: WorkerExecutors.ioReactor, logger: logger,
+                                traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger,
                                   maxResolutions: s.maxResolutions)
 

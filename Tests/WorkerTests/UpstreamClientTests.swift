@@ -122,4 +122,39 @@ struct UpstreamClientTests {
             #expect(error == .timeout)
         }
     }
+
+    /// In this process: one exchange's socket gets thousands of forged replies before its real
+    /// one; the reactor reads them a bounded batch at a time (the rounds cut short are counted),
+    /// exchanges with a quiet server in the meantime complete, and the flooded one still gets
+    /// its real reply.
+    @Test func aFloodIsReadInBoundedRoundsAndOtherExchangesGoOn() async throws {
+        let flooder = try LyingServer(addresses: [net.ip(5)]) { q, _ in
+            var forged = Message.reply(to: q)
+            forged.header.id ^= 0x0F0F
+            guard let bytes = try? forged.serialize() else { return [] }
+            return Array(repeating: .raw(bytes), count: 20_000) + [.message(Message.reply(to: q))]
+        }
+        defer { flooder.stop() }
+        let quiet = try LyingServer(addresses: [net.ip(6)]) { q, _ in [.message(Message.reply(to: q))] }
+        defer { quiet.stop() }
+        let cutBefore = IOReactor.shared.readsCutShort.load(ordering: .relaxed)
+        let flooded = Task { try await client.send(try query("flooded.test.", net.ip(5), port: flooder.port, timeoutMillis: 3000)) }
+        while flooder.total == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        var quietDone = 0
+        for i in 0..<20 {
+            let reply = try await client.send(try query("q\(i).quiet.test.", net.ip(6), port: quiet.port, timeoutMillis: 3000))
+            #expect(reply.message.rcode == .noError)
+            quietDone += 1
+        }
+        #expect(quietDone == 20)
+        // The forged replies may all be lost to a full socket buffer but the last one; a reply
+        // or a timeout, the exchange ends, and no forged reply is taken.
+        switch await flooded.result {
+        case let .success(reply): #expect(reply.message.questions.first?.name.presentation == "flooded.test.")
+        case let .failure(error): #expect(error as? UpstreamError == .timeout)
+        }
+        #expect(IOReactor.shared.readsCutShort.load(ordering: .relaxed) > cutBefore,
+                "the flood was never cut short: every datagram read in one round")
+        #expect(IOReactor.shared.outstanding == 0)
+    }
 }

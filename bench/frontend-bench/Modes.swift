@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import ShoalSystem
 import Worker
 #if canImport(Glibc)
 import Glibc
@@ -129,7 +130,7 @@ func runNIO(engine: WorkerEngine, group: MultiThreadedEventLoopGroup, address: S
 /// engine, sendmmsg; misses resolved there too, by the resolver without upstream: SERVFAIL)
 /// until stopped or `deadline`. Counts come from the engine's statistics slot.
 func runMMsg(engine: WorkerEngine, address: SocketAddress, deadline: Double,
-             logger: Logger, ready: (String) -> Void) throws(SocketError) -> Counts {
+             logger: Logger, ready: (String) -> Void) throws(SystemCallError) -> Counts {
     let listener = try UDPListener(binding: address, reusePort: true)
     let before = (engine.stats.value(.queries), engine.stats.value(.packetHits), engine.stats.value(.misses))
     try UDPFrontEnd.start(listener, engine: engine, logger: logger)

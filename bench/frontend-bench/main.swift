@@ -21,7 +21,7 @@ import Glibc
 /// resolver gets an upstream that refuses everything.
 struct NoUpstream: UpstreamSender {
     func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply {
-        throw .network("frontend-bench sends no upstream queries")
+        throw .connectionClosed   // frontend-bench sends no upstream queries
     }
 }
 
@@ -83,7 +83,8 @@ struct FrontendBench: ParsableCommand {
         let s = WorkerSettings()
         let stats = seg.stats(workerSlot: workerSlot)
         let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds)
-        let resolver = Resolver(cache: cache, upstream: NoUpstream(), hints: .iana, limits: s.limits, logger: logger)
+        let resolver = Resolver(cache: cache, upstream: NoUpstream(), hints: .iana, limits: s.limits,
+                                executor: WorkerExecutors.ioReactor, logger: logger)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: .localDefault, stats: stats, logger: logger)
 
         installStopHandlers()

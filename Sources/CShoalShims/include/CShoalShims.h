@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+// Addresses (sockaddr_in, inet_ntop) for the front end's sockets.
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <spawn.h>
 // Not in the Glibc module: the upstream reactor's epoll and eventfd.
 #include <sys/epoll.h>
@@ -18,6 +21,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/// Named constants the Glibc module does not show Swift (they live in asm/ headers or are
+/// newer than its map): use these, never the numbers.
+/// setsockopt: SO_RCVBUF beyond net.core.rmem_max (needs CAP_NET_ADMIN).
+extern const int CSHOAL_SO_RCVBUFFORCE;
+/// madvise: back the range with transparent huge pages.
+extern const int CSHOAL_MADV_HUGEPAGE;
+/// madvise: fault the range in writable now (Linux 5.14), instead of page by page later.
+extern const int CSHOAL_MADV_POPULATE_WRITE;
 
 /// Mirror of `struct mmsghdr`, which Swift cannot see without _GNU_SOURCE.
 struct cshoal_mmsghdr {

@@ -1,4 +1,5 @@
 import DNSCore
+import NIOCore
 
 /// Which clients may query (an open resolver is an amplifier, so the default is local only).
 public struct AccessControl: Sendable, Equatable {
@@ -86,4 +87,21 @@ public struct ACLError: Error, Hashable, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ m: String) { message = m }
     public var description: String { message }
+}
+
+extension SocketAddress {
+    /// Whether the ACL admits this client.
+    public func allowed(by acl: AccessControl) -> Bool {
+        switch self {
+        case let .v4(a):
+            return acl.allows(ipv4: UInt32(bigEndian: a.address.sin_addr.s_addr))
+        case let .v6(a):
+            var addr = a.address.sin6_addr
+            let bytes = withUnsafeBytes(of: &addr) { Array($0) }
+            guard let ip = DNSCore.IPv6Address(bytes: bytes) else { return false }
+            return acl.allows(ipv6: ip)
+        default:
+            return false
+        }
+    }
 }

@@ -14,20 +14,94 @@ public struct ClientQuery: Sendable {
 
 /// What to do with bytes a client sent.
 public enum Screening: Sendable {
+    /// Not a query, from a client the ACL does not admit: dropped without a word or a count.
+    case ignore
     /// Not worth an answer (a response, or too short to carry an ID): dropped and counted.
     case drop(String)
     /// Answer at once with these bytes (FORMERR, NOTIMP, REFUSED, BADVERS).
     case respond([UInt8], reason: String)
     /// A well-formed query to answer from the caches or by resolution.
-    case answer(ClientQuery)
+    case answer(ScreenedQuery)
 }
 
-/// Screens client queries before any cache or resolution work (RFC 1035, 6891, 8482).
+/// A query that passed screening: what the packet cache needs at once, and the parsed message
+/// for everything else.
+public struct ScreenedQuery: Sendable {
+    /// The packet cache's key and how to personalise its answer.
+    let packet: PacketQuery
+    /// The parsed query; nil for a plain query (``PacketQuery/init(plain:overTCP:)``), whose
+    /// message is built only when it misses the packet cache.
+    private let parsed: ClientQuery?
+    private let bytes: [UInt8]
+    private let overTCP: Bool
+
+    init(plain packet: PacketQuery, bytes: [UInt8], overTCP: Bool) {
+        self.packet = packet
+        self.parsed = nil
+        self.bytes = bytes
+        self.overTCP = overTCP
+    }
+
+    init(parsed q: ClientQuery, bytes: [UInt8], overTCP: Bool) {
+        self.packet = PacketQuery(q)
+        self.parsed = q
+        self.bytes = bytes
+        self.overTCP = overTCP
+    }
+
+    /// The query as a message. For a plain query this parses the bytes, which screening has
+    /// already checked (one question, class IN, no records but an OPT without options), so it
+    /// is not screened again; `.respond` only if the full parser disagrees with the fast one.
+    public func clientQuery() -> Result<ClientQuery, QueryScreen.Rejection> {
+        if let parsed { return .success(parsed) }
+        switch QueryScreen.screenMessage(bytes, overTCP: overTCP) {
+        case let .answer(q): return .success(q)
+        case let .drop(reason): return .failure(QueryScreen.Rejection(response: nil, reason: reason))
+        case let .respond(b, reason): return .failure(QueryScreen.Rejection(response: b, reason: reason))
+        }
+    }
+}
+
+/// Screens client queries before any cache or resolution work (RFC 1035, 6891, 8482): every
+/// query is screened once, here, and comes out as a ``Screening``.
 public enum QueryScreen {
     /// Our own EDNS payload size (DNS Flag Day 2020).
     public static let ednsPayloadSize: UInt16 = 1232
 
-    public static func screen(_ bytes: [UInt8], overTCP: Bool) -> Screening {
+    /// A query turned away after all: the answer to send (nil: none) and why.
+    public struct Rejection: Error, Sendable {
+        public var response: [UInt8]?
+        public var reason: String
+    }
+
+    /// Screens `bytes` from a client. A client outside the ACL gets REFUSED (or nothing, for a
+    /// non-query); a plain query (``PacketQuery/init(plain:overTCP:)``) is read straight from
+    /// the bytes, with no message built, so a packet-cache hit costs no parse; anything else
+    /// is parsed and checked in full.
+    public static func screen(_ bytes: [UInt8], overTCP: Bool, clientAllowed: Bool) -> Screening {
+        guard clientAllowed else {
+            guard bytes.count >= 12, bytes[2] & 0x80 == 0 else { return .ignore }
+            let h = Header(id: UInt16(bytes[0]) << 8 | UInt16(bytes[1]), flags: UInt16(bytes[2]) << 8 | UInt16(bytes[3]))
+            return .respond(errorResponse(h, .refused), reason: "client not allowed")
+        }
+        if let plain = PacketQuery(plain: bytes, overTCP: overTCP) {
+            return .answer(ScreenedQuery(plain: plain, bytes: bytes, overTCP: overTCP))
+        }
+        switch screenMessage(bytes, overTCP: overTCP) {
+        case let .drop(reason): return .drop(reason)
+        case let .respond(b, reason): return .respond(b, reason: reason)
+        case let .answer(q): return .answer(ScreenedQuery(parsed: q, bytes: bytes, overTCP: overTCP))
+        }
+    }
+
+    enum FullScreening {
+        case drop(String)
+        case respond([UInt8], reason: String)
+        case answer(ClientQuery)
+    }
+
+    /// The full checks, on a parsed message.
+    static func screenMessage(_ bytes: [UInt8], overTCP: Bool) -> FullScreening {
         guard bytes.count >= 12 else { return .drop("shorter than a header") }
         let header = Header(id: UInt16(bytes[0]) << 8 | UInt16(bytes[1]), flags: UInt16(bytes[2]) << 8 | UInt16(bytes[3]))
         guard !header.isResponse else { return .drop("a response, not a query") }
@@ -83,5 +157,70 @@ public enum QueryScreen {
         if rcode.rawValue > 15 && m.edns == nil { m.edns = EDNS(udpPayloadSize: ednsPayloadSize) }
         m.rcode = rcode
         return (try? m.serialize(maxSize: 512)) ?? []
+    }
+}
+
+/// What the packet cache needs from a query: its key and how to personalise the cached answer
+/// (ID, the name's spelling, RD, OPT, size limit).
+struct PacketQuery {
+    var id: UInt16
+    var recursionDesired: Bool
+    var checkingDisabled: Bool
+    var name: DNSName
+    /// The question name exactly as the client wrote it.
+    var wireName: ArraySlice<UInt8>
+    var type: RRType
+    var qclass: RRClass
+    var hasEDNS: Bool
+    var dnssecOK: Bool
+    var maxResponseSize: Int
+
+    init(_ q: ClientQuery) {
+        id = q.message.header.id
+        recursionDesired = q.message.header.recursionDesired
+        checkingDisabled = q.message.header.checkingDisabled
+        name = q.question.name
+        wireName = q.wireName[...]
+        type = q.question.type
+        qclass = q.question.qclass
+        hasEDNS = q.message.edns != nil
+        dnssecOK = q.dnssecOK
+        maxResponseSize = q.maxResponseSize
+    }
+
+    /// Reads a plain query straight from the bytes — one question of class IN, not a zone
+    /// transfer or OPT, no records but an OPT at the root, version 0, without options — which
+    /// passes every check of the full screening. Nil for anything else (then the full
+    /// screening decides).
+    init?(plain b: [UInt8], overTCP: Bool) {
+        guard b.count >= 17, b[2] & 0xF8 == 0,          // QR clear, opcode QUERY
+              b[4] == 0, b[5] == 1, b[6] == 0, b[7] == 0, b[8] == 0, b[9] == 0, b[10] == 0, b[11] <= 1 else { return nil }
+        var r = WireReader(b, offset: 12)
+        guard let n = try? r.name(allowCompression: false), let t = try? r.u16(), let c = try? r.u16(),
+              c == RRClass.in.rawValue, t != RRType.axfr.rawValue, t != RRType.ixfr.rawValue, t != RRType.opt.rawValue
+        else { return nil }
+        name = n
+        wireName = b[12..<(12 + n.wire.count)]
+        type = RRType(t)
+        qclass = .in
+        id = UInt16(b[0]) << 8 | UInt16(b[1])
+        recursionDesired = b[2] & 0x01 != 0
+        checkingDisabled = b[3] & 0x10 != 0
+        if b[11] == 1 {
+            // OPT at the root, version 0, no options: 11 bytes.
+            let o = r.offset
+            guard b.count == o + 11, b[o] == 0, b[o + 1] == 0, b[o + 2] == 41, b[o + 6] == 0,
+                  b[o + 9] == 0, b[o + 10] == 0 else { return nil }
+            hasEDNS = true
+            dnssecOK = b[o + 7] & 0x80 != 0
+            let payload = Int(b[o + 3]) << 8 | Int(b[o + 4])
+            maxResponseSize = overTCP ? 65535 : min(Int(QueryScreen.ednsPayloadSize), max(512, payload))
+        } else {
+            guard r.atEnd else { return nil }
+            hasEDNS = false
+            dnssecOK = false
+            maxResponseSize = overTCP ? 65535 : 512
+        }
+        // RD=0 queries are answered from the cache too; a miss goes the full way.
     }
 }

@@ -1,8 +1,5 @@
 import Logging
-import NIOCore
-#if canImport(Glibc)
-import Glibc
-#endif
+import ShoalSystem
 
 /// The UDP front end: client sockets read with `recvmmsg` and answered with `sendmmsg` on the
 /// ``IOReactor`` thread, where their resolutions run too.
@@ -20,20 +17,26 @@ public enum UDPFrontEnd {
     /// each send also wakes the clients' readers, and fewer, larger sends cost the kernel less.
     public static let sendSlots = 128
     public static let bufferSize = 2048
+    /// `recvmmsg` calls per wake-up at most, whatever came of the datagrams (answers, drops or
+    /// misses): a flood on one socket leaves its queue to the next round, after the other
+    /// sockets and the resolution tasks had their turn (the reactor is level-triggered).
+    public static let maxReadsPerWake = sendSlots / receiveSlots
 
     /// Starts serving `listener` on the reactor; it is served for the life of the process.
-    public static func start(_ listener: UDPListener, engine: WorkerEngine, logger: Logger) throws(SocketError) {
+    public static func start(_ listener: UDPListener, engine: WorkerEngine, logger: Logger) throws(SystemCallError) {
         let server = Server(listener: listener, engine: engine, logger: logger)
-        try IOReactor.shared.watch(listener.fd) { server.readable() }
+        try IOReactor.shared.watch(listener.socket) { server.readable() }
     }
 
-    /// One socket's state. Touched only on the reactor thread (the `watch` handler).
+    /// One socket's state. Touched only on the reactor thread (the `watch` handler), which is
+    /// what makes the unchecked Sendable sound: the mutable state is private to that thread
+    /// and nothing of it is public.
     final class Server: @unchecked Sendable {
         let listener: UDPListener
         let engine: WorkerEngine
         let logger: Logger
-        var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
-        var failures = 0
+        private var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
+        private var failures = 0
 
         init(listener: UDPListener, engine: WorkerEngine, logger: Logger) {
             self.listener = listener
@@ -41,10 +44,11 @@ public enum UDPFrontEnd {
             self.logger = logger
         }
 
-        /// Reads while full batches keep coming and the answers fit, then sends them all.
+        /// Reads while full batches keep coming, up to ``maxReadsPerWake`` batches, then sends
+        /// the answers all at once.
         func readable() {
             var misses: [(ClientQuery, ClientAddress)] = []
-            while batch.queued + receiveSlots <= sendSlots {
+            for _ in 0..<maxReadsPerWake {
                 let n: Int
                 do { n = try batch.receive(from: listener) } catch {
                     failures += 1
@@ -69,7 +73,7 @@ public enum UDPFrontEnd {
             if batch.queued > 0 { _ = batch.send(on: listener) }
             for (q, client) in misses {
                 let (engine, listener) = (self.engine, self.listener)
-                Task(executorPreference: IOReactor.shared) {
+                Task(executorPreference: engine.resolver.executor) {
                     listener.send(await engine.resolve(q), to: client)
                 }
             }

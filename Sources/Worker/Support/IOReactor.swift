@@ -1,9 +1,7 @@
 import CShoalShims
 import NIOCore
+import ShoalSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The worker's I/O loop for UDP, outside NIO: upstream exchanges, client sockets, and the
 /// resolution tasks themselves.
@@ -19,9 +17,16 @@ import Glibc
 /// no wake-up of another thread per step, as a single-threaded resolver works. NIO cannot watch
 /// foreign file descriptors, hence this loop beside NIO's (which keeps TCP).
 ///
-/// Ownership of a socket: the pending table owns it from registration on; whoever removes the
-/// entry (the reactor, on a reply, an error or the deadline) closes it, under the table lock,
-/// so a descriptor number is never reused while an entry still names it.
+/// Fairness: each wake-up reads at most ``maxDatagramsPerWake`` datagrams from one upstream
+/// socket (and the UDP front end at most ``UDPFrontEnd/maxReadsPerWake`` batches from one client
+/// socket); epoll is level-triggered, so what is left is reported again in the next round, after
+/// every other ready socket and the queued jobs had their turn. A flood on one socket (forged
+/// replies, a client storm) cannot starve the others.
+///
+/// Ownership of a socket: an exchange's entry in the pending table owns it from registration
+/// on (``PendingExchange``); it is closed when the entry is removed (on a reply, an error or the
+/// deadline) and no read holds it any more, so a descriptor number is never reused while an
+/// entry still names it.
 final class IOReactor: TaskExecutor, Sendable {
     /// One reactor per process, started on first use.
     static let shared = IOReactor()
@@ -32,9 +37,26 @@ final class IOReactor: TaskExecutor, Sendable {
         case failed(UpstreamError)
     }
 
-    private struct Pending {
-        let fd: Int32
+    /// Datagrams read from one upstream socket per wake-up at most.
+    static let maxDatagramsPerWake = 16
+    /// Reads of an upstream socket that stopped at ``maxDatagramsPerWake`` (the rest waits
+    /// for the next round): how often a flood was cut short, for tests and diagnosis.
+    let readsCutShort = Atomic<Int>(0)
+
+    /// One exchange's socket (owned: closed with the last reference) and how to tell its reply.
+    private final class ExchangeSocket: Sendable {
+        let socket: OwnedDescriptor
         let matcher: ReplyMatcher
+
+        init(_ socket: consuming OwnedDescriptor, matcher: ReplyMatcher) {
+            self.socket = socket
+            self.matcher = matcher
+        }
+    }
+
+    /// An exchange waiting for its reply.
+    private struct Pending {
+        let exchange: ExchangeSocket
         let deadline: NIODeadline
         let done: CheckedContinuation<Outcome, Never>
     }
@@ -46,10 +68,10 @@ final class IOReactor: TaskExecutor, Sendable {
         var sleeping = false
     }
 
-    private let epollFD: Int32
+    private let epoll: OwnedDescriptor
     /// Written to wake the reactor when the first query after a quiet spell arrives (its
     /// deadline must be watched).
-    private let wakeFD: Int32
+    private let wake: OwnedDescriptor
     private let state = Mutex(State())
     /// Jobs of tasks that prefer this executor, run in order by the reactor thread.
     private let jobs = Mutex<[UnownedJob]>([])
@@ -62,63 +84,79 @@ final class IOReactor: TaskExecutor, Sendable {
     /// this late.
     static let tick = TimeAmount.milliseconds(10)
 
+    /// Fatal when the loop cannot be set up: the worker cannot serve without it, and this
+    /// happens at start-up only.
     private init() {
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        precondition(epollFD >= 0 && wakeFD >= 0, "epoll_create1/eventfd failed: errno \(errno)")
-        var ev = epoll_event()
-        ev.events = EPOLLIN.rawValue
-        ev.data.u64 = 0   // token 0: the wake descriptor
-        precondition(epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &ev) == 0, "epoll_ctl(wake) failed: errno \(errno)")
-        startDetachedThread("I/O reactor", name: "shoal-io") { [self] in run() }
+        do {
+            epoll = try OwnedDescriptor.epoll()
+            wake = try OwnedDescriptor.eventFD()
+            try epoll.descriptor.epollAdd(wake.rawValue, events: EPOLLIN.rawValue, token: 0)   // token 0: the wake descriptor
+        } catch {
+            fatalError("I/O reactor: \(error)")
+        }
+        do {
+            try startDetachedThread(name: "shoal-io") { [self] in run() }
+        } catch {
+            fatalError("I/O reactor: \(error)")
+        }
     }
 
     /// Sends `wire` to `server` from a fresh socket and waits for a reply that `matcher`
     /// accepts, an error on the socket, or `timeout`.
     func exchange(_ wire: [UInt8], to server: SocketAddress, matcher: ReplyMatcher,
                   timeout: TimeAmount) async -> Outcome {
-        let fd = socket(Int32(server.protocol.rawValue), Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failed(.network(Self.describe("socket", errno))) }
-        // connect() binds a random ephemeral port (the kernel picks it at random) and makes the
-        // kernel drop datagrams from anyone but the server's address and port.
-        let connected = server.withSockAddr { sa, len in connect(fd, sa, socklen_t(len)) }
-        guard connected == 0 else {
-            let e = errno
-            close(fd)
-            return .failed(.network(Self.describe("connect", e)))
-        }
-        let sent = wire.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        guard sent == wire.count else {
-            let e = errno
-            close(fd)
-            return .failed(.network(Self.describe("send", e)))
+        let exchange: ExchangeSocket
+        do throws(SystemCallError) {
+            let socket = try Self.connectedSocket(to: server)
+            let fd = socket.descriptor
+            let sent = try wire.withUnsafeBytes { b in
+                Result { () throws(SystemCallError) in try fd.send(b, "to \(server)") }
+            }.get()
+            guard sent == wire.count else {
+                return .failed(.network(SystemCallError(call: "send", errno: .messageTooLong, detail: "to \(server): short send")))
+            }
+            exchange = ExchangeSocket(socket, matcher: matcher)
+        } catch {
+            return .failed(.network(error))
         }
         let deadline = NIODeadline.now() + timeout
+        let epoll = self.epoll.descriptor
         return await withCheckedContinuation { (done: CheckedContinuation<Outcome, Never>) in
             // Entry and registration under one lock: the reactor can neither miss the entry
             // when the reply (which may already be there: level-triggered) is reported, nor
             // end the exchange and close the socket before it is registered.
-            let registered = state.withLock { s -> Result<Bool, UpstreamError> in
+            let registered = state.withLock { s -> Result<Bool, SystemCallError> in
                 let t = s.nextToken
-                var ev = epoll_event()
-                ev.events = EPOLLIN.rawValue
-                ev.data.u64 = t
-                guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) == 0 else {
-                    return .failure(.network(Self.describe("epoll_ctl", errno)))
+                do throws(SystemCallError) {
+                    try epoll.epollAdd(exchange.socket.rawValue, events: EPOLLIN.rawValue, token: t)
+                } catch {
+                    return .failure(error)
                 }
                 s.nextToken &+= 1
-                s.pending[t] = Pending(fd: fd, matcher: matcher, deadline: deadline, done: done)
+                s.pending[t] = Pending(exchange: exchange, deadline: deadline, done: done)
                 defer { s.sleeping = false }
                 return .success(s.sleeping)
             }
             switch registered {
-            case let .success(wake):
-                if wake { Self.signal(wakeFD) }
+            case let .success(asleep):
+                if asleep { wake.descriptor.signalEvent() }
             case let .failure(e):
-                close(fd)
-                done.resume(returning: .failed(e))
+                done.resume(returning: .failed(.network(e)))   // the entry closes the socket
             }
         }
+    }
+
+    /// A non-blocking UDP socket connected to `server`: connect() binds a random ephemeral
+    /// port (the kernel picks it at random) and makes the kernel drop datagrams from anyone
+    /// but the server's address and port.
+    private static func connectedSocket(to server: SocketAddress) throws(SystemCallError) -> OwnedDescriptor {
+        let socket = try OwnedDescriptor.socket(family: Int32(server.protocol.rawValue),
+                                                type: Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue), "to \(server)")
+        let fd = socket.descriptor
+        try server.withSockAddr { sa, len in
+            Result { () throws(SystemCallError) in try fd.connect(sa, socklen_t(len), "\(server)") }
+        }.get()
+        return socket
     }
 
     // MARK: TaskExecutor
@@ -131,24 +169,22 @@ final class IOReactor: TaskExecutor, Sendable {
         }
         // From this thread the loop sees the queue before it waits again; from another, it may
         // be in epoll_wait already. Later jobs find the queue non-empty: already signalled.
-        if first && !onReactorThread { Self.signal(wakeFD) }
+        if first && !onReactorThread { wake.descriptor.signalEvent() }
     }
 
-    var onReactorThread: Bool { thread.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self())) }
+    var onReactorThread: Bool { thread.load(ordering: .relaxed) == currentThreadID() }
 
     // MARK: Client sockets
 
-    /// Calls `onReadable` on the reactor thread whenever `fd` has data (level-triggered: a
-    /// handler that leaves datagrams queued is called again on the next round).
-    func watch(_ fd: Int32, _ onReadable: @escaping @Sendable () -> Void) throws(SocketError) {
-        try watchers.withLock { w throws(SocketError) in
+    /// Calls `onReadable` on the reactor thread whenever `socket` has data (level-triggered: a
+    /// handler that leaves datagrams queued is called again on the next round). The socket is
+    /// lent: `onReadable` must keep its owner alive, since the socket is watched for the life
+    /// of the process.
+    func watch(_ socket: borrowing OwnedDescriptor, _ onReadable: @escaping @Sendable () -> Void) throws(SystemCallError) {
+        let epoll = self.epoll.descriptor
+        try watchers.withLock { w throws(SystemCallError) in
             let token = Self.watchTokenBit | UInt64(w.count + 1)
-            var ev = epoll_event()
-            ev.events = EPOLLIN.rawValue
-            ev.data.u64 = token
-            guard epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev) == 0 else {
-                throw SocketError(syscall: "epoll_ctl", errno: errno, detail: "watching fd \(fd)")
-            }
+            try epoll.epollAdd(socket.rawValue, events: EPOLLIN.rawValue, token: token)
             w[token] = onReadable
         }
     }
@@ -159,7 +195,7 @@ final class IOReactor: TaskExecutor, Sendable {
     // MARK: The reactor thread
 
     private func run() {
-        thread.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
+        thread.store(currentThreadID(), ordering: .relaxed)
         let capacity = 64
         var events = [epoll_event](repeating: epoll_event(), count: capacity)
         var buffer = [UInt8](repeating: 0, count: 65535)
@@ -173,13 +209,19 @@ final class IOReactor: TaskExecutor, Sendable {
                 if s.pending.isEmpty { s.sleeping = true; return -1 }
                 return Int32(clamping: max(0, (nextScan - .now()).nanoseconds / 1_000_000) + 1)
             }
-            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32(capacity), wait) }
-            if n < 0 && errno != EINTR { fatalError("I/O reactor: epoll_wait failed: errno \(errno)") }
+            let n: Int
+            do {
+                n = try events.withUnsafeMutableBufferPointer { b throws(SystemCallError) in
+                    try epoll.descriptor.epollWait(b, timeoutMillis: wait)
+                }
+            } catch {
+                fatalError("I/O reactor: \(error)")
+            }
             if wait < 0 { state.withLock { $0.sleeping = false } }
-            for i in 0..<max(0, Int(n)) {
+            for i in 0..<n {
                 let token = events[i].data.u64
                 if token == 0 {
-                    Self.drain(wakeFD)
+                    wake.descriptor.drainEvent()
                 } else if token & Self.watchTokenBit != 0 {
                     watchers.withLock { $0[token] }?()
                 } else {
@@ -205,25 +247,32 @@ final class IOReactor: TaskExecutor, Sendable {
         }
     }
 
-    /// Reads every datagram waiting on the token's socket; ends the exchange on a match or an
-    /// error. Mismatched datagrams (forged or stale) are ignored and the wait goes on.
+    /// Reads the datagrams waiting on the token's socket, at most ``maxDatagramsPerWake``; ends
+    /// the exchange on a match or an error. Mismatched datagrams (forged or stale) are ignored
+    /// and the wait goes on; what is left is read in a later round.
     private func readReplies(_ token: UInt64, _ buffer: inout [UInt8],
                              into finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
-        guard let (fd, matcher) = state.withLock({ s in s.pending[token].map { ($0.fd, $0.matcher) } }) else { return }
-        while true {
-            let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if got < 0 {
-                let e = errno
-                if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return }
-                finish(token, .failed(.network(Self.describe("recv", e))), into: &finished)
+        // The entry (and so its socket) stays alive while it is read, even if removed meanwhile.
+        guard let entry = state.withLock({ $0.pending[token]?.exchange }) else { return }
+        let fd = entry.socket.descriptor
+        for _ in 0..<Self.maxDatagramsPerWake {
+            let got: Int?
+            do throws(SystemCallError) {
+                got = try buffer.withUnsafeMutableBytes { b in
+                    Result { () throws(SystemCallError) in try fd.receive(into: b) }
+                }.get()
+            } catch {
+                finish(token, .failed(.network(error)), into: &finished)
                 return
             }
+            guard let got else { return }
             let bytes = Array(buffer[0..<got])
-            if matcher.matches(bytes) {
+            if entry.matcher.matches(bytes) {
                 finish(token, .reply(bytes), into: &finished)
                 return
             }
         }
+        readsCutShort.add(1, ordering: .relaxed)
     }
 
     private func expire(_ now: NIODeadline, into finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
@@ -231,29 +280,19 @@ final class IOReactor: TaskExecutor, Sendable {
         for t in due { finish(t, .failed(.timeout), into: &finished) }
     }
 
-    /// Removes the entry, closes its socket (which also takes it out of the epoll set) and
-    /// queues its task for resumption.
+    /// Removes the entry and queues its task for resumption. The socket closes (which also
+    /// takes it out of the epoll set) with the entry's last reference, here or in the read
+    /// that holds it.
     private func finish(_ token: UInt64, _ outcome: Outcome,
                         into finished: inout [(CheckedContinuation<Outcome, Never>, Outcome)]) {
-        guard let p = state.withLock({ s -> Pending? in
-            guard let p = s.pending.removeValue(forKey: token) else { return nil }
-            close(p.fd)
-            return p
-        }) else { return }
+        guard let p = state.withLock({ $0.pending.removeValue(forKey: token) }) else { return }
         finished.append((p.done, outcome))
     }
+}
 
-    private static func signal(_ fd: Int32) {
-        var one: UInt64 = 1
-        _ = write(fd, &one, 8)
-    }
-
-    private static func drain(_ fd: Int32) {
-        var v: UInt64 = 0
-        _ = read(fd, &v, 8)
-    }
-
-    private static func describe(_ call: String, _ e: Int32) -> String {
-        "\(call): \(String(cString: strerror(e)))"
-    }
+/// The executors a worker injects where it builds its parts (``Resolver``).
+public enum WorkerExecutors {
+    /// The I/O reactor's thread: UDP queries, their resolutions and upstream exchanges run
+    /// there, one thread for all of it.
+    public static var ioReactor: any TaskExecutor { IOReactor.shared }
 }

@@ -1,8 +1,6 @@
 import CShoalShims
+import ShoalSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Unpredictable numbers for upstream query IDs, 0x20 case and server tie-breaks, from the
 /// kernel's CSPRNG (`getrandom`) 4 KiB at a time, as arc4random-style generators in other
@@ -33,14 +31,12 @@ final class RandomPool: Sendable {
         var filled = 0
         bytes.withUnsafeMutableBytes { buf in
             while filled < buf.count {
-                let n = getrandom(buf.baseAddress! + filled, buf.count - filled, 0)
-                if n > 0 {
-                    filled += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
+                let (start, count) = (buf.baseAddress! + filled, buf.count - filled)
+                let n = (try? sysCall("getrandom") { getrandom(start, count, 0) }) ?? -1
+                guard n > 0 else {
                     break   // no getrandom: fall back below
                 }
+                filled += n
             }
         }
         if filled < bytes.count {

@@ -1,6 +1,8 @@
 import DNSCore
 import NIOCore
 import NIOPosix
+import ShoalSystem
+import SystemPackage
 
 /// One question for one authoritative server.
 public struct UpstreamQuery: Sendable {
@@ -23,10 +25,35 @@ public struct UpstreamQuery: Sendable {
 public enum UpstreamError: Error, Sendable, Equatable {
     /// Nothing matching arrived in time.
     case timeout
-    /// The socket reported an error (ICMP unreachable on a connected socket, reset…).
-    case network(String)
+    /// A call on the exchange's socket failed: ICMP unreachable reported on a connected UDP
+    /// socket (`ECONNREFUSED`), a refused or reset TCP connection, no route…
+    case network(SystemCallError)
+    /// The TCP connection ended before a reply came.
+    case connectionClosed
     /// A reply arrived but did not parse.
     case malformed(WireError)
+
+    /// The typed error for what NIO reported on a TCP exchange.
+    static func fromTCP(_ error: any Error, timeout: TimeAmount) -> UpstreamError {
+        switch error {
+        case let e as UpstreamError:
+            return e
+        case let e as IOError:
+            return .network(SystemCallError(call: "tcp", errno: Errno(rawValue: e.errnoCode), detail: "\(e)"))
+        case let e as NIOConnectionError:
+            for attempt in e.connectionErrors {
+                if let io = attempt.error as? IOError {
+                    return .network(SystemCallError(call: "connect", errno: Errno(rawValue: io.errnoCode),
+                                                    detail: "\(attempt.target)"))
+                }
+            }
+            return .connectionClosed
+        case let e as ChannelError where e == .connectTimeout(timeout):
+            return .timeout
+        default:
+            return .connectionClosed
+        }
+    }
 }
 
 /// A reply to an ``UpstreamQuery``.
@@ -70,12 +97,8 @@ public final class UpstreamClient: Sendable {
             } catch {
                 throw UpstreamError.malformed(error)
             }
-        } catch let e as UpstreamError {
-            throw e
-        } catch let e as ChannelError where e == .connectTimeout(q.timeout) {
-            throw .timeout
         } catch {
-            throw .network("\(error)")
+            throw .fromTCP(error, timeout: q.timeout)
         }
     }
 
@@ -145,11 +168,11 @@ final class TCPReplyHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(UpstreamError.network("TCP connection closed before a reply"))
+        promise.fail(UpstreamError.connectionClosed)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(UpstreamError.network("\(error)"))
+        promise.fail(error)
     }
 }
 

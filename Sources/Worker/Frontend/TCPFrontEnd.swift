@@ -1,26 +1,8 @@
+import CShoalShims
 import DNSCore
-import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Where the worker listens: an address to bind, or a socket inherited from the supervisor.
-public enum ListenSpec: Sendable, CustomStringConvertible {
-    case bind(SocketAddress)
-    case inheritedUDP(Int32)
-    case inheritedTCP(Int32)
-
-    public var description: String {
-        switch self {
-        case let .bind(a): "\(a)"
-        case let .inheritedUDP(fd): "inherited UDP fd \(fd)"
-        case let .inheritedTCP(fd): "inherited TCP fd \(fd)"
-        }
-    }
-}
 
 /// Limits of the TCP front end.
 public struct TCPLimits: Sendable, Equatable {
@@ -29,44 +11,7 @@ public struct TCPLimits: Sendable, Equatable {
     public init() {}
 }
 
-/// Starts the UDP and TCP listeners that feed a ``WorkerEngine``.
-public enum Frontend {
-    /// What is listening: TCP channels on the event loop, UDP sockets served by the
-    /// ``UDPFrontEnd`` on the I/O reactor.
-    public struct Listening: Sendable {
-        public var tcp: [any Channel]
-        public var udp: [UDPListener]
-
-        /// One line per socket, for the log.
-        public var descriptions: [String] {
-            udp.map { "UDP \($0.name)" } + tcp.map { "TCP \($0.localAddress.map { "\($0)" } ?? "?")" }
-        }
-    }
-
-    /// Binds (or adopts) every listener and starts serving it. UDP sockets are watched only
-    /// once every listener is bound.
-    public static func start(_ specs: [ListenSpec], engine: WorkerEngine, group: any EventLoopGroup,
-                             tcpLimits: TCPLimits = TCPLimits(), reusePort: Bool = true,
-                             logger: Logger) async throws -> Listening {
-        var listening = Listening(tcp: [], udp: [])
-        let connections = ConnectionCounter()
-        for spec in specs {
-            switch spec {
-            case let .bind(address):
-                listening.udp.append(try UDPListener(binding: address, reusePort: reusePort))
-                listening.tcp.append(try await tcpBootstrap(engine, group, tcpLimits, connections, reusePort)
-                    .bind(to: address).get())
-            case let .inheritedUDP(fd):
-                listening.udp.append(try UDPListener(inheritedFD: fd))
-            case let .inheritedTCP(fd):
-                listening.tcp.append(try await tcpBootstrap(engine, group, tcpLimits, connections, false)
-                    .withBoundSocket(fd).get())
-            }
-        }
-        for l in listening.udp { try UDPFrontEnd.start(l, engine: engine, logger: logger) }
-        return listening
-    }
-
+extension Frontend {
     static func tcpBootstrap(_ engine: WorkerEngine, _ group: any EventLoopGroup, _ limits: TCPLimits,
                              _ connections: ConnectionCounter, _ reusePort: Bool) -> ServerBootstrap {
         ServerBootstrap(group: group)
@@ -102,25 +47,8 @@ final class ConnectionCounter: Sendable {
     func close() { count.withLock { $0 -= 1 } }
 }
 
-extension SocketAddress {
-    /// Whether the ACL admits this client.
-    public func allowed(by acl: AccessControl) -> Bool {
-        switch self {
-        case let .v4(a):
-            return acl.allows(ipv4: UInt32(bigEndian: a.address.sin_addr.s_addr))
-        case let .v6(a):
-            var addr = a.address.sin6_addr
-            let bytes = withUnsafeBytes(of: &addr) { Array($0) }
-            guard let ip = DNSCore.IPv6Address(bytes: bytes) else { return false }
-            return acl.allows(ipv6: ip)
-        default:
-            return false
-        }
-    }
-}
-
 /// TCP: pipelined queries on one connection, answered as each completes (RFC 7766).
-final class TCPQueryHandler: ChannelInboundHandler, @unchecked Sendable {
+final class TCPQueryHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     let engine: WorkerEngine
@@ -147,7 +75,7 @@ final class TCPQueryHandler: ChannelInboundHandler, @unchecked Sendable {
             let engine = self.engine
             // Resolved on the reactor with the UDP queries (their upstream exchanges are there);
             // the answer goes back through the channel's own loop.
-            Task(executorPreference: IOReactor.shared) {
+            Task(executorPreference: engine.resolver.executor) {
                 let b = await engine.resolve(q)
                 channel.writeAndFlush(Self.framed(b, channel.allocator), promise: nil)
             }

@@ -1,0 +1,52 @@
+import DNSCore
+import ShmCache
+
+/// The packet cache as the worker uses it, and its one writer: whole responses, keyed by
+/// question and the flags that change them, answered to a client by rewriting the ID, the
+/// name's spelling, RD and OPT, and aging the TTLs.
+///
+/// Its policy (what is stored, for how long) lives here with its writes: the engine hands it
+/// every response it builds and this type decides. The entries live in the shared segment, so
+/// what one worker stores every worker answers from.
+public struct PacketAnswers: Sendable {
+    let packets: PacketCache
+
+    public init(_ packets: PacketCache) { self.packets = packets }
+
+    /// The cached response for `q`, personalised (ID, name spelling, RD, OPT) and aged; nil on
+    /// a miss. The hit path: no message is parsed or built unless the response must be cut
+    /// to the client's size.
+    func answer(_ q: PacketQuery) -> [UInt8]? {
+        let now = shmNow()
+        let key = PacketKey(name: q.name, type: q.type, class: q.qclass, dnssecOK: q.dnssecOK,
+                            checkingDisabled: q.checkingDisabled)
+        guard let hit = packets.lookup(key, now: now),
+              var wire = hit.response(id: q.id, now: now) else { return nil }
+        PacketAging.personalize(&wire, id: q.id, queryName: q.wireName)
+        PacketAging.setRecursionDesired(&wire, q.recursionDesired)
+        if q.hasEDNS {
+            PacketAging.appendOPT(&wire, udpPayloadSize: QueryScreen.ednsPayloadSize, dnssecOK: q.dnssecOK)
+        }
+        if wire.count > q.maxResponseSize {
+            // Rare: too big for this client's transport; rebuild with truncation.
+            guard let m = try? Message(wire: wire), let b = try? m.serialize(maxSize: q.maxResponseSize) else { return nil }
+            return b
+        }
+        return wire
+    }
+
+    /// Stores `response`, the answer to `q` that `resolution` produced, when it may be served
+    /// to others: NOERROR or NXDOMAIN, nothing stale, for the lowest TTL of its answer and
+    /// authority records (none at 0). Stored without OPT, which is added per client.
+    func store(_ response: Message, for q: ClientQuery, resolution: Resolution) {
+        guard (resolution.rcode == .noError || resolution.rcode == .nxDomain) && !resolution.stale else { return }
+        var stored = response
+        stored.edns = nil
+        let ttl = (stored.answers + stored.authority).map(\.ttl).min() ?? 0
+        guard ttl > 0, let full = try? stored.serialize() else { return }
+        // The cache lower-cases the name in its key itself.
+        let key = PacketKey(name: q.question.name, type: q.question.type, class: q.question.qclass,
+                            dnssecOK: q.dnssecOK, checkingDisabled: q.message.header.checkingDisabled)
+        _ = packets.insert(key, response: full, ttl: ttl, now: shmNow())
+    }
+}

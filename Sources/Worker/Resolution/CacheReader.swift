@@ -1,0 +1,71 @@
+import DNSCore
+
+/// What the resolver takes from the cache as an answer, and where iteration starts.
+///
+/// Only answer-grade data is returned as an answer: glue and referral NS sets never are
+/// (RFC 2181 §5.4.1). A cached DNAME at an ancestor rewrites the name (RFC 6672 §3.3).
+struct CacheReader: Sendable {
+    let cache: any ResolverCache
+    let hints: RootHints
+    let limits: ResolverLimits
+
+    /// Answer-grade data or a negative answer for `q`, or nil.
+    func step(_ q: Question, allowStale: Bool) -> ResolutionStep? {
+        if let c = cache.rrset(q.name, q.type, allowStale: allowStale), c.rank >= .nonAuthoritativeAnswer {
+            return ResolutionStep(chain: [], outcome: .answer([c.set]))
+        }
+        if q.type != .cname, let c = cache.rrset(q.name, .cname, allowStale: allowStale), c.rank >= .nonAuthoritativeAnswer,
+           case let .cname(target)? = c.set.rdatas.first {
+            return ResolutionStep(chain: [c.set], outcome: .alias(target))
+        }
+        if !allowStale, let n = cache.negative(q.name, q.type) {
+            return ResolutionStep(chain: [], outcome: .negative(n.kind, n.authority))
+        }
+        // A cached DNAME at an ancestor rewrites the name (RFC 6672 §3.3); the CNAME it implies
+        // is synthesized here each time, never cached, so the DNAME is always shown with it.
+        var ancestor = q.name.parent
+        while let a = ancestor, !a.isRoot {
+            if let d = cache.rrset(a, .dname, allowStale: allowStale), d.rank >= .nonAuthoritativeAnswer,
+               case let .dname(target)? = d.set.rdatas.first,
+               let rewritten = try? DNSName(labels: q.name.labels.prefix(q.name.labelCount - a.labelCount).map(Array.init))
+                   .appending(target) {
+                let cname = RRSet(name: q.name, type: .cname, rrclass: d.set.rrclass, ttl: d.set.ttl,
+                                  rdatas: [.cname(rewritten)])
+                return ResolutionStep(chain: [d.set, cname], outcome: .alias(rewritten))
+            }
+            ancestor = a.parent
+        }
+        return nil
+    }
+
+    /// Answers from the cache only (a client query with RD=0): data or a negative answer when
+    /// cached, else SERVFAIL saying so.
+    func answer(_ q: Question) -> Resolution {
+        var chain: [RRSet] = []
+        var name = q.name
+        for _ in 0...limits.maxChainLength {
+            guard let step = step(Question(name: name, type: q.type, qclass: q.qclass), allowStale: false) else { break }
+            chain += step.chain
+            switch step.outcome {
+            case let .answer(sets): return Resolution(rcode: .noError, answer: chain + sets)
+            case let .alias(target): name = target
+            case let .negative(kind, authority):
+                return Resolution(rcode: kind == .nxDomain ? .nxDomain : .noError, answer: chain, authority: authority)
+            case .failure: break
+            }
+        }
+        return Resolution(rcode: .servFail, answer: chain,
+                          extendedErrors: [ede(.other, "not in cache and recursion not desired")])
+    }
+
+    /// The deepest zone cut at or above `name` whose NS set is cached, or the root from hints.
+    func closestZone(_ name: DNSName) -> (zone: DNSName, ns: RRSet) {
+        var n = name
+        while !n.isRoot {
+            if let ns = cache.rrset(n, .ns, allowStale: false) { return (n, ns.set) }
+            n = n.parent ?? .root
+        }
+        if let ns = cache.rrset(.root, .ns, allowStale: false) { return (.root, ns.set) }
+        return (.root, hints.ns)
+    }
+}

@@ -1,0 +1,91 @@
+import DNSCore
+import ShmCache
+
+/// The stage between classification and the cache write, where DNSSEC validation plugs in.
+///
+/// The iterator calls it on every usable response (``UpstreamResponse/classify(_:question:zone:)``
+/// has already dropped what is out of bailiwick), before anything in it is cached, and hands
+/// the verdict to the ``CacheWriter`` with the response. A validator may fetch DNSKEY and DS
+/// sets on the way (it is async and gets the zone the response came from); it must bound its
+/// work per response (KeyTrap, CVE-2023-50387; NSEC3 iterations, CVE-2023-50868).
+public protocol ResponseValidator: Sendable {
+    /// The validation state of `response` to `question`, sent by a server of `zone`.
+    func validate(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationState
+}
+
+/// No validation (the worker's validator is not written yet): every response is
+/// ``ValidationState/indeterminate``, which the cache writer stores as before.
+public struct NoValidation: ResponseValidator {
+    public init() {}
+    public func validate(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationState {
+        .indeterminate
+    }
+}
+
+/// Writes what a usable response taught into the shared caches, by rank (RFC 2181 §5.4.1),
+/// with TTLs capped (``ResolverLimits/maxTTL``) and negative answers kept for the SOA's
+/// negative TTL (RFC 2308 §5).
+struct CacheWriter: Sendable {
+    let cache: any ResolverCache
+    let limits: ResolverLimits
+
+    /// Stores `r`, the answer to `question`, as its validation state allows: nothing of a
+    /// bogus response is cached; any other state caches as before.
+    func store(_ r: UpstreamResponse, question: Question, authoritative: Bool, validation: ValidationState) {
+        guard validation != .bogus else { return }
+        let answerRank: Rank = authoritative ? .authoritativeAnswer : .nonAuthoritativeAnswer
+        // CNAMEs synthesized from a DNAME are not cached: the DNAME is, and lookups under it
+        // synthesize again (so answers from the cache still show the DNAME).
+        var previous: RRSet?
+        for s in r.chain + r.answers {
+            defer { previous = s }
+            if s.type == .cname, let p = previous, p.type == .dname, s.name.isStrictSubdomain(of: p.name) { continue }
+            cache.store(capped(s), rank: answerRank)
+        }
+        switch r.kind {
+        case let .referral(child):
+            // RFC 2181 §5.4.1: a referral's NS set ranks with additional data, below anything
+            // the child says about itself.
+            for s in r.authority where s.type == .ns && s.name == child { cache.store(capped(s), rank: .additional) }
+            for s in r.authority where s.type == .ds { cache.store(capped(s), rank: .authoritativeAuthority) }
+            for s in r.glue { cache.store(capped(s), rank: .glue) }
+        case .nxDomain, .noData:
+            let ttl = negativeTTL(r.authority)
+            if ttl > 0, let name = r.finalName {
+                let kind: NegativeAnswer.Kind = r.kind == .nxDomain ? .nxDomain : .noData
+                cache.storeNegative(name, question.type, NegativeAnswer(kind: kind, authority: r.authority, ttl: ttl))
+            }
+        case .answer:
+            for s in r.authority where s.type == .ns {
+                cache.store(capped(s), rank: authoritative ? .authoritativeAuthority : .additional)
+            }
+        default:
+            break
+        }
+    }
+
+    /// RFC 8020: a minimised query's NXDOMAIN means nothing exists below that name, so the
+    /// full question's name is cached as not existing too.
+    func storeNXDomainBelow(_ q: Question, authority: [RRSet]) {
+        let n = NegativeAnswer(kind: .nxDomain, authority: authority, ttl: negativeTTL(authority))
+        if n.ttl > 0 { cache.storeNegative(q.name, q.type, n) }
+    }
+
+    func capped(_ s: RRSet) -> RRSet {
+        var s = s
+        s.ttl = min(s.ttl, limits.maxTTL)
+        return s
+    }
+
+    /// RFC 2308 §5: the lower of the SOA's TTL and its MINIMUM field; 0 (do not cache) without SOA.
+    func negativeTTL(_ authority: [RRSet]) -> UInt32 {
+        guard let soa = authority.first(where: { $0.type == .soa }), case let .soa(s)? = soa.rdatas.first else { return 0 }
+        return min(soa.ttl, s.minimum, limits.maxNegativeTTL)
+    }
+
+    /// RFC 2308 §3: the SOA in a negative answer carries the negative TTL.
+    func negativeAuthority(_ sets: [RRSet]) -> [RRSet] {
+        let ttl = negativeTTL(sets)
+        return sets.map { var s = $0; s.ttl = min(s.ttl, ttl); return s }
+    }
+}

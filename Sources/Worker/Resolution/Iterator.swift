@@ -1,0 +1,204 @@
+import DNSCore
+import Synchronization
+
+/// Iterative resolution of one name from the closest known zone cut (RFC 1034 §5.3.3): QNAME
+/// minimisation (RFC 9156), referrals, glue and glueless NS names, bounded by
+/// ``ResolverLimits``. It asks servers through ``UpstreamFallbacks`` in the order
+/// ``ServerSelection`` gives, classifies each response (``UpstreamResponse``), has it judged
+/// by the ``ResponseValidator`` and written by the ``CacheWriter``, in that order.
+///
+/// Identical top-level steps in flight (typically the same delegation from a TLD, for
+/// different names) share one exchange; their tasks run on `executor`.
+final class Iterator: Sendable {
+    let reader: CacheReader
+    let selection: ServerSelection
+    let fallbacks: UpstreamFallbacks
+    let validator: any ResponseValidator
+    let writer: CacheWriter
+    let limits: ResolverLimits
+    let executor: any TaskExecutor
+
+    /// Upstream steps in progress, by zone and question.
+    private let inflightSteps = Mutex<[StepKey: Task<(UpstreamResponse?, Int), Never>]>([:])
+
+    struct StepKey: Hashable {
+        var zone: DNSName
+        var question: Question
+    }
+
+    init(reader: CacheReader, selection: ServerSelection, fallbacks: UpstreamFallbacks,
+         validator: any ResponseValidator, writer: CacheWriter, limits: ResolverLimits, executor: any TaskExecutor) {
+        self.reader = reader
+        self.selection = selection
+        self.fallbacks = fallbacks
+        self.validator = validator
+        self.writer = writer
+        self.limits = limits
+        self.executor = executor
+    }
+
+    /// One name: from the cache, else by iteration, else stale from the cache.
+    func lookup(_ q: Question, depth: Int, _ ctx: inout ResolutionContext) async -> ResolutionStep {
+        if let s = reader.step(q, allowStale: false) {
+            ctx.trace("\(q): from cache")
+            return s
+        }
+        let step = await iterate(q, depth: depth, &ctx)
+        if case .failure = step.outcome, let s = reader.step(q, allowStale: true) {
+            ctx.trace("\(q): every server failed, serving stale data")
+            ctx.stale = true
+            return s
+        }
+        return step
+    }
+
+    /// Iterates from the closest known zone cut down to the answer for `q`.
+    func iterate(_ q: Question, depth: Int, _ ctx: inout ResolutionContext) async -> ResolutionStep {
+        // DS lives in the parent zone (RFC 4035 §3.1.4.1).
+        let start = q.type == .ds && !q.name.isRoot ? (q.name.parent ?? .root) : q.name
+        var (zone, ns) = reader.closestZone(start)
+        var known = zone.labelCount  // labels of q.name known to have no cut above them
+        var referrals = 0
+        while true {
+            var target = q
+            if limits.qnameMinimisation, q.name.labelCount > max(known, zone.labelCount) + 1 {
+                target = Question(name: q.name.suffix(labels: max(known, zone.labelCount) + 1), type: .a, qclass: q.qclass)
+                // Already asked (the answer or its absence is cached): that name is no cut.
+                if let cached = reader.step(target, allowStale: false) {
+                    if case let .negative(.nxDomain, authority) = cached.outcome {
+                        return ResolutionStep(chain: [], outcome: .negative(.nxDomain, authority))   // RFC 8020
+                    }
+                    known = target.name.labelCount
+                    continue
+                }
+            }
+            guard let r = await queryZoneShared(target, zone: zone, ns: ns, depth: depth, &ctx) else {
+                let e = ctx.upstreamQueries >= limits.maxUpstreamQueries
+                    ? ede(.other, "upstream query limit reached")
+                    : ede(.noReachableAuthority, "no server of \(zone.presentation) answered")
+                return ResolutionStep(chain: [], outcome: .failure(e))
+            }
+            if case let .referral(child) = r.kind {
+                referrals += 1
+                guard referrals <= limits.maxReferrals else {
+                    return ResolutionStep(chain: [], outcome: .failure(ede(.other, "too many referrals")))
+                }
+                // DS questions must stay with the parent: a referral to the name itself ends here.
+                if q.type == .ds && child == q.name {
+                    return ResolutionStep(chain: [], outcome: .negative(.noData, r.authority.filter { $0.type != .ns }))
+                }
+                zone = child
+                ns = r.authority.first { $0.type == .ns } ?? ns
+                known = max(known, child.labelCount)
+                ctx.trace("referral to \(child.presentation)")
+                continue
+            }
+            if target != q {
+                switch r.kind {
+                case .nxDomain:
+                    // RFC 8020: nothing exists below a name that does not exist.
+                    writer.storeNXDomainBelow(q, authority: r.authority)
+                    return ResolutionStep(chain: [], outcome: .negative(.nxDomain, writer.negativeAuthority(r.authority)))
+                default:
+                    // The minimised name exists and is no cut: go one label deeper.
+                    known = target.name.labelCount
+                    continue
+                }
+            }
+            switch r.kind {
+            case .answer:
+                return ResolutionStep(chain: r.chain, outcome: .answer(r.answers))
+            case let .alias(next):
+                return ResolutionStep(chain: r.chain, outcome: .alias(next))
+            case .nxDomain:
+                return ResolutionStep(chain: r.chain, outcome: .negative(.nxDomain, writer.negativeAuthority(r.authority)))
+            case .noData:
+                return ResolutionStep(chain: r.chain, outcome: .negative(.noData, writer.negativeAuthority(r.authority)))
+            case .referral, .lame, .failure, .invalid:
+                // queryZone only returns usable kinds; referrals were handled above.
+                return ResolutionStep(chain: [], outcome: .failure(ede(.other, "unexpected response kind")))
+            }
+        }
+    }
+
+    /// ``queryZone`` shared with identical steps already in flight. Only top-level steps
+    /// (depth 0) share: a nested step (resolving a glueless NS name) never waits on another,
+    /// so no step can end up waiting on itself.
+    func queryZoneShared(_ q: Question, zone: DNSName, ns: RRSet, depth: Int,
+                         _ ctx: inout ResolutionContext) async -> UpstreamResponse? {
+        guard depth == 0 else { return await queryZone(q, zone: zone, ns: ns, depth: depth, &ctx) }
+        let key = StepKey(zone: zone.lowercased, question: Question(name: q.name.lowercased, type: q.type, qclass: q.qclass))
+        let start = ctx
+        let (task, joined) = inflightSteps.withLock { table -> (Task<(UpstreamResponse?, Int), Never>, Bool) in
+            if let t = table[key] { return (t, true) }
+            let t = Task(executorPreference: executor) { () -> (UpstreamResponse?, Int) in
+                var c = start
+                let r = await self.queryZone(q, zone: zone, ns: ns, depth: depth, &c)
+                return (r, c.upstreamQueries)
+            }
+            table[key] = t
+            return (t, false)
+        }
+        let (r, used) = await task.value
+        if joined {
+            ctx.trace("\(q) at \(zone.presentation): joined an identical query in flight")
+        } else {
+            inflightSteps.withLock { _ = $0.removeValue(forKey: key) }
+            ctx.upstreamQueries = used
+        }
+        return r
+    }
+
+    /// Asks the servers of `zone` until one gives a usable response, which is validated and
+    /// cached before it is returned. Nil when every server failed or the budget ran out.
+    func queryZone(_ q: Question, zone: DNSName, ns: RRSet, depth: Int,
+                   _ ctx: inout ResolutionContext) async -> UpstreamResponse? {
+        var tried: Set<ServerAddress> = []
+        var gluelessTried: Set<DNSName> = []
+        var attempts = 0
+        while attempts < limits.maxServersPerStep {
+            let candidates = selection.knownAddresses(ns).filter { !tried.contains($0) }
+            if candidates.isEmpty {
+                guard await resolveGlueless(ns, zone: zone, depth: depth, tried: &gluelessTried, &ctx) else { return nil }
+                continue
+            }
+            let server = selection.choose(from: candidates)
+            tried.insert(server)
+            attempts += 1
+            guard let reply = await fallbacks.exchange(q, server: server, &ctx) else {
+                if ctx.upstreamQueries >= limits.maxUpstreamQueries { return nil }
+                continue
+            }
+            let r = UpstreamResponse.classify(reply.message, question: q, zone: zone)
+            switch r.kind {
+            case .lame, .failure, .invalid:
+                ctx.trace("\(server) for \(zone.presentation): \(r.kind), trying another server")
+                continue
+            default:
+                ctx.trace("\(server) answered \(q) in \(reply.rtt.nanoseconds / 1000) µs: \(r.kind)")
+                // Classification → validation → cache write: the DNSSEC seam.
+                let validation = await validator.validate(r, question: q, zone: zone)
+                writer.store(r, question: q, authoritative: reply.message.header.authoritative, validation: validation)
+                return r
+            }
+        }
+        return nil
+    }
+
+    /// Resolves addresses of NS names that have none (glueless delegation), a few at a time.
+    /// False when nothing more can be tried.
+    func resolveGlueless(_ ns: RRSet, zone: DNSName, depth: Int, tried: inout Set<DNSName>,
+                         _ ctx: inout ResolutionContext) async -> Bool {
+        guard depth < limits.maxNestingDepth, tried.count < limits.maxGluelessNamesPerDelegation else { return false }
+        for case let .ns(name) in ns.rdatas where !tried.contains(name) {
+            // A name inside the zone needs glue; asking the zone for it would loop.
+            if name.isSubdomain(of: zone) { tried.insert(name); continue }
+            tried.insert(name)
+            ctx.trace("resolving glueless NS name \(name.presentation)")
+            let step = await lookup(Question(name: name, type: .a), depth: depth + 1, &ctx)
+            if case .answer = step.outcome { return true }
+            if tried.count >= limits.maxGluelessNamesPerDelegation { return false }
+        }
+        return false
+    }
+}
