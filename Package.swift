@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "ShoalSystem", dependencies: [
             "CShoalShims", .product(name: "SystemPackage", package: "swift-system"),
         ]),
-        .target(name: "ShmCache", dependencies: ["DNSCore", "CShoalShims", "CNuma"]),
+        .target(name: "ShmCache", dependencies: ["DNSCore", "ShoalSystem", "CShoalShims", "CNuma"]),
         .target(name: "Worker", dependencies: [
             "DNSCore", "ShmCache", "ShoalSystem", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Supervisor", dependencies: [
-            "DNSCore", "ShmCache", "CCap", "CNuma", "CShoalShims",
+            "DNSCore", "ShmCache", "ShoalSystem", "CCap", "CNuma", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "MeshBridge", dependencies: [

@@ -1,7 +1,5 @@
+import ShoalSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One change: the entry in `slot` of `table` was written, and now has `version`.
 public struct JournalEvent: Hashable, Sendable {
@@ -148,8 +146,4 @@ public struct JournalReader: Sendable {
     }
 }
 
-func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
+func monotonicNanos() -> UInt64 { Clock.monotonicNanos() }

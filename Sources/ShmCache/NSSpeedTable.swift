@@ -1,8 +1,8 @@
 import DNSCore
-import Synchronization
 #if canImport(Glibc)
-import Glibc
+import Glibc   // exp2
 #endif
+import Synchronization
 
 /// What a server did with EDNS (RFC 6891) the last time we tried.
 public struct EDNSStatus: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

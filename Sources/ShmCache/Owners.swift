@@ -1,3 +1,4 @@
+import ShoalSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -76,22 +77,9 @@ public struct BootID: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Small readers of /proc (the only place the owner checks look).
+/// What /proc says of processes (the only place the owner checks look).
 enum ProcFS {
-    static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 1024)
-        var n = 0
-        while n < buf.count {
-            let r = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + n, $0.count - n) }
-            if r < 0 && errno == EINTR { continue }
-            if r <= 0 { break }
-            n += r
-        }
-        return String(decoding: buf[0..<n], as: UTF8.self)
-    }
+    static func read(_ path: String) -> String? { KernelFiles.read(path) }
 
     /// State letter and start time (field 22) of a process in this pid namespace, or nil when
     /// there is no such process.
@@ -109,11 +97,7 @@ enum ProcFS {
     }
 
     /// Inode of this process's pid namespace (0 where /proc does not say).
-    static func pidNamespace() -> UInt64 {
-        var st = stat()
-        guard stat("/proc/self/ns/pid", &st) == 0 else { return 0 }
-        return UInt64(st.st_ino)
-    }
+    static func pidNamespace() -> UInt64 { KernelFiles.inode("/proc/self/ns/pid") ?? 0 }
 }
 
 /// What a reclaimer concluded about the owner of a claim.
@@ -252,11 +236,7 @@ struct OwnerTable {
     }
 }
 
-/// Seconds since boot (CLOCK_BOOTTIME: never jumps with the wall clock, counts suspend), which
-/// times claims and registrations. Claims from an earlier boot are judged by boot id, not time.
+/// Seconds since boot, which time claims and registrations. Claims from an earlier boot are
+/// judged by boot id, not time.
 @inline(__always)
-func bootSeconds() -> UInt32 {
-    var ts = timespec()
-    clock_gettime(CLOCK_BOOTTIME, &ts)
-    return UInt32(truncatingIfNeeded: ts.tv_sec)
-}
+func bootSeconds() -> UInt32 { Clock.bootSeconds() }

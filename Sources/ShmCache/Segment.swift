@@ -1,3 +1,4 @@
+import ShoalSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -106,16 +107,19 @@ struct HeaderInfo {
     var boot: BootID
 
     /// Reads the header of the object open as `fd` (maps one page, unmaps it).
-    static func read(fd: Int32, name: String) throws(ShmError) -> HeaderInfo {
-        var st = stat()
-        _ = try sysCall("fstat", name) { fstat(fd, &st) }
-        var h = HeaderInfo(size: Int(st.st_size), inode: UInt64(st.st_ino), modified: Int(st.st_mtim.tv_sec), magic: 0, version: 0, generation: 0,
+    static func read(_ fd: borrowing OwnedDescriptor, name: String) throws(ShmError) -> HeaderInfo {
+        let st: SharedMemory.Status
+        do { st = try SharedMemory.status(fd, name) } catch { throw ShmError(error) }
+        var h = HeaderInfo(size: st.size, inode: st.inode, modified: st.modified, magic: 0, version: 0, generation: 0,
                            geometry: nil, creator: ProcessIdentity(pid: 0, startTime: 0, pidNamespace: 0,
                                                                   bootID: BootID(high: 0, low: 0)),
                            boot: BootID(high: 0, low: 0))
         guard h.size >= SegmentLayout.headerBytes else { return h }
-        let (p, _) = try SharedSegment.map(fd: fd, size: SegmentLayout.headerBytes, name: name)
-        defer { munmap(p, SegmentLayout.headerBytes) }
+        let page: MappedMemory
+        do { page = try MappedMemory(fd, size: SegmentLayout.headerBytes, writable: false, detail: name) } catch {
+            throw ShmError(error)
+        }
+        let p = page.base
         // The creator publishes the magic last (release): everything below is complete when
         // it is seen.
         h.magic = p.assumingMemoryBound(to: Atomic<UInt64>.self).pointee.load(ordering: .acquiring)
@@ -326,12 +330,12 @@ public final class SharedSegment: Sendable {
     /// retired by `recreate`/`remove`, or the name removed or pointing at another object.
     public func replacedReason() -> String? {
         if isRetired { return "\(name) (generation \(generation)) was retired by `shoalctl segment`" }
-        let fd = shm_open(name, O_RDONLY, 0)
-        guard fd >= 0 else { return errno == ENOENT ? "\(name) was removed" : nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return nil }
-        return UInt64(st.st_ino) == inode ? nil : "\(name) now names another segment (this one was generation \(generation))"
+        let fd: OwnedDescriptor
+        do { fd = try SharedMemory.open(name, readOnly: true) } catch {
+            return error.errno == .noSuchFileOrDirectory ? "\(name) was removed" : nil
+        }
+        guard let st = try? SharedMemory.status(fd, name) else { return nil }
+        return st.inode == inode ? nil : "\(name) now names another segment (this one was generation \(generation))"
     }
 
     // MARK: Lifecycle
@@ -354,12 +358,10 @@ public final class SharedSegment: Sendable {
         var previousGeneration: UInt64 = 0
         let deadline = monotonicNow() + 30
         while true {
-            let fd = shm_open(name, O_RDWR, 0)
-            if fd >= 0 {
-                defer { close(fd) }
-                let h = try HeaderInfo.read(fd: fd, name: name)
+            if let fd = try openIfPresent(name) {
+                let h = try HeaderInfo.read(fd, name: name)
                 if h.isComplete {
-                    let seg = try attachComplete(fd: fd, header: h, name: name, options: options, prefault: true)
+                    let seg = try attachComplete(fd, header: h, name: name, options: options, prefault: true)
                     if let why = replaced { return (seg, .recreated(why)) }
                     return (seg, seg.geometry == geometry ? .attached
                                 : .attachedOtherGeometry(found: seg.geometry, configured: geometry))
@@ -377,8 +379,6 @@ public final class SharedSegment: Sendable {
                 replaced = .incomplete
                 // Unlink only the object we inspected (a racing process may have replaced it).
                 try unlinkIfSame(name: name, inode: h.inode)
-            } else if errno != ENOENT {
-                throw ShmError(syscall: "shm_open", errno: errno, detail: name)
             }
             do {
                 let seg = try create(name: name, geometry: geometry, numa: numa, mode: mode,
@@ -393,17 +393,17 @@ public final class SharedSegment: Sendable {
     /// Attaches an existing segment with whatever geometry its header records (bridge,
     /// shoalctl, test children). Never creates, recreates or waits.
     public static func attach(name: String, options: SegmentOptions = SegmentOptions()) throws(ShmError) -> SharedSegment {
-        let fd = try sysCall("shm_open", name) { shm_open(name, O_RDWR, 0) }
-        defer { close(fd) }
-        let h = try HeaderInfo.read(fd: fd, name: name)
+        let fd: OwnedDescriptor
+        do { fd = try SharedMemory.open(name) } catch { throw ShmError(error) }
+        let h = try HeaderInfo.read(fd, name: name)
         guard h.size >= SegmentLayout.headerBytes else { throw .invalidSegment("\(name): \(h.size) bytes, no header") }
         guard h.isComplete else { throw .invalidSegment("\(name): bad magic or not initialized") }
-        return try attachComplete(fd: fd, header: h, name: name, options: options, prefault: false)
+        return try attachComplete(fd, header: h, name: name, options: options, prefault: false)
     }
 
     /// Removes the name; processes that have it mapped keep using their mapping.
     public static func unlink(name: String) throws(ShmError) {
-        _ = try sysCall("shm_unlink", name) { shm_unlink(name) }
+        do { try SharedMemory.unlink(name) } catch { throw ShmError(error) }
     }
 
     /// Replaces the segment `name` by an empty one with `geometry` (its current geometry when
@@ -425,10 +425,17 @@ public final class SharedSegment: Sendable {
     /// this build cannot read (another layout version, not initialized) are removed when no
     /// process can be attached to them by this build's knowledge: with `force` only.
     public static func remove(name: String, force: Bool) throws(ShmError) {
-        let fd = try sysCall("shm_open", name) { shm_open(name, O_RDWR, 0) }
         let h: HeaderInfo
-        do { h = try HeaderInfo.read(fd: fd, name: name) } catch { close(fd); throw error }
-        close(fd)
+        do {
+            let fd = try SharedMemory.open(name, readOnly: true)
+            h = try HeaderInfo.read(fd, name: name)
+        } catch let e as SystemCallError {
+            throw ShmError(e)
+        } catch let e as ShmError {
+            throw e
+        } catch {
+            throw ShmError(syscall: "remove", errno: EIO, detail: "\(name): \(error)")
+        }
         if h.isComplete && h.version == ShmLayout.version {
             _ = try retire(name: name, force: force, options: SegmentOptions())
         } else {
@@ -456,11 +463,7 @@ public final class SharedSegment: Sendable {
 
     // MARK: Private
 
-    private static func monotonicNow() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int(ts.tv_sec)
-    }
+    private static func monotonicNow() -> Int { Int(Clock.monotonicSeconds()) }
 
     /// Whether an uninitialized segment's creator may still be filling it in.
     private static func creatorMayBeWorking(_ h: HeaderInfo) -> Bool {
@@ -477,43 +480,47 @@ public final class SharedSegment: Sendable {
     private static func unlinkIfSame(name: String, inode: UInt64) throws(ShmError) {
         // The object under the name may have been replaced since it was inspected: unlink only
         // the one we looked at (a narrow race remains between this check and the unlink).
-        let fd = shm_open(name, O_RDONLY, 0)
-        if fd < 0 { return }
-        var st = stat()
-        let same = fstat(fd, &st) == 0 && UInt64(st.st_ino) == inode
-        close(fd)
-        if same && shm_unlink(name) != 0 && errno != ENOENT {
-            throw ShmError(syscall: "shm_unlink", errno: errno, detail: name)
+        let same: Bool
+        do {
+            let fd = try SharedMemory.open(name, readOnly: true)
+            same = try SharedMemory.status(fd, name).inode == inode
+        } catch {
+            return   // gone already, or unreadable: not ours to remove
+        }
+        guard same else { return }
+        do { try SharedMemory.unlink(name) } catch where error.errno == .noSuchFileOrDirectory {
+        } catch {
+            throw ShmError(error)
         }
     }
 
     /// Maps a complete segment whose header was read as `h`, or throws a specific error.
-    private static func attachComplete(fd: Int32, header h: HeaderInfo, name: String, options: SegmentOptions,
-                                       prefault pre: Bool) throws(ShmError) -> SharedSegment {
+    private static func attachComplete(_ fd: borrowing OwnedDescriptor, header h: HeaderInfo, name: String,
+                                       options: SegmentOptions, prefault pre: Bool) throws(ShmError) -> SharedSegment {
         guard h.version == ShmLayout.version else {
             throw ShmError(syscall: "attach", errno: EPROTO,
-                           detail: "\(name) has layout version \(h.version), this build uses \(ShmLayout.version); \(ownersDescription(fd: fd, header: h, name: name)). Each layout version has its own segment name (\(SegmentName.forInstance("<instance>"))): see README, Upgrading")
+                           detail: "\(name) has layout version \(h.version), this build uses \(ShmLayout.version); \(ownersDescription(fd, header: h, name: name)). Each layout version has its own segment name (\(SegmentName.forInstance("<instance>"))): see README, Upgrading")
         }
         guard let g = h.geometry else { throw .invalidSegment("\(name): header geometry is invalid") }
         let total = SegmentLayout(g).total
         guard total == h.size else { throw .invalidSegment("\(name): \(h.size) bytes, its geometry needs \(total)") }
-        let (base, _) = try map(fd: fd, size: total, name: name)
-        if pre { prefault(base, total) }
-        return SharedSegment(name: name, region: try MappedRegion(base: base, size: total, name: name, options: options),
+        let memory: MappedMemory
+        do { memory = try MappedMemory(fd, size: total, detail: name) } catch { throw ShmError(error) }
+        if pre { prefault(memory) }
+        return SharedSegment(name: name, region: try MappedRegion(memory: memory, name: name, options: options),
                              geometry: g, inode: h.inode, numa: .notRequested)
     }
 
     /// "attached: pid 1, pid 2" for a segment of another layout version, read from its owner
     /// table (same place and format in every version that has one).
-    private static func ownersDescription(fd: Int32, header h: HeaderInfo, name: String) -> String {
-        guard h.version >= 2, h.size >= SegmentLayout.ownersOffset + OwnerTable.bytes,
-              let p = mmap(nil, SegmentLayout.ownersOffset + OwnerTable.bytes, PROT_READ, MAP_SHARED, fd, 0),
-              p != MAP_FAILED else {
+    private static func ownersDescription(_ fd: borrowing OwnedDescriptor, header h: HeaderInfo, name: String) -> String {
+        let bytes = SegmentLayout.ownersOffset + OwnerTable.bytes
+        guard h.version >= 2, h.size >= bytes,
+              let table = try? MappedMemory(fd, size: bytes, writable: false, detail: name) else {
             return "processes attached to it cannot be listed (layout \(h.version) has no owner table)"
         }
-        defer { munmap(p, SegmentLayout.ownersOffset + OwnerTable.bytes) }
         let me = ProcessIdentity.current
-        let live = OwnerTable(base: p + SegmentLayout.ownersOffset).active()
+        let live = OwnerTable(base: table.base + SegmentLayout.ownersOffset).active()
             .filter { OwnerTable.judge($0.identity, from: me) != .dead }
         return live.isEmpty ? "no live process is attached to it"
             : "attached: " + live.map { "pid \($0.identity.pid)" }.joined(separator: ", ")
@@ -521,36 +528,39 @@ public final class SharedSegment: Sendable {
 
     private static func create(name: String, geometry: SegmentGeometry, numa: NUMAPlacement?, mode: mode_t,
                                generation: UInt64, options: SegmentOptions) throws(ShmError) -> SharedSegment {
-        let fd = try sysCall("shm_open", name) { shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode) }
-        defer { close(fd) }
         let total = SegmentLayout(geometry).total
+        let fd: OwnedDescriptor
+        do { fd = try SharedMemory.open(name, create: true, mode: mode) } catch { throw ShmError(error) }
+        func failed(_ e: SystemCallError) -> ShmError {
+            try? SharedMemory.unlink(name)
+            return ShmError(e)
+        }
+        let inode: UInt64
+        do {
+            inode = try SharedMemory.status(fd, name).inode
+            try SharedMemory.resize(fd, to: total, name)
+        } catch { throw failed(error) }
+        let memory: MappedMemory
+        do { memory = try MappedMemory(fd, size: total, detail: name) } catch { throw failed(error) }
+        let base = memory.base
+        // Who is creating it, first: a process that finds the segment uninitialized waits while
+        // this creator lives, and replaces the segment only once it is dead.
+        let me = ProcessIdentity.current
+        base.storeBytes(of: me.startTime, toByteOffset: HeaderLayout.creatorStart, as: UInt64.self)
+        base.storeBytes(of: me.pidNamespace, toByteOffset: HeaderLayout.creatorNS, as: UInt64.self)
+        base.storeBytes(of: me.bootID.high, toByteOffset: HeaderLayout.bootHigh, as: UInt64.self)
+        base.storeBytes(of: me.bootID.low, toByteOffset: HeaderLayout.bootLow, as: UInt64.self)
+        base.storeBytes(of: generation, toByteOffset: HeaderLayout.generation, as: UInt64.self)
+        base.storeBytes(of: me.pid, toByteOffset: HeaderLayout.creatorPID, as: UInt32.self)
+        // Placement before the pages exist, then reserve them all now: a full /dev/shm must fail
+        // here, not as SIGBUS on some later write.
+        let placed = numa.map { NUMA.interleave(base, total, $0) } ?? .notRequested
+        // Huge pages cut TLB misses on random slot accesses; honoured only where shmem THP is set
+        // to "advise" (or forced), otherwise a no-op. Failure is harmless.
+        memory.advise(.hugePages)
+        do { try SharedMemory.allocate(fd, size: total, name) } catch { throw failed(error) }
+        prefault(memory)
         do throws(ShmError) {
-            var st = stat()
-            _ = try sysCall("fstat", name) { fstat(fd, &st) }
-            _ = try sysCall("ftruncate", "\(name) to \(total) bytes") { ftruncate(fd, off_t(total)) }
-            let (base, _) = try map(fd: fd, size: total, name: name)
-            // Who is creating it, first: a process that finds the segment uninitialized waits
-            // while this creator lives, and replaces the segment only once it is dead.
-            let me = ProcessIdentity.current
-            base.storeBytes(of: me.startTime, toByteOffset: HeaderLayout.creatorStart, as: UInt64.self)
-            base.storeBytes(of: me.pidNamespace, toByteOffset: HeaderLayout.creatorNS, as: UInt64.self)
-            base.storeBytes(of: me.bootID.high, toByteOffset: HeaderLayout.bootHigh, as: UInt64.self)
-            base.storeBytes(of: me.bootID.low, toByteOffset: HeaderLayout.bootLow, as: UInt64.self)
-            base.storeBytes(of: generation, toByteOffset: HeaderLayout.generation, as: UInt64.self)
-            base.storeBytes(of: me.pid, toByteOffset: HeaderLayout.creatorPID, as: UInt32.self)
-            // Placement before the pages exist, then reserve them all now: a full /dev/shm
-            // must fail here, not as SIGBUS on some later write.
-            let placed = numa.map { NUMA.interleave(base, total, $0) } ?? .notRequested
-            // Huge pages cut TLB misses on random slot accesses; honoured only where shmem THP
-            // is set to "advise" (or forced), otherwise a no-op. Failure is harmless.
-            _ = madvise(base, total, 14 /* MADV_HUGEPAGE */)
-            var r: Int32
-            repeat { r = posix_fallocate(fd, 0, off_t(total)) } while r == EINTR
-            if r != 0 {
-                munmap(base, total)
-                throw ShmError(syscall: "posix_fallocate", errno: r, detail: "\(name), \(total) bytes")
-            }
-            prefault(base, total)
             // The object is zero-filled: every slot empty, every counter zero, every owner
             // entry free. Fill the header, then publish the magic last so an attacher never
             // sees a half-written header as valid.
@@ -564,10 +574,10 @@ public final class SharedSegment: Sendable {
                 base.storeBytes(of: w, toByteOffset: HeaderLayout.geometry + 4 * i, as: UInt32.self)
             }
             base.assumingMemoryBound(to: Atomic<UInt64>.self).pointee.store(ShmLayout.magic, ordering: .releasing)
-            return SharedSegment(name: name, region: try MappedRegion(base: base, size: total, name: name, options: options),
-                                 geometry: geometry, inode: UInt64(st.st_ino), numa: placed)
+            return SharedSegment(name: name, region: try MappedRegion(memory: memory, name: name, options: options),
+                                 geometry: geometry, inode: inode, numa: placed)
         } catch {
-            shm_unlink(name)
+            try? SharedMemory.unlink(name)
             throw error
         }
     }
@@ -577,15 +587,17 @@ public final class SharedSegment: Sendable {
     /// fault that also clears the page, which was a fifth of a cold resolution's CPU time. The
     /// contents are not touched: safe while other processes use the segment. Where the kernel
     /// lacks the advice, pages fault in on first use as before.
-    private static func prefault(_ base: UnsafeMutableRawPointer, _ size: Int) {
-        _ = madvise(base, size, 23 /* MADV_POPULATE_WRITE */)
+    private static func prefault(_ memory: borrowing MappedMemory) {
+        memory.advise(.populateWrite)
     }
 
-    static func map(fd: Int32, size: Int, name: String) throws(ShmError) -> (UnsafeMutableRawPointer, Int) {
-        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
-            throw ShmError(syscall: "mmap", errno: errno, detail: "\(name), \(size) bytes")
+    /// The object `name` opened read-write, or nil when there is none.
+    private static func openIfPresent(_ name: String) throws(ShmError) -> OwnedDescriptor? {
+        do { return try SharedMemory.open(name) } catch where error.errno == .noSuchFileOrDirectory {
+            return nil
+        } catch {
+            throw ShmError(error)
         }
-        return (p, size)
     }
 
     /// Testing only: overwrites the header's layout version (to prove a changed layout is

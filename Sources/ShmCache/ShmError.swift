@@ -1,3 +1,4 @@
+import ShoalSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,24 +30,19 @@ public struct ShmError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Runs a system call that returns -1 and sets errno on failure; retries `EINTR`, reads errno
-/// at once and throws a typed error (the NIOPosix `System.swift` pattern).
-@inline(__always)
-func sysCall<T: FixedWidthInteger>(_ name: String, _ detail: @autoclosure () -> String = "",
-                                   _ body: () -> T) throws(ShmError) -> T {
-    while true {
-        let r = body()
-        if r != -1 { return r }
-        let e = Glibc.errno
-        if e == EINTR { continue }
-        throw ShmError(syscall: name, errno: e, detail: detail())
+extension ShmError {
+    /// A failed call of the system layer, as this module reports it.
+    init(_ e: SystemCallError) {
+        self.init(syscall: e.call, errno: e.errno.rawValue, detail: e.detail)
     }
+}
+
+/// Runs calls of the system layer (ShoalSystem), reporting their failures as `ShmError`.
+@inline(__always)
+func shm<R>(_ body: () throws(SystemCallError) -> R) throws(ShmError) -> R {
+    do { return try body() } catch { throw ShmError(error) }
 }
 
 /// Wall-clock seconds (CLOCK_REALTIME): expiry times are absolute so they survive restarts.
 @inline(__always)
-public func shmNow() -> UInt32 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return UInt32(truncatingIfNeeded: ts.tv_sec)
-}
+public func shmNow() -> UInt32 { Clock.wallSeconds() }

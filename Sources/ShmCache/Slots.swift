@@ -1,3 +1,4 @@
+import ShoalSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -103,8 +104,11 @@ public struct SegmentOptions: Sendable {
 /// when the last table value referring to it goes away. Tables hold it strongly, so no table
 /// outlives the memory it points into. Every stored property is a constant.
 final class MappedRegion: @unchecked Sendable {
-    /// Start of the MAP_SHARED mapping. Every attached process sees the same bytes; all
-    /// cross-process access goes through the atomics and seqlock protocol of this file.
+    /// The MAP_SHARED mapping. Every attached process sees the same bytes; all cross-process
+    /// access goes through the atomics and seqlock protocol of this file. Unmapped when this
+    /// region goes (after this process's owner entry is freed).
+    let memory: MappedMemory
+    /// Start of the mapping (`memory.base`, kept for the hot paths).
     let base: UnsafeMutableRawPointer
     let size: Int
     let options: SegmentOptions
@@ -116,17 +120,16 @@ final class MappedRegion: @unchecked Sendable {
     let ownerGeneration: UInt32
     let ownerBits: UInt32
 
-    /// Maps nothing itself: takes over `base` (unmapped in deinit, also when this throws) and
-    /// registers this process in the owner table.
-    init(base: UnsafeMutableRawPointer, size: Int, name: String, options: SegmentOptions) throws(ShmError) {
-        self.base = base
-        self.size = size
+    /// Takes over `memory` and registers this process in the owner table.
+    init(memory: consuming MappedMemory, name: String, options: SegmentOptions) throws(ShmError) {
+        self.base = memory.base
+        self.size = memory.size
+        self.memory = memory
         self.options = options
         self.owners = OwnerTable(base: base + SegmentLayout.ownersOffset)
         let id = options.testingIdentity ?? ProcessIdentity.current
         self.identity = id
         guard let (i, g) = owners.register(id, now: bootSeconds() &+ options.testingClockOffset) else {
-            munmap(base, size)
             throw ShmError(syscall: "attach", errno: EBUSY,
                            detail: "\(name): all \(OwnerTable.entries) owner entries hold live processes")
         }
@@ -137,7 +140,6 @@ final class MappedRegion: @unchecked Sendable {
 
     deinit {
         owners.free(ownerIndex, generation: ownerGeneration)
-        munmap(base, size)
     }
 
     /// This process's boot clock, as claims are stamped (low 16 bits used).

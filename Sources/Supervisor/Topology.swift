@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import ShoalSystem
 
 /// The machine's CPUs and NUMA nodes as sysfs describes them: which CPUs are online, and which
 /// node each belongs to. Read from `/sys/devices/system` on the machine, or from a fixture
@@ -45,31 +43,9 @@ public struct Topology: Hashable, Sendable {
         return Topology(nodes: nodes, online: online)
     }
 
-    static func readText(_ path: String) -> String? {
-        guard let f = fopen(path, "r") else { return nil }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func readText(_ path: String) -> String? { KernelFiles.read(path) }
 
-    static func listDirectory(_ path: String) -> [String] {
-        guard let d = opendir(path) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
+    static func listDirectory(_ path: String) -> [String] { KernelFiles.list(path) }
 }
 
 /// sysfs could not be read or said something that does not parse.
