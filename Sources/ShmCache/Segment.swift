@@ -109,7 +109,7 @@ struct HeaderInfo {
     /// Reads the header of the object open as `fd` (maps one page, unmaps it).
     static func read(_ fd: borrowing OwnedDescriptor, name: String) throws(ShmError) -> HeaderInfo {
         let st: SharedMemory.Status
-        do { st = try SharedMemory.status(fd, name) } catch { throw ShmError(error) }
+        do { st = try SharedMemory.status(fd, name) } catch { throw error }
         var h = HeaderInfo(size: st.size, inode: st.inode, modified: st.modified, magic: 0, version: 0, generation: 0,
                            geometry: nil, creator: ProcessIdentity(pid: 0, startTime: 0, pidNamespace: 0,
                                                                   bootID: BootID(high: 0, low: 0)),
@@ -117,7 +117,7 @@ struct HeaderInfo {
         guard h.size >= SegmentLayout.headerBytes else { return h }
         let page: MappedMemory
         do { page = try MappedMemory(fd, size: SegmentLayout.headerBytes, writable: false, detail: name) } catch {
-            throw ShmError(error)
+            throw error
         }
         let p = page.base
         // The creator publishes the magic last (release): everything below is complete when
@@ -384,7 +384,7 @@ public final class SharedSegment: Sendable {
                 let seg = try create(name: name, geometry: geometry, numa: numa, mode: mode,
                                      generation: previousGeneration + 1, options: options)
                 return (seg, replaced.map { .recreated($0) } ?? .created)
-            } catch where error.errno == EEXIST {
+            } catch where error.errno == .fileExists {
                 continue   // someone else created it between our open and create: attach theirs
             }
         }
@@ -394,7 +394,7 @@ public final class SharedSegment: Sendable {
     /// shoalctl, test children). Never creates, recreates or waits.
     public static func attach(name: String, options: SegmentOptions = SegmentOptions()) throws(ShmError) -> SharedSegment {
         let fd: OwnedDescriptor
-        do { fd = try SharedMemory.open(name) } catch { throw ShmError(error) }
+        do { fd = try SharedMemory.open(name) } catch { throw error }
         let h = try HeaderInfo.read(fd, name: name)
         guard h.size >= SegmentLayout.headerBytes else { throw .invalidSegment("\(name): \(h.size) bytes, no header") }
         guard h.isComplete else { throw .invalidSegment("\(name): bad magic or not initialized") }
@@ -403,7 +403,7 @@ public final class SharedSegment: Sendable {
 
     /// Removes the name; processes that have it mapped keep using their mapping.
     public static func unlink(name: String) throws(ShmError) {
-        do { try SharedMemory.unlink(name) } catch { throw ShmError(error) }
+        do { try SharedMemory.unlink(name) } catch { throw error }
     }
 
     /// Replaces the segment `name` by an empty one with `geometry` (its current geometry when
@@ -430,8 +430,6 @@ public final class SharedSegment: Sendable {
             let fd = try SharedMemory.open(name, readOnly: true)
             h = try HeaderInfo.read(fd, name: name)
         } catch let e as SystemCallError {
-            throw ShmError(e)
-        } catch let e as ShmError {
             throw e
         } catch {
             throw ShmError(syscall: "remove", errno: EIO, detail: "\(name): \(error)")
@@ -490,7 +488,7 @@ public final class SharedSegment: Sendable {
         guard same else { return }
         do { try SharedMemory.unlink(name) } catch where error.errno == .noSuchFileOrDirectory {
         } catch {
-            throw ShmError(error)
+            throw error
         }
     }
 
@@ -505,7 +503,7 @@ public final class SharedSegment: Sendable {
         let total = SegmentLayout(g).total
         guard total == h.size else { throw .invalidSegment("\(name): \(h.size) bytes, its geometry needs \(total)") }
         let memory: MappedMemory
-        do { memory = try MappedMemory(fd, size: total, detail: name) } catch { throw ShmError(error) }
+        do { memory = try MappedMemory(fd, size: total, detail: name) } catch { throw error }
         if pre { prefault(memory) }
         return SharedSegment(name: name, region: try MappedRegion(memory: memory, name: name, options: options),
                              geometry: g, inode: h.inode, numa: .notRequested)
@@ -530,10 +528,10 @@ public final class SharedSegment: Sendable {
                                generation: UInt64, options: SegmentOptions) throws(ShmError) -> SharedSegment {
         let total = SegmentLayout(geometry).total
         let fd: OwnedDescriptor
-        do { fd = try SharedMemory.open(name, create: true, mode: mode) } catch { throw ShmError(error) }
+        do { fd = try SharedMemory.open(name, create: true, mode: mode) } catch { throw error }
         func failed(_ e: SystemCallError) -> ShmError {
             try? SharedMemory.unlink(name)
-            return ShmError(e)
+            return e
         }
         let inode: UInt64
         do {
@@ -596,7 +594,7 @@ public final class SharedSegment: Sendable {
         do { return try SharedMemory.open(name) } catch where error.errno == .noSuchFileOrDirectory {
             return nil
         } catch {
-            throw ShmError(error)
+            throw error
         }
     }
 

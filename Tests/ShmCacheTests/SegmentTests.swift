@@ -181,8 +181,8 @@ struct SegmentTests {
             _ = try SharedSegment.attach(name: uniqueSegmentName("missing"))
             Issue.record("attach succeeded")
         } catch {
-            #expect(error.syscall == "shm_open")
-            #expect(error.errno == ENOENT)
+            #expect(error.call == "shm_open")
+            #expect(error.errno == .noSuchFileOrDirectory)
         }
     }
 
