@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "DNSCore"),
         // The system layer: descriptor owners, the syscall helper, named constants from the shim.
         .target(name: "ShoalSystem", dependencies: [
-            "CShoalShims", .product(name: "SystemPackage", package: "swift-system"),
+            "CShoalShims", "CCap", "CNuma", .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "ShmCache", dependencies: ["DNSCore", "ShoalSystem", "CShoalShims", "CNuma"]),
         .target(name: "Worker", dependencies: [
@@ -47,8 +47,9 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Supervisor", dependencies: [
-            "DNSCore", "ShmCache", "ShoalSystem", "CCap", "CNuma", "CShoalShims",
+            "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CCap", "CNuma", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .target(name: "MeshBridge", dependencies: [
             "DNSCore", "ShmCache", "CNATS", .product(name: "Logging", package: "swift-log"),
@@ -57,13 +58,15 @@ let package = Package(
 
         // Executables: thin.
         .executableTarget(name: "shoald", dependencies: [
-            "Supervisor", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Supervisor", "Worker", "ShmCache", "ShoalSystem", "CShoalShims", "DNSCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "shoalctl", dependencies: [
             "Supervisor", "DNSCore", "ShmCache", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "shoal-worker", dependencies: [
-            "Worker", "DNSCore", "ShmCache", "CShoalShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Worker", "DNSCore", "ShmCache", "ShoalSystem", "CShoalShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -37,6 +37,14 @@ int cshoal_pin_to_cpu(int cpu) {
 
 int cshoal_sched_getcpu(void) { return sched_getcpu(); }
 
+int cshoal_signalfd_for(const int *signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int *s = signals; *s != 0; s++) sigaddset(&set, *s);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
 int cshoal_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int cshoal_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 

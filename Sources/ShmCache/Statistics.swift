@@ -19,6 +19,10 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// progress (PowerDNS Recursor's over-capacity-drops).
     public static let overloadDrops = StatCounter(rawValue: 10)
 
+    /// Not a counter: the boot-clock second of the worker's last heartbeat (written each second
+    /// by the worker, read by shoald to tell a wedged worker from a live one).
+    public static let heartbeat = StatCounter(rawValue: 15)
+
     public static let all: [StatCounter] = (0..<11).map { StatCounter(rawValue: $0) }
     /// Counters per worker slot (room for more without a layout change).
     public static let slotsPerWorker = 16
@@ -36,6 +40,7 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 8: "timeouts"
         case 9: "errors"
         case 10: "overload-drops"
+        case 15: "heartbeat"
         default: "counter\(rawValue)"
         }
     }
@@ -81,6 +86,12 @@ public struct WorkerStatistics: @unchecked Sendable {
         var s = StatisticsSnapshot()
         for i in 0..<StatCounter.slotsPerWorker { s.values[i] = base[i].load(ordering: .relaxed) }
         return s
+    }
+
+    /// Stores `v` (for the heartbeat, which is a time, not a count).
+    public func set(_ c: StatCounter, _ v: UInt64) {
+        guard (0..<StatCounter.slotsPerWorker).contains(c.rawValue) else { return }
+        base[c.rawValue].store(v, ordering: .relaxed)
     }
 
     /// Zeroes every counter (shoalctl's reset).

@@ -1,6 +1,196 @@
-/// The supervisor `shoald` and the control client `shoalctl` (DESIGN.md, "Processes").
+import CShoalShims
+import Logging
+import ShmCache
+import ShoalSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// shoald's run loop: keeps one worker per slot running on its placement, restarts dead ones
+/// with back-off (after reclaiming what they left half-written in the segment), replaces wedged
+/// ones, and stops them in order on SIGTERM/SIGINT.
 ///
-/// Not implemented yet.
-public enum SupervisorStatus {
-    public static let implemented = false
+/// Single-threaded on purpose: privileges were dropped before it starts, and one thread that
+/// waits on a signalfd needs no locking. Workers are children; their sockets are shoald's.
+public final class Supervisor {
+    /// One worker slot and the process serving it.
+    public struct WorkerState: Sendable {
+        public var placement: WorkerPlacement
+        public var pid: pid_t?
+        /// Monotonic second the current process started (or the last one ended).
+        public var startedAt: Double = 0
+        public var restarts = 0
+        /// Quick crashes in a row (back-off grows with it).
+        public var streak = 0
+        /// When a dead worker is due to be restarted.
+        public var restartAt: Double?
+        public var lastExit: ExitStatus?
+        /// Restarts by reason (`exit`, `signal`, `heartbeat`, `spawn`), for logs and metrics.
+        public var restartReasons: [String: Int] = [:]
+        /// shoald killed it for a missing heartbeat (so its death is counted as that).
+        var killedForHeartbeat = false
+    }
+
+    public struct Configuration: Sendable {
+        public var executable: String
+        /// Arguments every worker gets (configuration file, overrides); slot-specific ones are
+        /// added per spawn.
+        public var workerArguments: [String]
+        public var environment: [String]
+        public var backoff: RestartBackoff
+        public var heartbeatTimeoutSeconds: Double
+        /// Seconds a stopping worker gets before SIGKILL.
+        public var stopGraceSeconds: Double = 10
+
+        public init(executable: String, workerArguments: [String], environment: [String], backoff: RestartBackoff,
+                    heartbeatTimeoutSeconds: Double) {
+            self.executable = executable; self.workerArguments = workerArguments; self.environment = environment
+            self.backoff = backoff; self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
+        }
+    }
+
+    let configuration: Configuration
+    let sockets: [SlotSockets]
+    let segment: SharedSegment
+    let logger: Logger
+    public private(set) var workers: [WorkerState]
+    private var stopDeadline: Double?
+
+    public init(configuration: Configuration, plan: PlacementPlan, sockets: [SlotSockets], segment: SharedSegment,
+                logger: Logger) {
+        precondition(plan.workers.count == sockets.count, "one socket set per worker slot")
+        self.configuration = configuration
+        self.sockets = sockets
+        self.segment = segment
+        self.logger = logger
+        self.workers = plan.workers.map { WorkerState(placement: $0) }
+    }
+
+    /// Runs until SIGTERM or SIGINT has stopped every worker. Returns the exit status.
+    public func run() throws(SystemCallError) -> Int32 {
+        let signals = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0]
+        let sfd = OwnedDescriptor(adopting: try sysCall("signalfd") { signals.withUnsafeBufferPointer { cshoal_signalfd_for($0.baseAddress!) } })
+        for i in workers.indices { spawn(i) }
+        logger.notice("shoald: \(workers.count) worker(s) started: \(workers.map { "slot \($0.placement.slot) pid \($0.pid ?? 0) cpu \($0.placement.cpu)" }.joined(separator: ", "))")
+        while true {
+            var p = pollfd(fd: sfd.rawValue, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 200)
+            for signo in readSignals(sfd) {
+                switch signo {
+                case SIGTERM, SIGINT: beginStop(signo)
+                case SIGHUP: logger.warning("SIGHUP: reload is not implemented yet; the configuration is unchanged")
+                default: break   // SIGCHLD: reaped below
+                }
+            }
+            reap()
+            let now = Clock.monotonicSeconds()
+            if let deadline = stopDeadline {
+                if workers.allSatisfy({ $0.pid == nil }) {
+                    logger.notice("shoald: every worker stopped; the segment \(segment.name) is kept")
+                    return 0
+                }
+                if now >= deadline {
+                    for w in workers { if let pid = w.pid { kill(pid, SIGKILL) } }
+                }
+                continue
+            }
+            for i in workers.indices {
+                if workers[i].pid == nil, let at = workers[i].restartAt, now >= at { spawn(i) }
+            }
+            checkHeartbeats(now: now)
+        }
+    }
+
+    private func readSignals(_ sfd: borrowing OwnedDescriptor) -> [Int32] {
+        var out: [Int32] = []
+        var info = signalfd_siginfo()
+        while true {
+            let n = withUnsafeMutableBytes(of: &info) { b in Glibc.read(sfd.rawValue, b.baseAddress!, b.count) }
+            guard n == MemoryLayout<signalfd_siginfo>.size else { break }
+            out.append(Int32(info.ssi_signo))
+        }
+        return out
+    }
+
+    private func beginStop(_ signo: Int32) {
+        guard stopDeadline == nil else { return }
+        logger.notice("shoald: signal \(signo): stopping \(workers.filter { $0.pid != nil }.count) worker(s)")
+        stopDeadline = Clock.monotonicSeconds() + configuration.stopGraceSeconds
+        for w in workers { if let pid = w.pid { kill(pid, SIGTERM) } }
+    }
+
+    /// Starts slot `i`'s worker with the slot's sockets as 3, 4, … and its placement.
+    func spawn(_ i: Int) {
+        let p = workers[i].placement
+        let (fds, fdArgs) = sockets[p.slot].inherited
+        let args = configuration.workerArguments + fdArgs
+            + ["--worker-slot", "\(p.slot)", "--cpu", "\(p.cpu)", "--numa-node", "\(p.node)", "--supervised"]
+        do {
+            let pid = try Spawn.start(configuration.executable, arguments: args, descriptors: fds,
+                                      environment: configuration.environment)
+            workers[i].pid = pid
+            workers[i].startedAt = Clock.monotonicSeconds()
+            workers[i].restartAt = nil
+            logger.info("worker slot \(p.slot): started pid \(pid) on cpu \(p.cpu), node \(p.node)")
+        } catch {
+            // Counted like a crash: back off and try again.
+            logger.error("worker slot \(p.slot): cannot start \(configuration.executable): \(error)")
+            scheduleRestart(i, reason: "spawn", ranFor: 0)
+        }
+    }
+
+    /// Reaps every exited child and schedules restarts.
+    private func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            guard pid > 0 else { return }
+            guard let i = workers.firstIndex(where: { $0.pid == pid }) else { continue }
+            let exit = ExitStatus(waitStatus: status)
+            let ranFor = Clock.monotonicSeconds() - workers[i].startedAt
+            workers[i].pid = nil
+            workers[i].lastExit = exit
+            workers[i].startedAt = Clock.monotonicSeconds()
+            // Whatever it was writing when it died is reclaimed now, not slot by slot later.
+            let reclaimed = segment.sweep(deadPID: pid)
+            let slot = workers[i].placement.slot
+            if stopDeadline != nil {
+                logger.info("worker slot \(slot): pid \(pid) stopped (\(exit))")
+                continue
+            }
+            let reason: String
+            switch exit {
+            case .exited: reason = "exit"
+            case .signaled: reason = workers[i].killedForHeartbeat ? "heartbeat" : "signal"
+            }
+            workers[i].killedForHeartbeat = false
+            logger.warning("worker slot \(slot): pid \(pid) ended after \(Int(ranFor)) s (\(exit)); \(reclaimed) slot(s) it left half-written reclaimed")
+            scheduleRestart(i, reason: reason, ranFor: ranFor)
+        }
+    }
+
+    private func scheduleRestart(_ i: Int, reason: String, ranFor: Double) {
+        let (delay, streak) = configuration.backoff.next(ranFor: ranFor, streak: workers[i].streak)
+        workers[i].streak = streak
+        workers[i].restarts += 1
+        workers[i].restartReasons[reason, default: 0] += 1
+        workers[i].restartAt = Clock.monotonicSeconds() + Double(delay) / 1000
+        if delay > configuration.backoff.minMillis {
+            logger.warning("worker slot \(workers[i].placement.slot): restarting in \(delay) ms (\(streak) quick failure(s) in a row)")
+        }
+    }
+
+    /// Kills a worker whose heartbeat stopped (it is wedged: alive, but not serving).
+    private func checkHeartbeats(now: Double) {
+        let boot = UInt64(Clock.bootSeconds())
+        for w in workers {
+            guard let pid = w.pid, now - w.startedAt > configuration.heartbeatTimeoutSeconds else { continue }
+            let beat = segment.stats(workerSlot: w.placement.slot).value(.heartbeat)
+            if boot > beat && Double(boot - beat) > configuration.heartbeatTimeoutSeconds {
+                logger.error("worker slot \(w.placement.slot): pid \(pid) sent no heartbeat for \(boot - beat) s: killing it")
+                if let i = workers.firstIndex(where: { $0.pid == pid }) { workers[i].killedForHeartbeat = true }
+                kill(pid, SIGKILL)
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ShmCache
+import ShoalSystem
 import Worker
 
 /// `shoal-worker`: one resolver process, attached to the shared segment: UDP and resolution on
@@ -68,6 +69,15 @@ struct WorkerCommand: ParsableCommand {
     @Flag(name: .customLong("check-config"), help: "Check the configuration and files, print the result, and exit.")
     var checkConfig = false
 
+    @Option(name: .customLong("cpu"), help: "Pin this worker (every thread) to this CPU. shoald sets it.")
+    var cpu: Int?
+
+    @Option(name: .customLong("numa-node"), help: "Prefer memory of this NUMA node. shoald sets it.")
+    var numaNode: Int?
+
+    @Flag(name: .customLong("supervised"), help: "Started by shoald: drop every capability, exit when shoald dies, write a heartbeat.")
+    var supervised = false
+
     /// Defaults, then the file, then the command line.
     func settings() throws -> WorkerSettings {
         var s = WorkerSettings()
@@ -87,6 +97,16 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread starts: capabilities and affinity are per thread, and threads
+        // started later inherit what this one has.
+        if supervised {
+            try Privileges.dropAll()
+            // shoald gone (SIGKILL) → this worker goes too; the next shoald adopts the segment.
+            _ = cshoal_set_pdeathsig(SIGTERM)
+            if getppid() == 1 { throw ValidationError("the supervisor exited before this worker started") }
+        }
+        if let cpu { try ProcessPlacement.pin(cpu: cpu) }
+        if let numaNode { ProcessPlacement.preferMemory(ofNode: numaNode) }
         let s = try settings()
         guard let level = Logger.Level(rawValue: s.logLevel) else {
             throw ValidationError("log-level \(s.logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -155,7 +175,7 @@ struct WorkerCommand: ParsableCommand {
         }.wait()
         for d in listening.descriptions { logger.info("listening on \(d)") }
         logger.notice("shoal-worker \(ShoalVersion.string) ready, pid \(getpid())")
-        let maintenance = SegmentMaintenance(segment: seg, logger: logger)
+        let maintenance = SegmentMaintenance(segment: seg, heartbeat: stats, logger: logger)
         group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             if case let .segmentReplaced(why) = maintenance.tick() {
                 logger.critical("\(why): exiting so that a restart attaches the current segment")

@@ -1,21 +1,195 @@
 import ArgumentParser
+import CShoalShims
 import DNSCore
+import Logging
+import ShmCache
+import ShoalSystem
 import Supervisor
+import Worker
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `shoald`: the Shoal supervisor: configuration, sockets, privileges, workers, control socket.
-///
-/// Only `--help` and `--version` work so far; running it says so and exits with status 2.
-struct Command: ParsableCommand {
+/// `shoald`: the Shoal supervisor. Everything before `Supervisor.run` happens on this one
+/// thread, in this order: configuration, placement, sockets (as root, or with
+/// CAP_NET_BIND_SERVICE), privileges dropped, the segment opened as the unprivileged user,
+/// workers spawned.
+struct Shoald: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoald",
-        abstract: "the Shoal supervisor: configuration, sockets, privileges, workers, control socket.",
-        discussion: "Not implemented yet: see the Status section of README.md.",
+        abstract: "The Shoal supervisor: opens the sockets, drops privileges, runs and restarts the workers.",
+        discussion: """
+            shoald reads one YAML file (--config; default /etc/shoal/shoal.yaml when it exists, \
+            else built-in defaults) that also configures the workers (see shoal-worker --help \
+            and README.md). It binds every listen address once per worker slot (UDP and TCP, \
+            SO_REUSEPORT), drops to the configured user keeping only CAP_NET_BIND_SERVICE, opens \
+            the shared segment, and starts one shoal-worker per slot pinned to its CPU, handing \
+            it the slot's sockets. A worker that dies is restarted on the same slot with \
+            back-off, after what it left half-written in the segment is reclaimed; its queued \
+            queries wait in the slot's socket, which shoald keeps open. SIGTERM or SIGINT stops \
+            the workers and exits 0, keeping the segment.
+            Not yet: the control socket (shoalctl restart-worker, reload), metrics, adoption \
+            of a dead worker's in-flight queries (see README.md, Status).
+
+            Keys of the file for shoald: \(SharedConfigKeys.supervisor.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")).
+            """,
         version: ShoalVersion.string)
 
+    @Option(help: "YAML configuration file shared with the workers. Default /etc/shoal/shoal.yaml when present.")
+    var config: String?
+
+    @Flag(help: "Check the configuration, print the plan (workers, CPUs, sockets, user), and exit.")
+    var checkConfig = false
+
+    @Option(help: "Number of workers. Default: one per CPU this process may run on.")
+    var workers: Int?
+
+    @Option(help: "CPUs the workers may use, e.g. 0-3,8. Default: every CPU this process may run on.")
+    var cpus: String?
+
+    @Option(help: "User to run as after binding the sockets (with its primary group unless --group).")
+    var user: String?
+
+    @Option(help: "Group to run as.")
+    var group: String?
+
+    @Option(name: .customLong("listen"), help: "Address the workers answer on, ADDR[:PORT] (repeatable). Default 127.0.0.1:53.")
+    var listen: [String] = []
+
+    @Option(help: "Instance name of the shared segment (/shoal.NAME.vN). Default \"default\".")
+    var segment: String?
+
+    @Option(help: "Size of the shared segment in MiB when it is created. Default 64.")
+    var segmentSize: Int?
+
+    @Option(help: "Root hints file for the workers. Default: built in.")
+    var rootHints: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical. Default info.")
+    var logLevel: String?
+
+    @Option(help: "The shoal-worker executable. Default: the one next to shoald.")
+    var workerExecutable: String?
+
+    @Option(name: .customLong("upstream-port"), help: ArgumentHelp("Port of authoritative servers (tests).", visibility: .hidden))
+    var upstreamPort: UInt16?
+
+    /// Defaults, then the file, then the command line; and the file the workers read.
+    func settings() throws -> (SupervisorSettings, configFile: String?) {
+        var s = SupervisorSettings()
+        var file = config
+        if file == nil, access("/etc/shoal/shoal.yaml", R_OK) == 0 { file = "/etc/shoal/shoal.yaml" }
+        if let path = file {
+            guard let text = KernelFiles.read(path) else { throw ValidationError("\(path): cannot read the file") }
+            try s.apply(SettingsDocument(yaml: text, file: path))
+        }
+        if let v = workers { s.workers = v }
+        if let v = cpus {
+            do { s.cpus = try CPUList(parsing: v) } catch { throw ValidationError("--cpus: \(error)") }
+        }
+        if let v = user { s.user = v }
+        if let v = group { s.group = v }
+        if !listen.isEmpty { s.worker.listen = listen }
+        if let v = segment { s.worker.segment = v }
+        if let v = segmentSize { s.worker.segmentSizeMiB = v }
+        if let v = rootHints { s.worker.rootHints = v }
+        if let v = logLevel { s.worker.logLevel = v }
+        if let v = workerExecutable { s.workerExecutable = v }
+        return (s, file)
+    }
+
+    /// What the workers are told on their command line: the file, then every override.
+    func workerArguments(configFile: String?, settings s: SupervisorSettings) -> [String] {
+        var a: [String] = []
+        if let f = configFile { a += ["--config", f] }
+        a += ["--segment", s.worker.segment, "--segment-size", "\(s.worker.segmentSizeMiB)", "--log-level", s.worker.logLevel]
+        if let h = s.worker.rootHints { a += ["--root-hints", h] }
+        if let p = upstreamPort { a += ["--upstream-port", "\(p)"] }
+        return a
+    }
+
     func run() throws {
-        print("shoald \(ShoalVersion.string): not implemented yet (see README.md, Status).")
-        throw ExitCode(2)
+        let (s, configFile) = try settings()
+        guard let level = Logger.Level(rawValue: s.worker.logLevel) else {
+            throw ValidationError("log-level \(s.worker.logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let topology = try Topology.read()
+        let plan = try PlacementPlan.make(s.placementRequest, topology: topology, allowed: try CPUList.allowedForThisProcess())
+        let account = try s.user.map { u throws(PrivilegeError) in try Account.lookup(user: u, group: s.group) }
+        let executable = s.workerExecutable ?? Self.siblingExecutable("shoal-worker")
+        for a in s.worker.listen { _ = try parseListenAddress(a) }
+        if checkConfig {
+            print("shoald: configuration OK\(configFile.map { " (\($0))" } ?? " (built-in defaults)")")
+            print("  workers: \(plan.workers.map(\.description).joined(separator: "; "))")
+            print("  NUMA nodes in use: \(plan.nodesInUse.map(String.init).joined(separator: ", "))")
+            for w in plan.warnings { print("  warning: \(w)") }
+            print("  listen: \(s.worker.listen.joined(separator: ", ")) (UDP and TCP, one socket each per worker)")
+            print("  user: \(account?.description ?? "unchanged (uid \(getuid()))"); worker: \(executable)")
+            print("  segment: \(SegmentName.forInstance(s.worker.segment)), \(s.worker.segmentSizeMiB) MiB when created")
+            return
+        }
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "shoald")
+        for w in plan.warnings { logger.warning("placement: \(w)") }
+        guard access(executable, X_OK) == 0 else { throw ValidationError("\(executable): not an executable (see --worker-executable)") }
+
+        // Sockets first: binding port 53 needs root or CAP_NET_BIND_SERVICE, which go next.
+        let sockets = try Listeners.open(s.worker.listen, slots: plan.workers.count)
+        if getuid() == 0 && account == nil {
+            logger.warning("running as root: set `user:` (e.g. shoal) so that shoald and its workers drop root; only CAP_NET_BIND_SERVICE is kept")
+        }
+        let holds = (PrivilegeStatus.read(pid: getpid())?.permitted ?? 0) & PrivilegeStatus.mask([.netBindService]) != 0
+        let after = try Privileges.drop(to: account, keeping: holds ? [.netBindService] : [])
+        logger.info("privileges: \(after)")
+
+        // The segment as the user the workers run as, interleaved over the nodes in use.
+        let (segment, outcome) = try SharedSegment.openOrCreate(
+            name: SegmentName.forInstance(s.worker.segment), geometry: .sized(megabytes: s.worker.segmentSizeMiB),
+            numa: NUMAPlacement(cpus: plan.workers.map(\.cpu)))
+        logger.notice("segment \(segment.name): \(outcome), generation \(segment.generation), \(segment.totalSize >> 20) MiB")
+        if segment.geometry.workerSlots < plan.workers.count {
+            throw ValidationError("segment \(segment.name) has \(segment.geometry.workerSlots) worker slots, \(plan.workers.count) workers configured")
+        }
+        // Slots a previous shoald's workers left claimed (a crash of the whole daemon).
+        let reclaimed = segment.reclaimStale()
+        if reclaimed > 0 { logger.notice("reclaimed \(reclaimed) slot(s) left half-written by processes that are gone") }
+
+        let supervisor = Supervisor(
+            configuration: .init(executable: executable,
+                                 workerArguments: workerArguments(configFile: configFile, settings: s),
+                                 environment: Self.workerEnvironment(),
+                                 backoff: RestartBackoff(minMillis: s.restartBackoffMinMillis, maxMillis: s.restartBackoffMaxMillis),
+                                 heartbeatTimeoutSeconds: Double(s.heartbeatTimeoutSeconds)),
+            plan: plan, sockets: sockets, segment: segment, logger: logger)
+        logger.notice("shoald \(ShoalVersion.string) ready, pid \(getpid())")
+        let code = try supervisor.run()
+        throw ExitCode(code)
+    }
+
+    /// `name` in the directory of this executable.
+    static func siblingExecutable(_ name: String) -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return name }
+        let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let slash = exe.lastIndex(of: "/") else { return name }
+        return String(exe[..<slash]) + "/" + name
+    }
+
+    /// The environment workers start with: shoald's, minus nothing secret (there is none).
+    static func workerEnvironment() -> [String] {
+        var out: [String] = []
+        var p = environ
+        while let e = p.pointee {
+            out.append(String(cString: e))
+            p += 1
+        }
+        return out
     }
 }
 
-Command.main()
+Shoald.main()

@@ -35,6 +35,8 @@ import Testing
         ("allow: {a: 1}", "'allow' must be a list of strings"),
         ("- a\n- b", "expected a mapping"),
         ("listen: [", "not valid YAML"),
+        ("listen: 127.0.0.1\n\nsegment-size: big", "bad.yaml:3: 'segment-size' must be an integer"),
+        ("segment: a\nworkerz: 2", "bad.yaml:2: unknown key 'workerz'"),
     ])
     func mistakesNameTheKeyAndFile(yaml: String, message: String) {
         var s = WorkerSettings()
@@ -42,9 +44,17 @@ import Testing
             try s.apply(yaml: yaml, file: "bad.yaml")
             Issue.record("accepted: \(yaml)")
         } catch {
-            #expect(error.message.hasPrefix("bad.yaml: "))
+            #expect(error.message.hasPrefix("bad.yaml:"))
             #expect(error.message.contains(message), "\(error.message)")
         }
+    }
+
+    @Test("the shared file: keys of shoald and the bridge are left to them")
+    func sharedFileKeys() throws {
+        var s = WorkerSettings()
+        try s.apply(yaml: "workers: 4\ncpus: 0-3\nuser: shoal\nbridge: {servers: [nats://127.0.0.1:4222]}\nsegment: edge\n",
+                    file: "shoal.yaml")
+        #expect(s.segment == "edge")
     }
 
     @Test func listenAddressesAndACLBlocks() throws {

@@ -17,6 +17,9 @@
 #include <sys/eventfd.h>
 // Nor getrandom (the random pool's refills).
 #include <sys/random.h>
+// Nor signalfd and poll (shoald's single-threaded loop).
+#include <sys/signalfd.h>
+#include <poll.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +59,10 @@ int cshoal_set_no_new_privs(void);
 int cshoal_set_pdeathsig(int sig);
 /// prctl(PR_SET_NAME, name): the calling thread's name (at most 15 bytes are kept).
 int cshoal_set_thread_name(const char *name);
+
+/// Blocks `signals` (a 0-terminated list) for the calling thread and returns a close-on-exec,
+/// non-blocking signalfd that reads them, or -1 with errno set.
+int cshoal_signalfd_for(const int *signals);
 
 /// posix_spawn_file_actions_addclosefrom_np; returns the error code itself.
 int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);

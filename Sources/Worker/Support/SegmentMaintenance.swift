@@ -1,5 +1,6 @@
 import Logging
 import ShmCache
+import ShoalSystem
 
 /// The worker's periodic housekeeping of the shared segment: reclaims slots that dead writers
 /// left claimed (a bounded walk per tick, so a tick costs microseconds whatever the segment's
@@ -9,13 +10,19 @@ public struct SegmentMaintenance: Sendable {
     /// Slot words looked at per tick: the whole 64 MiB default segment (about 420 k slots) is
     /// covered in under a minute at one tick a second.
     public let budget: Int
+    /// The worker's statistics slot, where each tick writes the heartbeat shoald checks.
+    let heartbeat: WorkerStatistics?
     let logger: Logger
 
-    public init(segment: SharedSegment, budget: Int = 8192, logger: Logger) {
+    public init(segment: SharedSegment, budget: Int = 8192, heartbeat: WorkerStatistics? = nil, logger: Logger) {
         self.segment = segment
         self.budget = budget
+        self.heartbeat = heartbeat
         self.logger = logger
+        beat()
     }
+
+    func beat() { heartbeat?.set(.heartbeat, UInt64(Clock.bootSeconds())) }
 
     /// What the worker should do after a tick.
     public enum Verdict: Equatable, Sendable {
@@ -29,6 +36,7 @@ public struct SegmentMaintenance: Sendable {
     public static let exitCode: Int32 = 75
 
     public func tick() -> Verdict {
+        beat()
         if let why = segment.replacedReason() { return .segmentReplaced(why) }
         let n = segment.reclaimStale(budget: budget)
         if n > 0 {

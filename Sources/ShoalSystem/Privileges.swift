@@ -1,4 +1,5 @@
 import CCap
+import CNuma
 import CShoalShims
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +80,7 @@ public struct PrivilegeStatus: Hashable, Sendable, CustomStringConvertible {
     /// The status of `/proc/<pid>[/task/<tid>]/status`, or nil when it cannot be read.
     public static func read(pid: Int32, tid: Int32? = nil) -> PrivilegeStatus? {
         let path = tid.map { "/proc/\(pid)/task/\($0)/status" } ?? "/proc/\(pid)/status"
-        return Topology.readText(path).flatMap { $0.isEmpty ? nil : PrivilegeStatus(statusText: $0) }
+        return KernelFiles.read(path).flatMap { $0.isEmpty ? nil : PrivilegeStatus(statusText: $0) }
     }
 
     public static func mask(_ caps: [Capability]) -> UInt64 { caps.reduce(0) { $0 | 1 << UInt64($1.rawValue) } }
@@ -103,7 +104,7 @@ extension Substring {
 public enum Privileges {
     /// Threads of this process (entries of /proc/self/task).
     public static func threadCount() -> Int {
-        Topology.listDirectory("/proc/self/task").count
+        KernelFiles.list("/proc/self/task").count
     }
 
     /// Reduces this process to `account` (nil: stay the same user) with only `keep` in its
@@ -120,7 +121,7 @@ public enum Privileges {
         }
         // 1. The bounding set: every capability not kept, so nothing can come back through
         //    exec of a setuid or file-capability binary either.
-        let last = Int32(Topology.readText("/proc/sys/kernel/cap_last_cap").flatMap {
+        let last = Int32(KernelFiles.read("/proc/sys/kernel/cap_last_cap").flatMap {
             Int($0.filter(\.isNumber))
         } ?? 40)
         if cap_get_bound(Capability.setpcap.rawValue) == 1 && hasEffective(.setpcap) {
@@ -172,5 +173,31 @@ public enum Privileges {
             }
         }
         guard cap_set_proc(caps) == 0 else { throw .sys("cap_set_proc(\(keep))") }
+    }
+}
+
+/// Where this process runs: CPU affinity and NUMA memory policy, set before threads start so
+/// that every thread inherits them.
+public enum ProcessPlacement {
+    /// Pins the calling thread (and the threads it starts from now on) to `cpu`.
+    public static func pin(cpu: Int) throws(SystemCallError) {
+        _ = try sysCall("sched_setaffinity", "cpu \(cpu)") { cshoal_pin_to_cpu(Int32(cpu)) }
+    }
+
+    /// Prefers memory of NUMA node `node` for this process's allocations (libnuma). Returns
+    /// false where NUMA is unavailable (nothing to do).
+    @discardableResult
+    public static func preferMemory(ofNode node: Int) -> Bool {
+        guard numa_available() >= 0 else { return false }
+        numa_set_preferred(Int32(node))
+        return true
+    }
+
+    /// The CPUs this thread may run on (`Cpus_allowed_list`).
+    public static func allowedCPUs(pid: Int32, tid: Int32? = nil) -> String? {
+        let path = tid.map { "/proc/\(pid)/task/\($0)/status" } ?? "/proc/\(pid)/status"
+        return KernelFiles.read(path)?.split(separator: "\n")
+            .first { $0.hasPrefix("Cpus_allowed_list:") }
+            .map { String($0.dropFirst("Cpus_allowed_list:".count)).filter { !$0.isWhitespace } }
     }
 }

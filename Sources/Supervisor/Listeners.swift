@@ -1,0 +1,82 @@
+import CShoalShims
+import NIOCore
+import ShoalSystem
+import Worker
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One worker slot's listening sockets: a UDP and a TCP socket per listen address, each bound
+/// with SO_REUSEPORT so that every slot has a queue of its own. shoald opens them before it
+/// drops privileges and keeps them for its whole life: a worker gets duplicates at spawn, so
+/// the queries queued for a slot outlive the worker reading them, and its replacement (or the
+/// next worker in a hot replace) reads them.
+public final class SlotSockets: Sendable {
+    public let slot: Int
+    public let udp: DescriptorGroup
+    public let tcp: DescriptorGroup
+
+    init(slot: Int, udp: DescriptorGroup, tcp: DescriptorGroup) {
+        self.slot = slot; self.udp = udp; self.tcp = tcp
+    }
+
+    /// The descriptors a worker of this slot inherits, in order (UDP first), and the
+    /// arguments that tell it which is which once they are 3, 4, ….
+    public var inherited: (descriptors: [Int32], arguments: [String]) {
+        let fds = udp.rawValues + tcp.rawValues
+        var args: [String] = []
+        for i in 0..<udp.count { args += ["--udp-fd", "\(3 + i)"] }
+        for i in 0..<tcp.count { args += ["--tcp-fd", "\(3 + udp.count + i)"] }
+        return (fds, args)
+    }
+}
+
+public enum Listeners {
+    /// Receive buffer asked for each UDP socket (SO_RCVBUFFORCE where allowed, else SO_RCVBUF
+    /// up to the system's rmem_max): bursts must queue, not drop.
+    public static let receiveBuffer: Int32 = 8 << 20
+
+    /// Opens `slots` × (UDP + TCP) sockets on each of `addresses`.
+    public static func open(_ addresses: [String], slots: Int) throws(SystemCallError) -> [SlotSockets] {
+        var parsed: [SocketAddress] = []
+        for a in addresses {
+            do { parsed.append(try parseListenAddress(a)) } catch {
+                throw SystemCallError(call: "listen address", errno: .invalidArgument, detail: error.message)
+            }
+        }
+        var out: [SlotSockets] = []
+        for slot in 0..<slots {
+            let udp = DescriptorGroup(), tcp = DescriptorGroup()
+            for a in parsed {
+                udp.adopt(try socket(a, type: SOCK_DGRAM))
+                tcp.adopt(try socket(a, type: SOCK_STREAM))
+            }
+            out.append(SlotSockets(slot: slot, udp: udp, tcp: tcp))
+        }
+        return out
+    }
+
+    static func socket(_ address: SocketAddress, type: __socket_type) throws(SystemCallError) -> OwnedDescriptor {
+        let family = address.protocol.rawValue
+        let what = "\(type == SOCK_DGRAM ? "UDP" : "TCP") \(address)"
+        let s = try OwnedDescriptor.socket(family: family, type: Int32(type.rawValue), what)
+        try s.descriptor.setSocketOption(SOL_SOCKET, SO_REUSEADDR, Int32(1), what)
+        try s.descriptor.setSocketOption(SOL_SOCKET, SO_REUSEPORT, Int32(1), what)
+        if family == AF_INET6 { try s.descriptor.setSocketOption(Int32(IPPROTO_IPV6), Int32(IPV6_V6ONLY), Int32(1), what) }
+        if type == SOCK_DGRAM {
+            if (try? s.descriptor.setSocketOption(SOL_SOCKET, CSHOAL_SO_RCVBUFFORCE, receiveBuffer, what)) == nil {
+                _ = try? s.descriptor.setSocketOption(SOL_SOCKET, SO_RCVBUF, receiveBuffer, what)
+            }
+        }
+        var bindError: SystemCallError? = nil
+        address.withSockAddr { p, len in
+            do throws(SystemCallError) { try s.descriptor.bind(p, socklen_t(len), what) } catch { bindError = error }
+        }
+        if let bindError { throw bindError }
+        if type == SOCK_STREAM {
+            let fd = s.rawValue
+            _ = try sysCall("listen", what) { Glibc.listen(fd, 1024) }
+        }
+        return s
+    }
+}
