@@ -50,6 +50,7 @@ let package = Package(
             "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CCap", "CNuma", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "MeshBridge", dependencies: [
             "DNSCore", "ShmCache", "CNATS", .product(name: "Logging", package: "swift-log"),
@@ -63,7 +64,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "shoalctl", dependencies: [
-            "Supervisor", "DNSCore", "ShmCache", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Supervisor", "DNSCore", "ShmCache", "ShoalSystem", "Worker", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "shoal-worker", dependencies: [
             "Worker", "DNSCore", "ShmCache", "ShoalSystem", "CShoalShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),

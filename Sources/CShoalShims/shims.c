@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <spawn.h>
 #include <signal.h>
+#include <errno.h>
 #include <pthread.h>
 #include <malloc.h>
 #include <limits.h>
@@ -36,6 +37,35 @@ int cshoal_pin_to_cpu(int cpu) {
 }
 
 int cshoal_sched_getcpu(void) { return sched_getcpu(); }
+
+int cshoal_peer_uid(int fd, uid_t *uid) {
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *uid = cred.uid;
+    return 0;
+}
+
+static void cshoal_fill_set(sigset_t *set, const int *signals) {
+    sigemptyset(set);
+    for (const int *s = signals; *s != 0; s++) sigaddset(set, *s);
+}
+
+int cshoal_block_signals(const int *signals) {
+    sigset_t set;
+    cshoal_fill_set(&set, signals);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+int cshoal_wait_signal(const int *signals) {
+    sigset_t set;
+    cshoal_fill_set(&set, signals);
+    int sig = 0;
+    int r;
+    do { r = sigwait(&set, &sig); } while (r == EINTR);
+    if (r != 0) { errno = r; return -1; }
+    return sig;
+}
 
 int cshoal_signalfd_for(const int *signals) {
     sigset_t set;

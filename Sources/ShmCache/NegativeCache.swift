@@ -148,6 +148,12 @@ public final class NegativeCache: Sendable {
     @discardableResult
     public func removeSubtree(at name: DNSName) -> Int { table.removeSubtree(nameOffset: 5, at: name) }
 
+    /// Removes `name`'s entries (of every type), and with `subtree` those of every name below it.
+    @discardableResult
+    public func removeNames(at name: DNSName, subtree: Bool) -> Int {
+        table.removeNames(nameOffset: 5, at: name, subtree: subtree)
+    }
+
     /// Visits every entry (expired ones with `isStale`); return false to stop.
     public func forEach(now: UInt32, _ body: (CachedNegative) -> Bool) {
         table.scan { snap in

@@ -87,6 +87,12 @@ public final class PacketCache: Sendable {
     @discardableResult
     public func removeSubtree(at name: DNSName) -> Int { table.removeSubtree(nameOffset: 5, at: name) }
 
+    /// Removes `name`'s entries (of every type), and with `subtree` those of every name below it.
+    @discardableResult
+    public func removeNames(at name: DNSName, subtree: Bool) -> Int {
+        table.removeNames(nameOffset: 5, at: name, subtree: subtree)
+    }
+
     /// Visits every entry as (key, packet); return false to stop.
     public func forEach(now: UInt32, _ body: (PacketKey, CachedPacket) -> Bool) {
         table.scan { snap in

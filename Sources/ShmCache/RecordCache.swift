@@ -214,6 +214,12 @@ public final class RecordCache: Sendable {
     @discardableResult
     public func removeSubtree(at name: DNSName) -> Int { table.removeSubtree(nameOffset: 4, at: name) }
 
+    /// Removes `name`'s entries (of every type), and with `subtree` those of every name below it.
+    @discardableResult
+    public func removeNames(at name: DNSName, subtree: Bool) -> Int {
+        table.removeNames(nameOffset: 4, at: name, subtree: subtree)
+    }
+
     /// Visits every entry (expired ones too, with `ttl` 0 and `isStale` set); return false to
     /// stop. For dumps and snapshots: sort by `hits`/`lastHit` for hottest first.
     public func forEach(now: UInt32, _ body: (CachedRRSet) -> Bool) {

@@ -22,6 +22,9 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// Not a counter: the boot-clock second of the worker's last heartbeat (written each second
     /// by the worker, read by shoald to tell a wedged worker from a live one).
     public static let heartbeat = StatCounter(rawValue: 15)
+    /// Not a counter: the pid of the worker that last became ready (listening) in this slot;
+    /// shoald waits for it before draining the worker a hot replace replaces.
+    public static let readyPID = StatCounter(rawValue: 14)
 
     public static let all: [StatCounter] = (0..<11).map { StatCounter(rawValue: $0) }
     /// Counters per worker slot (room for more without a layout change).
@@ -40,6 +43,7 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 8: "timeouts"
         case 9: "errors"
         case 10: "overload-drops"
+        case 14: "ready-pid"
         case 15: "heartbeat"
         default: "counter\(rawValue)"
         }

@@ -102,6 +102,12 @@ extension FileDescriptor {
         _ = try sysCall("epoll_ctl", "adding fd \(fd)") { epoll_ctl(rawValue, EPOLL_CTL_ADD, fd, &ev) }
     }
 
+    /// Stops watching `fd` in this epoll instance.
+    public func epollDelete(_ fd: Int32) throws(SystemCallError) {
+        var ev = epoll_event()
+        _ = try sysCall("epoll_ctl", "removing fd \(fd)") { epoll_ctl(rawValue, EPOLL_CTL_DEL, fd, &ev) }
+    }
+
     /// `epoll_wait(2)`: the events ready, at most `events.count`; 0 when interrupted by a signal
     /// (the caller's loop comes back with a fresh timeout).
     public func epollWait(_ events: UnsafeMutableBufferPointer<epoll_event>,

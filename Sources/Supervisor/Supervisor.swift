@@ -14,7 +14,7 @@ import Glibc
 /// waits on a signalfd needs no locking. Workers are children; their sockets are shoald's.
 public final class Supervisor {
     /// One worker slot and the process serving it.
-    public struct WorkerState: Sendable {
+    public struct WorkerState {
         public var placement: WorkerPlacement
         public var pid: pid_t?
         /// Monotonic second the current process started (or the last one ended).
@@ -29,6 +29,12 @@ public final class Supervisor {
         public var restartReasons: [String: Int] = [:]
         /// shoald killed it for a missing heartbeat (so its death is counted as that).
         var killedForHeartbeat = false
+        /// A hot replace in progress: the new worker, started on the same sockets, and who
+        /// asked for it.
+        var replacement: Replacement?
+        /// Queries counted at the last sample, and the rate since the one before.
+        var lastQueries: UInt64 = 0
+        public var queriesPerSecond = 0.0
     }
 
     public struct Configuration: Sendable {
@@ -41,27 +47,51 @@ public final class Supervisor {
         public var heartbeatTimeoutSeconds: Double
         /// Seconds a stopping worker gets before SIGKILL.
         public var stopGraceSeconds: Double = 10
+        /// What the sockets and the segment were made from: a reload that changes them is refused.
+        public var listen: [String]
+        public var segmentInstance: String
 
         public init(executable: String, workerArguments: [String], environment: [String], backoff: RestartBackoff,
-                    heartbeatTimeoutSeconds: Double) {
+                    heartbeatTimeoutSeconds: Double, listen: [String], segmentInstance: String) {
             self.executable = executable; self.workerArguments = workerArguments; self.environment = environment
             self.backoff = backoff; self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
+            self.listen = listen; self.segmentInstance = segmentInstance
         }
+    }
+
+    /// A new worker started on a slot whose old worker drains once the new one is ready.
+    struct Replacement {
+        var pid: pid_t
+        var startedAt: Double
+        var clients: [ControlServer.Client]
     }
 
     let configuration: Configuration
     let sockets: [SlotSockets]
     let segment: SharedSegment
     let logger: Logger
-    public private(set) var workers: [WorkerState]
-    private var stopDeadline: Double?
+    let control: ControlServer?
+    /// Re-reads the configuration for `reload` (nil: reload is refused).
+    let reloadSettings: (() throws -> SupervisorSettings)?
+    public internal(set) var workers: [WorkerState]
+    var configuredListen: [String] { configuration.listen }
+    var configuredSegment: String { configuration.segmentInstance }
+    var stopDeadline: Double?
+    /// Old workers draining after a hot replace, by pid → worker index.
+    var draining: [pid_t: Int] = [:]
+    /// A rolling restart (`restart-workers`, `reload`): slots left, and who asked.
+    var rolling: (left: [Int], clients: [ControlServer.Client], what: String)?
+    let startedAt = Clock.monotonicSeconds()
+    var lastSample = Clock.monotonicSeconds()
 
     public init(configuration: Configuration, plan: PlacementPlan, sockets: [SlotSockets], segment: SharedSegment,
-                logger: Logger) {
+                control: ControlServer? = nil, reloadSettings: (() throws -> SupervisorSettings)? = nil, logger: Logger) {
         precondition(plan.workers.count == sockets.count, "one socket set per worker slot")
         self.configuration = configuration
         self.sockets = sockets
         self.segment = segment
+        self.control = control
+        self.reloadSettings = reloadSettings
         self.logger = logger
         self.workers = plan.workers.map { WorkerState(placement: $0) }
     }
@@ -73,24 +103,33 @@ public final class Supervisor {
         for i in workers.indices { spawn(i) }
         logger.notice("shoald: \(workers.count) worker(s) started: \(workers.map { "slot \($0.placement.slot) pid \($0.pid ?? 0) cpu \($0.placement.cpu)" }.joined(separator: ", "))")
         while true {
-            var p = pollfd(fd: sfd.rawValue, events: Int16(POLLIN), revents: 0)
-            _ = poll(&p, 1, 200)
+            var fds = [pollfd(fd: sfd.rawValue, events: Int16(POLLIN), revents: 0)]
+            fds += (control?.pollDescriptors ?? []).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), 100)
             for signo in readSignals(sfd) {
                 switch signo {
                 case SIGTERM, SIGINT: beginStop(signo)
-                case SIGHUP: logger.warning("SIGHUP: reload is not implemented yet; the configuration is unchanged")
+                case SIGHUP: reload(answering: nil)
                 default: break   // SIGCHLD: reaped below
                 }
             }
             reap()
             let now = Clock.monotonicSeconds()
+            if let control {
+                for p in fds.dropFirst() where p.revents != 0 {
+                    for (client, request) in control.readable(p.fd, now: now) { serve(request, for: client) }
+                }
+                control.expire(now: now)
+            }
+            progressReplacements(now: now)
+            sample(now: now)
             if let deadline = stopDeadline {
-                if workers.allSatisfy({ $0.pid == nil }) {
+                if allPIDs.isEmpty {
                     logger.notice("shoald: every worker stopped; the segment \(segment.name) is kept")
                     return 0
                 }
                 if now >= deadline {
-                    for w in workers { if let pid = w.pid { kill(pid, SIGKILL) } }
+                    for pid in allPIDs { kill(pid, SIGKILL) }
                 }
                 continue
             }
@@ -116,18 +155,22 @@ public final class Supervisor {
         guard stopDeadline == nil else { return }
         logger.notice("shoald: signal \(signo): stopping \(workers.filter { $0.pid != nil }.count) worker(s)")
         stopDeadline = Clock.monotonicSeconds() + configuration.stopGraceSeconds
-        for w in workers { if let pid = w.pid { kill(pid, SIGTERM) } }
+        for pid in allPIDs { kill(pid, SIGTERM) }
+        for i in workers.indices where workers[i].replacement != nil {
+            for c in workers[i].replacement!.clients { control?.reply(c, "error: shoald is stopping") }
+            workers[i].replacement!.clients = []
+        }
+        if let r = rolling {
+            for c in r.clients { control?.reply(c, "error: shoald is stopping") }
+            rolling = nil
+        }
     }
 
     /// Starts slot `i`'s worker with the slot's sockets as 3, 4, … and its placement.
     func spawn(_ i: Int) {
         let p = workers[i].placement
-        let (fds, fdArgs) = sockets[p.slot].inherited
-        let args = configuration.workerArguments + fdArgs
-            + ["--worker-slot", "\(p.slot)", "--cpu", "\(p.cpu)", "--numa-node", "\(p.node)", "--supervised"]
         do {
-            let pid = try Spawn.start(configuration.executable, arguments: args, descriptors: fds,
-                                      environment: configuration.environment)
+            let pid = try startProcess(p)
             workers[i].pid = pid
             workers[i].startedAt = Clock.monotonicSeconds()
             workers[i].restartAt = nil
@@ -139,14 +182,39 @@ public final class Supervisor {
         }
     }
 
+    /// Starts a worker process for placement `p`: the slot's sockets as 3, 4, …, its CPU and
+    /// node, supervised.
+    func startProcess(_ p: WorkerPlacement) throws(SystemCallError) -> pid_t {
+        let (fds, fdArgs) = sockets[p.slot].inherited
+        let args = configuration.workerArguments + fdArgs
+            + ["--worker-slot", "\(p.slot)", "--cpu", "\(p.cpu)", "--numa-node", "\(p.node)", "--supervised"]
+        return try Spawn.start(configuration.executable, arguments: args, descriptors: fds,
+                               environment: configuration.environment)
+    }
+
+    /// Every worker process: serving, starting as a replacement, or draining.
+    var allPIDs: [pid_t] {
+        workers.compactMap(\.pid) + workers.compactMap(\.replacement?.pid) + Array(draining.keys)
+    }
+
     /// Reaps every exited child and schedules restarts.
     private func reap() {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { return }
-            guard let i = workers.firstIndex(where: { $0.pid == pid }) else { continue }
             let exit = ExitStatus(waitStatus: status)
+            if let i = draining.removeValue(forKey: pid) {
+                let reclaimed = segment.sweep(deadPID: pid)
+                logger.info("worker slot \(workers[i].placement.slot): replaced pid \(pid) ended (\(exit))\(reclaimed > 0 ? "; \(reclaimed) slot(s) reclaimed" : "")")
+                continue
+            }
+            if let i = workers.firstIndex(where: { $0.replacement?.pid == pid }) {
+                _ = segment.sweep(deadPID: pid)
+                replacementFailed(i, "the new worker pid \(pid) ended before it was ready (\(exit))")
+                continue
+            }
+            guard let i = workers.firstIndex(where: { $0.pid == pid }) else { continue }
             let ranFor = Clock.monotonicSeconds() - workers[i].startedAt
             workers[i].pid = nil
             workers[i].lastExit = exit
@@ -156,6 +224,11 @@ public final class Supervisor {
             let slot = workers[i].placement.slot
             if stopDeadline != nil {
                 logger.info("worker slot \(slot): pid \(pid) stopped (\(exit))")
+                continue
+            }
+            // A worker that dies while its replacement starts: the replacement takes over.
+            if let r = workers[i].replacement {
+                logger.warning("worker slot \(slot): pid \(pid) ended (\(exit)) while pid \(r.pid) replaces it")
                 continue
             }
             let reason: String
@@ -169,7 +242,7 @@ public final class Supervisor {
         }
     }
 
-    private func scheduleRestart(_ i: Int, reason: String, ranFor: Double) {
+    func scheduleRestart(_ i: Int, reason: String, ranFor: Double) {
         let (delay, streak) = configuration.backoff.next(ranFor: ranFor, streak: workers[i].streak)
         workers[i].streak = streak
         workers[i].restarts += 1

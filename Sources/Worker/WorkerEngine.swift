@@ -24,6 +24,9 @@ public final class WorkerEngine: Sendable {
     public let maxResolutions: Int
     private let resolving = Atomic<Int>(0)
 
+    /// Resolutions started and not yet answered (a draining worker waits for them).
+    public var resolutionsInProgress: Int { resolving.load(ordering: .relaxed) }
+
     public init(segment: SharedSegment, resolver: Resolver, acl: AccessControl, stats: WorkerStatistics,
                 logger: Logger, maxResolutions: Int = 2048) {
         self.segment = segment

@@ -105,6 +105,9 @@ struct WorkerCommand: ParsableCommand {
             _ = cshoal_set_pdeathsig(SIGTERM)
             if getppid() == 1 { throw ValidationError("the supervisor exited before this worker started") }
         }
+        // SIGTERM and SIGINT are taken by this thread with sigwait (a graceful drain), so every
+        // thread started from here on must block them.
+        _ = Self.stopSignals.withUnsafeBufferPointer { cshoal_block_signals($0.baseAddress!) }
         if let cpu { try ProcessPlacement.pin(cpu: cpu) }
         if let numaNode { ProcessPlacement.preferMemory(ofNode: numaNode) }
         let s = try settings()
@@ -182,14 +185,26 @@ struct WorkerCommand: ParsableCommand {
                 Glibc.exit(SegmentMaintenance.exitCode)
             }
         }
-        // The reactor and the event loop threads do the work; this thread only waits. The worker
-        // ends on a signal, or when a TCP listener is closed under it.
-        if let tcp = listening.tcp.first {
-            try tcp.closeFuture.wait()
-        } else {
-            while true { pause() }
+        // The reactor and the event loop threads do the work; this thread waits for SIGTERM or
+        // SIGINT (from shoald, a hot replace, the parent-death signal, or a person), then
+        // drains: no new query is read (the socket's queue stays for the other readers of the
+        // same socket, such as a replacement worker), resolutions in progress answer, and the
+        // worker exits 0.
+        let signo = Self.stopSignals.withUnsafeBufferPointer { cshoal_wait_signal($0.baseAddress!) }
+        let started = Clock.monotonicSeconds()
+        logger.notice("signal \(signo): draining (\(engine.resolutionsInProgress) resolution(s) in progress)")
+        try? group.next().makeFutureWithTask { await listening.stopAccepting() }.wait()
+        while engine.resolutionsInProgress > 0 && Clock.monotonicSeconds() - started < Self.drainSeconds {
+            usleep(5_000)
         }
+        let left = engine.resolutionsInProgress
+        logger.notice("drained in \(Int((Clock.monotonicSeconds() - started) * 1000)) ms\(left > 0 ? ", \(left) resolution(s) abandoned" : ""); exiting")
+        Glibc.exit(0)
     }
+
+    static let stopSignals: [Int32] = [SIGTERM, SIGINT, 0]
+    /// At most this long for resolutions in progress when draining (shoald waits longer).
+    static let drainSeconds = 5.0
 }
 
 /// The IANA root zone trust anchors (KSK-2017 and KSK-2024), as DS records

@@ -2,7 +2,9 @@ import Foundation
 import ArgumentParser
 import DNSCore
 import ShmCache
+import ShoalSystem
 import Supervisor
+import Worker
 
 /// `shoalctl`: control client. What needs no daemon works now: reading a shared segment's
 /// statistics and caches (the segment is the state; shoald is not needed to read it). Commands
@@ -18,7 +20,8 @@ struct Command: ParsableCommand {
             are not implemented yet: see the Status section of README.md.
             """,
         version: ShoalVersion.string,
-        subcommands: [Stats.self, DumpCache.self, SegmentCommand.self])
+        subcommands: [Status.self, Ping.self, RestartWorker.self, RestartWorkers.self, Reload.self, WipeCache.self,
+                      Stats.self, DumpCache.self, SegmentCommand.self])
 }
 
 struct SegmentOption: ParsableArguments {
@@ -182,6 +185,88 @@ struct SegmentRemove: ParsableCommand {
             throw SegmentError(description: "\(error)")
         }
     }
+}
+
+/// Where shoald's control socket is: --control-socket, else the `control-socket` key of
+/// --config (the file shoald reads), else /run/shoal/control.
+struct ControlOptions: ParsableArguments {
+    @Option(help: "Path of shoald's control socket. Default: from --config, else /run/shoal/control.")
+    var controlSocket: String?
+
+    @Option(help: "shoald's configuration file, to find the control socket in it.")
+    var config: String?
+
+    func path() throws -> String {
+        if let controlSocket { return controlSocket }
+        if let config {
+            guard let text = KernelFiles.read(config) else { throw SegmentError(description: "\(config): cannot read the file") }
+            var s = SupervisorSettings()
+            try s.apply(SettingsDocument(yaml: text, file: config))
+            return s.controlSocket
+        }
+        return SupervisorSettings().controlSocket
+    }
+
+    func send(_ r: ControlRequest) throws {
+        do {
+            let body = try ControlClient.send(r, to: try path())
+            if !body.isEmpty { print(body, terminator: body.hasSuffix("\n") ? "" : "\n") }
+        } catch let e as ControlError {
+            throw SegmentError(description: "shoald: \(e)")
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "shoald's workers (slot, pid, CPU, node, uptime, restarts, queries/s), segment fill, bridge.")
+    @OptionGroup var control: ControlOptions
+    @Flag(help: "One JSON document instead of text.")
+    var json = false
+    func run() throws { try control.send(.status(json: json)) }
+}
+
+struct Ping: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check that shoald answers on its control socket.")
+    @OptionGroup var control: ControlOptions
+    func run() throws { try control.send(.ping) }
+}
+
+struct RestartWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart-worker",
+        abstract: "Replace one worker hot: the new one starts on the slot's sockets, then the old one drains. No query is lost.")
+    @OptionGroup var control: ControlOptions
+    @Argument(help: "Worker slot (see status).")
+    var slot: Int
+    func run() throws { try control.send(.restartWorker(slot)) }
+}
+
+struct RestartWorkers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restart-workers",
+        abstract: "Replace every worker hot, one after the other (e.g. after installing a new shoal-worker).")
+    @OptionGroup var control: ControlOptions
+    func run() throws { try control.send(.restartWorkers) }
+}
+
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-read shoald's configuration file: a valid one replaces the workers one by one; a bad one changes nothing.")
+    @OptionGroup var control: ControlOptions
+    func run() throws { try control.send(.reload) }
+}
+
+struct WipeCache: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wipe-cache",
+        abstract: "Remove a name from the record, negative and packet caches (with --subtree, every name below it too).")
+    @OptionGroup var control: ControlOptions
+    @Argument(help: "Domain name.")
+    var name: String
+    @Flag(help: "Also every name below it.")
+    var subtree = false
+    func run() throws { try control.send(.wipeCache(name: name, subtree: subtree)) }
 }
 
 Command.main()

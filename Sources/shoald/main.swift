@@ -28,8 +28,11 @@ struct Shoald: ParsableCommand {
             back-off, after what it left half-written in the segment is reclaimed; its queued \
             queries wait in the slot's socket, which shoald keeps open. SIGTERM or SIGINT stops \
             the workers and exits 0, keeping the segment.
-            Not yet: the control socket (shoalctl restart-worker, reload), metrics, adoption \
-            of a dead worker's in-flight queries (see README.md, Status).
+            The control socket (control-socket, default /run/shoal/control) serves shoalctl: \
+            status, restart-worker N (a hot replace: the new worker starts on the slot's sockets \
+            before the old one drains), restart-workers, reload (also SIGHUP: a valid file \
+            replaces the workers one by one; a bad one changes nothing), wipe-cache, ping.
+            Not yet: metrics, adoption of a dead worker's in-flight queries (see README.md).
 
             Keys of the file for shoald: \(SharedConfigKeys.supervisor.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")).
             """,
@@ -71,6 +74,9 @@ struct Shoald: ParsableCommand {
     @Option(help: "The shoal-worker executable. Default: the one next to shoald.")
     var workerExecutable: String?
 
+    @Option(help: "Path of the control socket for shoalctl. Default /run/shoal/control.")
+    var controlSocket: String?
+
     @Option(name: .customLong("upstream-port"), help: ArgumentHelp("Port of authoritative servers (tests).", visibility: .hidden))
     var upstreamPort: UInt16?
 
@@ -95,6 +101,7 @@ struct Shoald: ParsableCommand {
         if let v = rootHints { s.worker.rootHints = v }
         if let v = logLevel { s.worker.logLevel = v }
         if let v = workerExecutable { s.workerExecutable = v }
+        if let v = controlSocket { s.controlSocket = v }
         return (s, file)
     }
 
@@ -126,6 +133,7 @@ struct Shoald: ParsableCommand {
             print("  listen: \(s.worker.listen.joined(separator: ", ")) (UDP and TCP, one socket each per worker)")
             print("  user: \(account?.description ?? "unchanged (uid \(getuid()))"); worker: \(executable)")
             print("  segment: \(SegmentName.forInstance(s.worker.segment)), \(s.worker.segmentSizeMiB) MiB when created")
+            print("  control socket: \(s.controlSocket)")
             return
         }
         LoggingSystem.bootstrap { label in
@@ -139,6 +147,13 @@ struct Shoald: ParsableCommand {
 
         // Sockets first: binding port 53 needs root or CAP_NET_BIND_SERVICE, which go next.
         let sockets = try Listeners.open(s.worker.listen, slots: plan.workers.count)
+        // The control socket too, in a directory the unprivileged user owns (as /run/shoal).
+        let dir = String(s.controlSocket[..<(s.controlSocket.lastIndex(of: "/") ?? s.controlSocket.startIndex)])
+        if !dir.isEmpty && access(dir, F_OK) != 0 {
+            guard mkdir(dir, 0o750) == 0 else { throw ValidationError("control-socket \(s.controlSocket): cannot create \(dir): \(String(cString: strerror(errno)))") }
+            if let a = account { chown(dir, a.uid, a.gid) }
+        }
+        let control = try ControlServer(path: s.controlSocket, owner: account.map { ($0.uid, $0.gid) })
         if getuid() == 0 && account == nil {
             logger.warning("running as root: set `user:` (e.g. shoal) so that shoald and its workers drop root; only CAP_NET_BIND_SERVICE is kept")
         }
@@ -163,8 +178,11 @@ struct Shoald: ParsableCommand {
                                  workerArguments: workerArguments(configFile: configFile, settings: s),
                                  environment: Self.workerEnvironment(),
                                  backoff: RestartBackoff(minMillis: s.restartBackoffMinMillis, maxMillis: s.restartBackoffMaxMillis),
-                                 heartbeatTimeoutSeconds: Double(s.heartbeatTimeoutSeconds)),
-            plan: plan, sockets: sockets, segment: segment, logger: logger)
+                                 heartbeatTimeoutSeconds: Double(s.heartbeatTimeoutSeconds),
+                                 listen: s.worker.listen, segmentInstance: s.worker.segment),
+            plan: plan, sockets: sockets, segment: segment, control: control,
+            reloadSettings: configFile == nil ? nil : { try self.settings().0 },
+            logger: logger)
         logger.notice("shoald \(ShoalVersion.string) ready, pid \(getpid())")
         let code = try supervisor.run()
         throw ExitCode(code)

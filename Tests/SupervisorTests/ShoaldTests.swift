@@ -3,6 +3,8 @@ import Foundation
 import ShmCache
 import ShoalLab
 import ShoalSystem
+import Supervisor
+import Synchronization
 import Testing
 
 /// A real shoald with real workers on a loopback address of its own; everything it made goes
@@ -32,6 +34,7 @@ final class ShoaldProcess: @unchecked Sendable {
             root-hints: \(directory)/hints
             workers: \(workers)
             restart-backoff-min-ms: 50
+            control-socket: \(directory)/control
             \(yaml)
             """
         try config.write(toFile: directory + "/shoal.yaml", atomically: true, encoding: .utf8)
@@ -75,6 +78,13 @@ final class ShoaldProcess: @unchecked Sendable {
         let q = Message.query(id: UInt16.random(in: 0...UInt16.max), name: try DNSName(name), type: type, qclass: qclass,
                               recursionDesired: true, edns: nil)
         return try Message(wire: DNSProbe.exchange(try q.serialize(), server: address, timeoutMilliseconds: timeout))
+    }
+
+    var controlSocket: String { directory + "/control" }
+
+    /// A request on the control socket: the body of an `ok` reply, or the error.
+    func control(_ r: ControlRequest) throws(ControlError) -> String {
+        try ControlClient.send(r, to: controlSocket, timeoutSeconds: 30)
     }
 
     func stop() {
@@ -259,4 +269,223 @@ struct ShoaldTests {
             #expect(r.answers.first?.rdata == .a(IPv4Address(192, 0, 2, 10)), "\(r)")
         }
     }
+}
+
+/// Queries at a steady rate from one UDP socket, every reply matched by ID: what was sent,
+/// what came back, and which went unanswered.
+final class UDPLoad: @unchecked Sendable {
+    final class Counters: Sendable {
+        let sent = Atomic<Int>(0)
+        let answered = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+    }
+    let counters = Counters()
+    private let thread: Thread
+
+    /// `perTick` queries every millisecond-ish tick of `tickMicros`, for `name`, to `address`.
+    init(address: String, name: String, perTick: Int = 4, tickMicros: UInt32 = 2000) throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        try #require(fd >= 0)
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = UInt16(53).bigEndian
+        inet_pton(AF_INET, address, &sin.sin_addr)
+        var room: Int32 = 8 << 20
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &room, 4)
+        let connected = withUnsafePointer(to: &sin) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let queries = try (0..<65536).map { id in
+            try Message.query(id: UInt16(id), name: try DNSName(name), type: .a, recursionDesired: true, edns: nil).serialize()
+        }
+        let c = counters
+        thread = Thread {
+            var seen = [Bool](repeating: false, count: 65536)
+            var next = 0
+            var buf = [UInt8](repeating: 0, count: 4096)
+            var drainUntil: Double? = nil
+            while true {
+                if drainUntil == nil {
+                    if c.stop.load(ordering: .acquiring) { drainUntil = Clock.monotonicSeconds() + 3 }
+                    for _ in 0..<perTick where next < 65536 {
+                        _ = queries[next].withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
+                        next += 1
+                        c.sent.store(next, ordering: .releasing)
+                    }
+                } else if Clock.monotonicSeconds() > drainUntil! || c.answered.load(ordering: .relaxed) == next {
+                    break
+                }
+                while true {
+                    let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+                    guard n >= 12 else { break }
+                    let id = Int(buf[0]) << 8 | Int(buf[1])
+                    if !seen[id] { seen[id] = true; c.answered.add(1, ordering: .relaxed) }
+                }
+                usleep(tickMicros)
+            }
+            close(fd)
+            c.stop.store(false, ordering: .releasing)   // finished
+        }
+        thread.start()
+    }
+
+    /// Stops sending, waits for the last answers (up to 3 s), returns (sent, answered).
+    func finish() -> (sent: Int, answered: Int) {
+        counters.stop.store(true, ordering: .releasing)
+        usleep(10_000)
+        while counters.stop.load(ordering: .acquiring) { usleep(10_000) }
+        return (counters.sent.load(ordering: .acquiring), counters.answered.load(ordering: .acquiring))
+    }
+}
+
+@Suite("shoald's control socket and hot replace", .serialized)
+struct ShoaldControlTests {
+    @Test("ping, version, status (text and JSON); malformed, oversized and unknown requests get an error line and change nothing")
+    func requests() throws {
+        let d = try ShoaldProcess(tag: "ctl", address: "127.59.6.1", workers: 2)
+        #expect(try d.control(.ping) == "pong")
+        #expect(try d.control(.version).hasPrefix("shoald "))
+        let text = try d.control(.status(json: false))
+        #expect(text.contains("slot  pid") && text.contains(SegmentName.forInstance(d.segment)), "\(text)")
+        let json = try d.control(.status(json: true))
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        let workers = try #require(parsed?["workers"] as? [[String: Any]])
+        #expect(workers.count == 2 && Set(workers.compactMap { $0["pid"] as? Int }).count == 2, "\(json)")
+        // Raw requests: each gets one error line.
+        func raw(_ bytes: [UInt8]) throws -> String {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { p in
+                for (i, b) in d.controlSocket.utf8.enumerated() { p[i] = b }
+            }
+            let ok = withUnsafePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            try #require(ok == 0)
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+            var buf = [UInt8](repeating: 0, count: 4096)
+            var out: [UInt8] = []
+            while true {
+                let n = recv(fd, &buf, buf.count, 0)
+                if n <= 0 { break }
+                out += buf[0..<n]
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        #expect(try raw(Array("frobnicate\n".utf8)).hasPrefix("error: unknown request 'frobnicate'"))
+        #expect(try raw(Array("restart-worker x\n".utf8)).hasPrefix("error: restart-worker takes a slot number"))
+        #expect(try raw([0xFF, 0xFE, 0x00, 0x0A]).hasPrefix("error: request is not printable ASCII"))
+        #expect(try raw([UInt8](repeating: UInt8(ascii: "a"), count: 5000)).hasPrefix("error: request longer than"))
+        #expect(try raw([]).hasPrefix("error: no request within"))   // says nothing: timed out
+        #expect(throws: ControlError.self) { try d.control(.restartWorker(9)) }
+        // Still serving, same workers.
+        #expect(try d.control(.ping) == "pong")
+        #expect(d.workerPIDs().count == 2 && d.answers())
+    }
+
+    @Test("a client of another uid is refused by its peer credentials")
+    func otherUID() throws {
+        let d = try ShoaldProcess(tag: "uid", address: "127.59.7.1", workers: 1)
+        chmod(d.controlSocket, 0o666)   // past the file mode: the peer-credential check is what is left
+        let exe = try #require(BuildProducts.executable("shoalctl"))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=1", "--regid=1", "--clear-groups", exe, "ping", "--control-socket", d.controlSocket]
+        let pipe = Pipe()
+        p.standardError = pipe
+        p.standardOutput = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus != 0)
+        #expect(out.contains("permission denied: uid 1"), "\(out)")
+        #expect(try d.control(.ping) == "pong")
+    }
+
+    @Test("restart-worker and restart-workers under steady load: every query answered, new pids on every slot")
+    func hotReplaceLosesNothing() throws {
+        let d = try ShoaldProcess(tag: "hot", address: "127.59.8.1", workers: 2)
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
+        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 11]],
+                           rank: .authoritativeAnswer, now: shmNow())
+        let before = Set(d.workerPIDs())
+        let load = try UDPLoad(address: d.address, name: "kept.example.")
+        usleep(300_000)
+        let one = try d.control(.restartWorker(0))
+        #expect(one.contains("replaced by pid"), "\(one)")
+        usleep(300_000)
+        let all = try d.control(.restartWorkers)
+        #expect(all.contains("2 worker(s) replaced"), "\(all)")
+        usleep(300_000)
+        let (sent, answered) = load.finish()
+        print("hot replace under load: sent \(sent), answered \(answered)")
+        #expect(sent > 500)
+        #expect(answered == sent, "lost \(sent - answered) of \(sent)\n\(d.log)")
+        let after = Set(d.workerPIDs())
+        #expect(after.count == 2 && after.isDisjoint(with: before), "\(before) → \(after)")
+        #expect(d.log.contains("draining") && d.log.contains("replaced pid"), "\(d.log)")
+    }
+
+    @Test("a worker SIGKILLed under load loses at most what it had read; its queue waits for the replacement")
+    func killUnderLoad() throws {
+        let d = try ShoaldProcess(tag: "killload", address: "127.59.9.1", workers: 1)
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
+        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 12]],
+                           rank: .authoritativeAnswer, now: shmNow())
+        let load = try UDPLoad(address: d.address, name: "kept.example.")
+        usleep(300_000)
+        let victim = try #require(d.workerPIDs().first)
+        kill(victim, SIGKILL)
+        usleep(1_500_000)
+        let (sent, answered) = load.finish()
+        print("kill under load: sent \(sent), answered \(answered), lost \(sent - answered)")
+        #expect(sent > 500)
+        // One worker: every query sent while no worker ran waited in the slot's socket.
+        #expect(sent - answered <= UDPFrontEndBatch.maxInFlight, "lost \(sent - answered) of \(sent)")
+        #expect(d.workerPIDs().count == 1 && !d.workerPIDs().contains(victim))
+    }
+
+    @Test("reload: a bad file is refused and nothing changes; a good one replaces the workers; SIGHUP does the same")
+    func reload() throws {
+        let d = try ShoaldProcess(tag: "reload", address: "127.59.10.1", workers: 2)
+        let original = try String(contentsOfFile: d.directory + "/shoal.yaml", encoding: .utf8)
+        let before = Set(d.workerPIDs())
+        try (original + "\nmax-resolutions: zero\n").write(toFile: d.directory + "/shoal.yaml", atomically: true, encoding: .utf8)
+        #expect { try d.control(.reload) } throws: { e in
+            "\(e)".contains("shoal.yaml") && "\(e)".contains("'max-resolutions'") && "\(e)".contains("running configuration is kept")
+        }
+        #expect(Set(d.workerPIDs()) == before)
+        try (original.replacingOccurrences(of: "127.59.10.1", with: "127.59.10.2"))
+            .write(toFile: d.directory + "/shoal.yaml", atomically: true, encoding: .utf8)
+        #expect { try d.control(.reload) } throws: { e in "\(e)".contains("listen changed") }
+        try (original + "\nmax-resolutions: 500\n").write(toFile: d.directory + "/shoal.yaml", atomically: true, encoding: .utf8)
+        chmod(d.directory + "/shoal.yaml", 0o644)
+        let r = try d.control(.reload)
+        #expect(r.contains("reload: 2 worker(s) replaced"), "\(r)")
+        var middle = Set(d.workerPIDs())
+        for _ in 0..<200 where !middle.isDisjoint(with: before) {   // the old ones drain and go
+            usleep(20_000)
+            middle = Set(d.workerPIDs())
+        }
+        #expect(middle.isDisjoint(with: before) && middle.count == 2, "\(before) → \(middle)")
+        kill(d.pid, SIGHUP)
+        var after = middle
+        for _ in 0..<200 where !after.isDisjoint(with: middle) || after.count != 2 {
+            usleep(50_000)
+            after = Set(d.workerPIDs())
+        }
+        #expect(after.isDisjoint(with: middle) && after.count == 2, "\(d.log)")
+        #expect(d.answers())
+    }
+}
+
+/// What one worker can have read and not yet answered when it is killed: one wake-up's reads.
+enum UDPFrontEndBatch {
+    static let maxInFlight = 128
 }

@@ -64,6 +64,17 @@ int cshoal_set_thread_name(const char *name);
 /// non-blocking signalfd that reads them, or -1 with errno set.
 int cshoal_signalfd_for(const int *signals);
 
+/// Blocks `signals` (a 0-terminated list) in the calling thread, so that threads it starts
+/// later block them too. Returns 0 or -1 with errno set.
+int cshoal_block_signals(const int *signals);
+/// Waits for one of `signals` (0-terminated; they must be blocked) and returns its number, or
+/// -1 with errno set.
+int cshoal_wait_signal(const int *signals);
+
+/// The uid of the process at the other end of a Unix socket (SO_PEERCRED). Returns 0 or -1
+/// with errno set.
+int cshoal_peer_uid(int fd, uid_t *uid);
+
 /// posix_spawn_file_actions_addclosefrom_np; returns the error code itself.
 int cshoal_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 

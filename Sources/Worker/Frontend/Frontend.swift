@@ -28,6 +28,14 @@ public enum Frontend {
         public var udp: [UDPListener]
 
         /// One line per socket, for the log.
+        /// Stops taking new queries: UDP sockets are no longer read (their queues stay for the
+        /// other readers of the same socket: a replacement worker) and TCP listeners close;
+        /// resolutions in progress still answer.
+        public func stopAccepting() async {
+            for l in udp { try? UDPFrontEnd.stop(l) }
+            for c in tcp { try? await c.close() }
+        }
+
         public var descriptions: [String] {
             udp.map { "UDP \($0.name)" } + tcp.map { "TCP \($0.localAddress.map { "\($0)" } ?? "?")" }
         }

@@ -28,6 +28,12 @@ public enum UDPFrontEnd {
         try IOReactor.shared.watch(listener.socket) { server.readable() }
     }
 
+    /// Stops reading `listener` (the worker drains before it exits); answers of resolutions in
+    /// progress are still sent on it.
+    public static func stop(_ listener: UDPListener) throws(SystemCallError) {
+        try IOReactor.shared.unwatch(listener.socket)
+    }
+
     /// One socket's state. Touched only on the reactor thread (the `watch` handler), which is
     /// what makes the unchecked Sendable sound: the mutable state is private to that thread
     /// and nothing of it is public.

@@ -75,8 +75,14 @@ final class IOReactor: TaskExecutor, Sendable {
     private let state = Mutex(State())
     /// Jobs of tasks that prefer this executor, run in order by the reactor thread.
     private let jobs = Mutex<[UnownedJob]>([])
-    /// Handlers of watched client sockets, by token (``watchTokenBit`` set).
-    private let watchers = Mutex<[UInt64: @Sendable () -> Void]>([:])
+    /// Handlers of watched client sockets, by token (``watchTokenBit`` set), and the token of
+    /// each watched descriptor.
+    private struct Watchers {
+        var next: UInt64 = 1
+        var handlers: [UInt64: @Sendable () -> Void] = [:]
+        var tokens: [Int32: UInt64] = [:]
+    }
+    private let watchers = Mutex(Watchers())
     private static let watchTokenBit: UInt64 = 1 << 62
     /// The reactor thread's pthread_t, once it runs.
     private let thread = Atomic<UInt>(0)
@@ -182,10 +188,26 @@ final class IOReactor: TaskExecutor, Sendable {
     /// of the process.
     func watch(_ socket: borrowing OwnedDescriptor, _ onReadable: @escaping @Sendable () -> Void) throws(SystemCallError) {
         let epoll = self.epoll.descriptor
+        let fd = socket.rawValue
         try watchers.withLock { w throws(SystemCallError) in
-            let token = Self.watchTokenBit | UInt64(w.count + 1)
-            try epoll.epollAdd(socket.rawValue, events: EPOLLIN.rawValue, token: token)
-            w[token] = onReadable
+            let token = Self.watchTokenBit | w.next
+            try epoll.epollAdd(fd, events: EPOLLIN.rawValue, token: token)
+            w.next += 1
+            w.handlers[token] = onReadable
+            w.tokens[fd] = token
+        }
+    }
+
+    /// Stops watching `socket` (a worker draining before it exits): its handler is not called
+    /// again after the round in progress. What is queued on the socket stays there for
+    /// whoever else reads it.
+    func unwatch(_ socket: borrowing OwnedDescriptor) throws(SystemCallError) {
+        let epoll = self.epoll.descriptor
+        let fd = socket.rawValue
+        try watchers.withLock { w throws(SystemCallError) in
+            guard let token = w.tokens.removeValue(forKey: fd) else { return }
+            w.handlers[token] = nil
+            try epoll.epollDelete(fd)
         }
     }
 
@@ -223,7 +245,7 @@ final class IOReactor: TaskExecutor, Sendable {
                 if token == 0 {
                     wake.descriptor.drainEvent()
                 } else if token & Self.watchTokenBit != 0 {
-                    watchers.withLock { $0[token] }?()
+                    watchers.withLock { $0.handlers[token] }?()
                 } else {
                     readReplies(token, &buffer, into: &finished)
                 }

@@ -20,6 +20,8 @@ public struct SegmentMaintenance: Sendable {
         self.heartbeat = heartbeat
         self.logger = logger
         beat()
+        // Created once the worker listens: its slot's replacement may proceed.
+        heartbeat?.set(.readyPID, UInt64(ProcessIdentity.current.pid))
     }
 
     func beat() { heartbeat?.set(.heartbeat, UInt64(Clock.bootSeconds())) }

@@ -1,0 +1,226 @@
+import DNSCore
+import Foundation
+import ShmCache
+import ShoalSystem
+
+/// What shoald does with control requests: status, hot replace of workers (make before
+/// break), reload, cache wipes.
+extension Supervisor {
+    /// Seconds a replacement has to become ready before it is given up (the old worker stays).
+    static let replaceTimeoutSeconds = 15.0
+
+    func serve(_ request: ControlRequest, for client: ControlServer.Client) {
+        guard stopDeadline == nil else { return reply(client, "error: shoald is stopping") }
+        switch request {
+        case .ping: reply(client, "ok\npong")
+        case .version: reply(client, "ok\nshoald \(ShoalVersion.string)")
+        case let .status(json): reply(client, "ok\n" + (json ? statusJSON() : statusText()))
+        case let .restartWorker(slot):
+            guard let i = workers.firstIndex(where: { $0.placement.slot == slot }) else {
+                return reply(client, "error: no worker slot \(slot) (slots 0..<\(workers.count))")
+            }
+            guard rolling == nil else { return reply(client, "error: a rolling restart is in progress") }
+            beginReplace(i, client: client)
+        case .restartWorkers:
+            startRolling("restart-workers", client: client)
+        case .reload:
+            reload(answering: client)
+        case let .wipeCache(name, subtree):
+            let n: DNSName
+            do { n = try DNSName(name.hasSuffix(".") ? name : name + ".") } catch {
+                return reply(client, "error: '\(name)' is not a domain name: \(error)")
+            }
+            let removed = segment.records.removeNames(at: n, subtree: subtree)
+                + segment.negative.removeNames(at: n, subtree: subtree)
+                + segment.packets.removeNames(at: n, subtree: subtree)
+            logger.notice("wipe-cache \(n)\(subtree ? " and below" : ""): \(removed) entries removed")
+            reply(client, "ok\n\(removed) entries removed")
+        }
+    }
+
+    func reply(_ client: ControlServer.Client, _ text: String) {
+        control?.reply(client, text)
+    }
+
+    // MARK: Hot replace
+
+    /// Starts a new worker on slot `i`'s sockets; the old one drains once the new one is ready
+    /// (``progressReplacements(now:)``). A dead slot is simply started.
+    func beginReplace(_ i: Int, client: ControlServer.Client?) {
+        let slot = workers[i].placement.slot
+        if workers[i].replacement != nil {
+            if let client { workers[i].replacement!.clients.append(client) }
+            return
+        }
+        guard workers[i].pid != nil else {
+            spawn(i)
+            if let client { reply(client, "ok\nslot \(slot): started pid \(workers[i].pid.map(String.init) ?? "-")") }
+            replacementDone(i)
+            return
+        }
+        do {
+            let pid = try startProcess(workers[i].placement)
+            workers[i].replacement = Replacement(pid: pid, startedAt: Clock.monotonicSeconds(),
+                                                 clients: client.map { [$0] } ?? [])
+            logger.notice("worker slot \(slot): hot replace, new pid \(pid) starting beside pid \(workers[i].pid!)")
+        } catch {
+            if let client { reply(client, "error: slot \(slot): cannot start a worker: \(error)") }
+            replacementDone(i)
+        }
+    }
+
+    /// Hands a slot over to its replacement once the replacement says it listens (its pid in
+    /// the slot's ready word): the old worker gets SIGTERM and drains.
+    func progressReplacements(now: Double) {
+        for i in workers.indices {
+            guard let r = workers[i].replacement else { continue }
+            let slot = workers[i].placement.slot
+            if segment.stats(workerSlot: slot).value(.readyPID) == UInt64(r.pid) {
+                let old = workers[i].pid
+                if let old {
+                    kill(old, SIGTERM)
+                    draining[old] = i
+                }
+                workers[i].pid = r.pid
+                workers[i].startedAt = now
+                workers[i].restarts += 1
+                workers[i].restartReasons["replace", default: 0] += 1
+                workers[i].replacement = nil
+                let what = "slot \(slot): pid \(old.map(String.init) ?? "-") replaced by pid \(r.pid)"
+                logger.notice("worker \(what)")
+                for c in r.clients { reply(c, "ok\n\(what)") }
+                replacementDone(i)
+            } else if now - r.startedAt > Self.replaceTimeoutSeconds {
+                kill(r.pid, SIGKILL)
+                draining[r.pid] = i   // reaped as a replaced process, not restarted
+                replacementFailed(i, "the new worker pid \(r.pid) was not ready within \(Int(Self.replaceTimeoutSeconds)) s; killed, the old one serves on")
+            }
+        }
+    }
+
+    func replacementFailed(_ i: Int, _ why: String) {
+        let slot = workers[i].placement.slot
+        logger.error("worker slot \(slot): hot replace failed: \(why)")
+        for c in workers[i].replacement?.clients ?? [] { reply(c, "error: slot \(slot): \(why)") }
+        workers[i].replacement = nil
+        if workers[i].pid == nil && workers[i].restartAt == nil { scheduleRestartNow(i) }
+        if let r = rolling {
+            for c in r.clients { reply(c, "error: \(r.what) stopped at slot \(slot): \(why)") }
+            rolling = nil
+        }
+    }
+
+    private func scheduleRestartNow(_ i: Int) {
+        workers[i].restartAt = Clock.monotonicSeconds()
+    }
+
+    /// After a slot's replacement: the next of a rolling restart, or its answer.
+    func replacementDone(_ i: Int) {
+        guard var r = rolling else { return }
+        if let next = r.left.first {
+            r.left.removeFirst()
+            rolling = r
+            beginReplace(next, client: nil)
+        } else {
+            rolling = nil
+            for c in r.clients { reply(c, "ok\n\(r.what): \(workers.count) worker(s) replaced one by one") }
+        }
+    }
+
+    func startRolling(_ what: String, client: ControlServer.Client?) {
+        guard rolling == nil, workers.allSatisfy({ $0.replacement == nil }) else {
+            if let client { reply(client, "error: a restart is already in progress") }
+            return
+        }
+        rolling = (left: Array(workers.indices.dropFirst()), clients: client.map { [$0] } ?? [], what: what)
+        beginReplace(workers.indices.first!, client: nil)
+    }
+
+    // MARK: Reload
+
+    /// Re-reads the configuration. A bad file changes nothing; changes that need new sockets
+    /// or another segment need a restart of shoald; otherwise every worker is replaced hot, one
+    /// at a time, and reads the new file as it starts (ACL, limits, log level, …).
+    func reload(answering client: ControlServer.Client?) {
+        func fail(_ why: String) {
+            logger.error("reload refused: \(why); the running configuration is kept")
+            if let client { reply(client, "error: \(why); the running configuration is kept") }
+        }
+        guard let reloadSettings else { return fail("no configuration file to reload") }
+        let new: SupervisorSettings
+        do { new = try reloadSettings() } catch { return fail("\(error)") }
+        guard new.worker.listen == configuredListen else {
+            return fail("listen changed (\(configuredListen.joined(separator: ", ")) → \(new.worker.listen.joined(separator: ", "))): restart shoald")
+        }
+        guard new.worker.segment == configuredSegment else { return fail("segment changed: restart shoald") }
+        if let w = new.workers, w != workers.count {
+            return fail("workers changed (\(workers.count) → \(w)): restart shoald (a live change is not implemented yet)")
+        }
+        logger.notice("reload: configuration valid; replacing the workers one by one")
+        startRolling("reload", client: client)
+    }
+
+    // MARK: Status
+
+    func sample(now: Double) {
+        guard now - lastSample >= 1 else { return }
+        for i in workers.indices {
+            let q = segment.stats(workerSlot: workers[i].placement.slot).value(.queries)
+            workers[i].queriesPerSecond = Double(q &- workers[i].lastQueries) / (now - lastSample)
+            workers[i].lastQueries = q
+        }
+        lastSample = now
+    }
+
+    struct Status: Codable {
+        struct Worker: Codable {
+            var slot: Int, pid: Int32?, cpu: Int, node: Int, uptimeSeconds: Int, restarts: Int
+            var restartReasons: [String: Int], queriesPerSecond: Double, lastExit: String?
+        }
+        struct Table: Codable { var entries: Int, capacity: Int }
+        var version: String, pid: Int32, uptimeSeconds: Int, segment: String, generation: UInt64
+        var tables: [String: Table], reclaimedSlots: UInt64, workers: [Worker], bridge: String
+    }
+
+    func status() -> Status {
+        let now = Clock.monotonicSeconds(), t = shmNow()
+        let r = segment.records.count(now: t), n = segment.negative.count(now: t), p = segment.packets.count(now: t)
+        return Status(
+            version: ShoalVersion.string, pid: getpid(), uptimeSeconds: Int(now - startedAt), segment: segment.name,
+            generation: segment.generation,
+            tables: ["records": .init(entries: r.entries, capacity: segment.records.capacity),
+                     "negative": .init(entries: n.entries, capacity: segment.negative.capacity),
+                     "packets": .init(entries: p.entries, capacity: segment.packets.capacity)],
+            reclaimedSlots: segment.reclaimedSlots,
+            workers: workers.map { w in
+                .init(slot: w.placement.slot, pid: w.pid, cpu: w.placement.cpu, node: w.placement.node,
+                      uptimeSeconds: w.pid == nil ? 0 : Int(now - w.startedAt), restarts: w.restarts,
+                      restartReasons: w.restartReasons, queriesPerSecond: (w.queriesPerSecond * 10).rounded() / 10,
+                      lastExit: w.lastExit?.description)
+            },
+            bridge: "not configured")
+    }
+
+    func statusJSON() -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? e.encode(status())).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    func statusText() -> String {
+        let s = status()
+        var out = ["shoald \(s.version), pid \(s.pid), up \(s.uptimeSeconds) s",
+                   "segment \(s.segment), generation \(s.generation): "
+                       + s.tables.keys.sorted().map { "\($0) \(s.tables[$0]!.entries)/\(s.tables[$0]!.capacity)" }.joined(separator: ", ")
+                       + "; reclaimed slots \(s.reclaimedSlots)",
+                   "slot  pid       cpu  node  up s    restarts  queries/s  last exit"]
+        for w in s.workers {
+            func col(_ v: String, _ n: Int) -> String { v + String(repeating: " ", count: max(1, n - v.count)) }
+            out.append(col("\(w.slot)", 6) + col(w.pid.map(String.init) ?? "-", 10) + col("\(w.cpu)", 5) + col("\(w.node)", 6)
+                       + col("\(w.uptimeSeconds)", 8) + col("\(w.restarts)", 10) + col("\(w.queriesPerSecond)", 11)
+                       + (w.lastExit ?? "-"))
+        }
+        out.append("bridge: \(s.bridge)")
+        return out.joined(separator: "\n")
+    }
+}
