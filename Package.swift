@@ -50,6 +50,8 @@ let package = Package(
             "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CCap", "CNuma", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "MeshBridge", dependencies: [

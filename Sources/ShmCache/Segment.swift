@@ -12,7 +12,8 @@ public enum ShmLayout {
     /// owner table's offset and entry format (`Owners.swift`) never change.
     ///
     /// 2: claims carry the owner-table index, generation and boot-clock time in the sequence
-    /// word; owner table; boot id, retired flag and reclaim counter in the header.
+    /// word; owner table; boot id, retired flag and reclaim counter in the header;
+    /// 256-byte statistics slots (answers by RCODE, latency buckets, heartbeat, ready pid).
     public static let version: UInt32 = 2
 }
 
@@ -232,6 +233,18 @@ public final class SharedSegment: Sendable {
     /// it (a worker exits so its supervisor restarts it on the new one).
     public var isRetired: Bool {
         (header + HeaderLayout.retired).assumingMemoryBound(to: Atomic<UInt64>.self).pointee.load(ordering: .acquiring) != 0
+    }
+
+    /// Occupied slots of a table, from the sequence words alone (no entry is read): cheap
+    /// enough for every metrics scrape.
+    public func occupiedSlots(_ t: TableID) -> Int {
+        switch t {
+        case .records: records.table.occupancy().occupied
+        case .negative: negative.table.occupancy().occupied
+        case .packets: packets.table.occupancy().occupied
+        case .nsSpeed: nsSpeed.table.occupancy().occupied
+        default: 0
+        }
     }
 
     /// Statistics of one worker slot (0 ..< geometry.workerSlots).

@@ -26,9 +26,47 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// shoald waits for it before draining the worker a hot replace replaces.
     public static let readyPID = StatCounter(rawValue: 14)
 
+    /// Answers sent, by response code (the RCODE of the header; other codes together).
+    public static let answersNoError = StatCounter(rawValue: 16)
+    public static let answersNXDomain = StatCounter(rawValue: 17)
+    public static let answersServFail = StatCounter(rawValue: 18)
+    public static let answersRefused = StatCounter(rawValue: 19)
+    public static let answersFormErr = StatCounter(rawValue: 20)
+    public static let answersOther = StatCounter(rawValue: 21)
+    /// Answers by latency (from the start of their handling to the answer), one counter per
+    /// bucket of ``latencyBoundsMicros`` (not cumulative; the last is everything above). Cache
+    /// hits answered within their receive batch count in the first bucket without being timed.
+    public static let latencyBuckets = (22..<31).map { StatCounter(rawValue: $0) }
+    public static let latencyFirstBucket = StatCounter(rawValue: 22)
+    public static let latencyBoundsMicros: [UInt64] = [1_000, 5_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000]
+    /// Sum of the timed latencies, in microseconds.
+    public static let latencySumMicros = StatCounter(rawValue: 31)
+
     public static let all: [StatCounter] = (0..<11).map { StatCounter(rawValue: $0) }
-    /// Counters per worker slot (room for more without a layout change).
-    public static let slotsPerWorker = 16
+    public static let answers: [StatCounter] = (16..<22).map { StatCounter(rawValue: $0) }
+    /// Words per worker slot.
+    public static let slotsPerWorker = 32
+
+    /// The answers counter for an RCODE.
+    @inline(__always)
+    public static func answers(rcode: UInt8) -> StatCounter {
+        switch rcode {
+        case 0: answersNoError
+        case 3: answersNXDomain
+        case 2: answersServFail
+        case 5: answersRefused
+        case 1: answersFormErr
+        default: answersOther
+        }
+    }
+
+    /// The latency bucket of `micros`.
+    @inline(__always)
+    public static func latencyBucket(micros: UInt64) -> StatCounter {
+        var i = 0
+        while i < latencyBoundsMicros.count && micros > latencyBoundsMicros[i] { i += 1 }
+        return latencyBuckets[i]
+    }
 
     public var description: String {
         switch rawValue {
@@ -45,6 +83,13 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 10: "overload-drops"
         case 14: "ready-pid"
         case 15: "heartbeat"
+        case 16: "answers-noerror"
+        case 17: "answers-nxdomain"
+        case 18: "answers-servfail"
+        case 19: "answers-refused"
+        case 20: "answers-formerr"
+        case 21: "answers-other"
+        case 31: "latency-sum-us"
         default: "counter\(rawValue)"
         }
     }
@@ -60,11 +105,11 @@ public struct StatisticsSnapshot: Hashable, Sendable {
     }
 }
 
-/// One worker slot's counters: two 64-byte cache lines of its own, so workers never share a
+/// One worker slot's counters: four 64-byte cache lines of its own, so workers never share a
 /// line. They live in the segment, so they survive worker restarts, and any process can read
 /// and sum them.
 public struct WorkerStatistics: @unchecked Sendable {
-    public static let slotBytes = 128
+    public static let slotBytes = 256
     let region: MappedRegion
     /// This slot's counters in the shared mapping: written by its worker (relaxed atomic adds),
     /// read by anyone (relaxed loads; totals need no ordering).

@@ -71,6 +71,8 @@ public final class Supervisor {
     let segment: SharedSegment
     let logger: Logger
     let control: ControlServer?
+    /// What the metrics endpoint shows of shoald itself (updated once a second).
+    public let metrics = SupervisionMetrics()
     /// Re-reads the configuration for `reload` (nil: reload is refused).
     let reloadSettings: (() throws -> SupervisorSettings)?
     public internal(set) var workers: [WorkerState]

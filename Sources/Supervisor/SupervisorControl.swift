@@ -170,6 +170,12 @@ extension Supervisor {
             workers[i].lastQueries = q
         }
         lastSample = now
+        let running = workers.filter { $0.pid != nil }.count
+        var restarts: [PrometheusText.WorkerRestartKey: Int] = [:]
+        for w in workers {
+            for (reason, n) in w.restartReasons { restarts[.init(slot: w.placement.slot, reason: reason)] = n }
+        }
+        metrics.update { $0.workersRunning = running; $0.restarts = restarts }
     }
 
     struct Status: Codable {

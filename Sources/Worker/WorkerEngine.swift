@@ -1,6 +1,7 @@
 import DNSCore
 import Logging
 import ShmCache
+import ShoalSystem
 import Synchronization
 
 /// Answers client queries: screening (``QueryScreen``, once per query), the packet-cache fast
@@ -59,14 +60,14 @@ public final class WorkerEngine: Sendable {
         case let .respond(b, reason):
             stats.add(.errors)
             logger.debug("answered a bad query at once: \(reason)")
-            return .respond(b)
+            return answered(b)
         case let .answer(s):
             screened = s
         }
         // The common case first: found and answered without building a Message.
         if let hit = packets.answer(screened.packet) {
             stats.add(.packetHits)
-            return .respond(hit)
+            return answered(hit)
         }
         let q: ClientQuery
         switch screened.clientQuery() {
@@ -75,11 +76,11 @@ public final class WorkerEngine: Sendable {
         case let .failure(rejection):
             stats.add(.errors)
             logger.debug("turned away a query that missed: \(rejection.reason)")
-            return rejection.response.map { .respond($0) } ?? .drop
+            return rejection.response.map { answered($0) } ?? .drop
         }
         stats.add(.misses)
         if !q.message.header.recursionDesired {
-            return .respond(ResponseBuilder.build(for: q, resolver.answerFromCache(q.question)))
+            return answered(ResponseBuilder.build(for: q, resolver.answerFromCache(q.question)))
         }
         // Counted from here: the caller must hand every `.resolve` to `resolve(_:)`.
         guard resolving.wrappingAdd(1, ordering: .relaxed).newValue <= maxResolutions else {
@@ -94,6 +95,25 @@ public final class WorkerEngine: Sendable {
     /// its policy says so.
     public func resolve(_ q: ClientQuery) async -> [UInt8] {
         defer { resolving.wrappingSubtract(1, ordering: .relaxed) }
+        let started = Clock.monotonicNanos()
+        let b = await resolveUncounted(q)
+        let micros = (Clock.monotonicNanos() &- started) / 1000
+        stats.add(.latencySumMicros, micros)
+        stats.add(StatCounter.latencyBucket(micros: micros))
+        if b.count >= 4 { stats.add(StatCounter.answers(rcode: b[3] & 0x0F)) }
+        return b
+    }
+
+    /// An answer given at once (a cache hit or an error): counted by RCODE, and in the first
+    /// latency bucket (it leaves within its receive batch) without being timed.
+    @inline(__always)
+    private func answered(_ b: [UInt8]) -> Immediate {
+        if b.count >= 4 { stats.add(StatCounter.answers(rcode: b[3] & 0x0F)) }
+        stats.add(.latencyFirstBucket)
+        return .respond(b)
+    }
+
+    private func resolveUncounted(_ q: ClientQuery) async -> [UInt8] {
         let r = await resolver.resolve(q.question)
         stats.add(.upstreamQueries, UInt64(r.upstreamQueries))
         if r.rcode == .servFail { stats.add(.errors) }

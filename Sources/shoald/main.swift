@@ -32,7 +32,10 @@ struct Shoald: ParsableCommand {
             status, restart-worker N (a hot replace: the new worker starts on the slot's sockets \
             before the old one drains), restart-workers, reload (also SIGHUP: a valid file \
             replaces the workers one by one; a bad one changes nothing), wipe-cache, ping.
-            Not yet: metrics, adoption of a dead worker's in-flight queries (see README.md).
+            With `metrics: ADDR:PORT`, GET /metrics there serves Prometheus text from the \
+            segment's statistics (queries, answers by rcode, cache hits and entries, upstream \
+            queries and timeouts, overload drops, worker restarts, answer latency).
+            Not yet: adoption of a dead worker's in-flight queries (see README.md).
 
             Keys of the file for shoald: \(SharedConfigKeys.supervisor.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")).
             """,
@@ -183,6 +186,16 @@ struct Shoald: ParsableCommand {
             plan: plan, sockets: sockets, segment: segment, control: control,
             reloadSettings: configFile == nil ? nil : { try self.settings().0 },
             logger: logger)
+        // Metrics after the drop: NIO starts its thread here.
+        var metricsServer: MetricsServer? = nil
+        if let m = s.metrics {
+            let supervision = supervisor.metrics
+            metricsServer = try MetricsServer(address: try parseListenAddress(m)) {
+                PrometheusText.render(segment: segment, supervision: supervision.snapshot)
+            }
+            logger.notice("metrics on http://\(m)/metrics")
+        }
+        defer { _ = metricsServer }
         logger.notice("shoald \(ShoalVersion.string) ready, pid \(getpid())")
         let code = try supervisor.run()
         throw ExitCode(code)

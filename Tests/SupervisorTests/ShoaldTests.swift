@@ -489,3 +489,82 @@ struct ShoaldControlTests {
 enum UDPFrontEndBatch {
     static let maxInFlight = 128
 }
+
+/// `GET path` over HTTP/1.1 on a fresh TCP connection: (status line, body).
+func httpGet(_ address: String, _ port: UInt16, _ path: String) throws -> (String, String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var sin = sockaddr_in()
+    sin.sin_family = sa_family_t(AF_INET)
+    sin.sin_port = port.bigEndian
+    inet_pton(AF_INET, address, &sin.sin_addr)
+    var tv = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    let ok = withUnsafePointer(to: &sin) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    try #require(ok == 0, "connect to \(address):\(port)")
+    let req = Array("GET \(path) HTTP/1.1\r\nHost: \(address)\r\n\r\n".utf8)
+    _ = req.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buf, buf.count, 0)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    let text = String(decoding: out, as: UTF8.self)
+    guard let split = text.range(of: "\r\n\r\n") else { return (text, "") }
+    return (String(text[..<split.lowerBound].prefix { $0 != "\r" }), String(text[split.upperBound...]))
+}
+
+/// Parses the Prometheus text format: `name{labels}` → value, every sample line checked.
+func parsePrometheus(_ text: String) throws -> [String: Double] {
+    var out: [String: Double] = [:]
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        let parts = line.split(separator: " ")
+        try #require(parts.count == 2, "bad sample line: \(line)")
+        let value = try #require(Double(parts[1]), "bad value: \(line)")
+        let key = String(parts[0])
+        try #require(key.hasPrefix("shoal_"), "\(key)")
+        if let brace = key.firstIndex(of: "{") { try #require(key.hasSuffix("}"), "\(key)"); _ = brace }
+        out[key] = value
+    }
+    return out
+}
+
+@Suite("shoald metrics", .serialized)
+struct ShoaldMetricsTests {
+    @Test("GET /metrics: Prometheus text from the segment (queries, answers by rcode, hits, entries, latency histogram, restarts); other paths 404")
+    func scrape() throws {
+        let d = try ShoaldProcess(tag: "metrics", address: "127.59.11.1", workers: 2, yaml: "metrics: 127.59.11.1:9153")
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
+        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 13]],
+                           rank: .authoritativeAnswer, now: shmNow())
+        for _ in 0..<20 { _ = try d.ask("kept.example.", .a) }
+        for _ in 0..<5 { _ = try d.ask("version.bind.", .txt, qclass: .ch) }
+        let victim = try #require(d.workerPIDs().first)
+        kill(victim, SIGKILL)
+        for _ in 0..<100 where d.workerPIDs().count < 2 || d.workerPIDs().contains(victim) { usleep(50_000) }
+        usleep(1_200_000)   // shoald's restart counts reach the endpoint within a second
+        let (status, body) = try httpGet("127.59.11.1", 9153, "/metrics")
+        #expect(status.hasPrefix("HTTP/1.1 200"), "\(status)")
+        let m = try parsePrometheus(body)
+        #expect((m["shoal_queries_total"] ?? 0) >= 25, "\(body)")
+        #expect((m["shoal_answers_total{rcode=\"NOERROR\"}"] ?? 0) >= 20)
+        #expect((m["shoal_answers_total{rcode=\"REFUSED\"}"] ?? 0) >= 5)
+        let hits = (m["shoal_cache_hits_total{cache=\"packet\"}"] ?? 0) + (m["shoal_cache_hits_total{cache=\"record\"}"] ?? 0)
+        #expect(hits >= 19)
+        #expect((m["shoal_cache_entries{cache=\"record\"}"] ?? 0) >= 1)
+        #expect(m["shoal_workers"] == 2)
+        let restarts = m.filter { $0.key.hasPrefix("shoal_worker_restarts_total{") && $0.key.contains("reason=\"signal\"") }
+        #expect(restarts.values.reduce(0, +) == 1, "\(body)")
+        // The histogram counts every answer once, cumulatively.
+        let answers = m.filter { $0.key.hasPrefix("shoal_answers_total{") }.values.reduce(0, +)
+        #expect(m["shoal_answer_latency_seconds_count"] == answers)
+        #expect(m["shoal_answer_latency_seconds_bucket{le=\"+Inf\"}"] == answers)
+        #expect((m["shoal_answer_latency_seconds_bucket{le=\"0.001\"}"] ?? 0) <= (m["shoal_answer_latency_seconds_bucket{le=\"0.005\"}"] ?? -1))
+        let (notFound, _) = try httpGet("127.59.11.1", 9153, "/other")
+        #expect(notFound.hasPrefix("HTTP/1.1 404"), "\(notFound)")
+    }
+}
