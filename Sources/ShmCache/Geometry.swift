@@ -122,7 +122,7 @@ struct SegmentLayout: Equatable, Sendable {
     static let headerBytes = 4096
     /// The owner table follows the header page, at the same place in every layout version.
     static let ownersOffset = headerBytes
-    var records = 0, negative = 0, packets = 0, nsSpeed = 0, journal = 0, stats = 0
+    var records = 0, negative = 0, packets = 0, nsSpeed = 0, journal = 0, stats = 0, pending = 0
     var total = 0
 
     init(_ g: SegmentGeometry) {
@@ -134,6 +134,7 @@ struct SegmentLayout: Equatable, Sendable {
         nsSpeed = at; at = page(at + g.nsSpeed.bytes)
         journal = at; at = page(at + Journal.headerBytes + g.journalCapacity * Journal.recordBytes)
         stats = at; at = page(at + g.workerSlots * WorkerStatistics.slotBytes)
+        pending = at; at = page(at + PendingTable.bytes(workerSlots: g.workerSlots))
         total = at
     }
 }

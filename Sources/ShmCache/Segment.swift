@@ -13,7 +13,8 @@ public enum ShmLayout {
     ///
     /// 2: claims carry the owner-table index, generation and boot-clock time in the sequence
     /// word; owner table; boot id, retired flag and reclaim counter in the header;
-    /// 256-byte statistics slots (answers by RCODE, latency buckets, heartbeat, ready pid).
+    /// 256-byte statistics slots (answers by RCODE, latency buckets, heartbeat, ready pid);
+    /// the pending-query table after the statistics.
     public static let version: UInt32 = 2
 }
 
@@ -176,6 +177,8 @@ public final class SharedSegment: Sendable {
     public let packets: PacketCache
     public let nsSpeed: NSSpeedTable
     public let journal: Journal
+    /// Queries being resolved, per worker slot, for adoption after a worker's death.
+    public let pending: PendingTable
     /// Where the bounded `reclaimStale` walk resumes (process-local).
     private let reclaimCursor = Atomic<Int>(0)
 
@@ -190,6 +193,7 @@ public final class SharedSegment: Sendable {
         self.hashSeed = seed
         let j = Journal(region: region, offset: layout.journal, capacity: geometry.journalCapacity)
         self.journal = j
+        pending = PendingTable(region: region, offset: layout.pending, workerSlots: geometry.workerSlots)
         records = RecordCache(table: SlotTable(region: region, offset: layout.records, geometry: geometry.records, seed: seed),
                               journal: j)
         negative = NegativeCache(table: SlotTable(region: region, offset: layout.negative, geometry: geometry.negative,

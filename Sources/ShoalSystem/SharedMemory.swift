@@ -135,6 +135,14 @@ public enum Clock {
         return UInt32(truncatingIfNeeded: ts.tv_sec)
     }
 
+    /// Milliseconds since boot (CLOCK_BOOTTIME).
+    @inline(__always)
+    public static func bootMillis() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+
     /// Wall-clock seconds (CLOCK_REALTIME).
     @inline(__always)
     public static func wallSeconds() -> UInt32 {

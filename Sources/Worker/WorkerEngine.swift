@@ -28,8 +28,13 @@ public final class WorkerEngine: Sendable {
     /// Resolutions started and not yet answered (a draining worker waits for them).
     public var resolutionsInProgress: Int { resolving.load(ordering: .relaxed) }
 
+    /// The worker slot whose pending-query table records this engine's UDP resolutions (so
+    /// that the next worker of the slot adopts them if this one dies); nil: not recorded.
+    public let pendingSlot: Int?
+
     public init(segment: SharedSegment, resolver: Resolver, acl: AccessControl, stats: WorkerStatistics,
-                logger: Logger, maxResolutions: Int = 2048) {
+                logger: Logger, maxResolutions: Int = 2048, pendingSlot: Int? = nil) {
+        self.pendingSlot = pendingSlot
         self.segment = segment
         self.resolver = resolver
         self.packets = PacketAnswers(segment.packets)

@@ -169,7 +169,7 @@ struct WorkerCommand: ParsableCommand {
                                 limits: s.limits, executor: WorkerExecutors.ioReactor, logger: logger,
                                 traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger,
-                                  maxResolutions: s.maxResolutions)
+                                  maxResolutions: s.maxResolutions, pendingSlot: s.workerSlot)
 
         let listeners = specs
         let tcpLimits = s.tcp
@@ -177,6 +177,8 @@ struct WorkerCommand: ParsableCommand {
             try await Frontend.start(listeners, engine: engine, group: group, tcpLimits: tcpLimits, logger: logger)
         }.wait()
         for d in listening.descriptions { logger.info("listening on \(d)") }
+        // What a dead predecessor of this slot was resolving is answered now, from the same sockets.
+        UDPFrontEnd.adoptOrphans(listeners: listening.udp, engine: engine, logger: logger)
         logger.notice("shoal-worker \(ShoalVersion.string) ready, pid \(getpid())")
         let maintenance = SegmentMaintenance(segment: seg, heartbeat: stats, logger: logger)
         group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in

@@ -271,3 +271,49 @@ struct ClaimTests {
         }
     }
 }
+
+@Suite("Pending-query table")
+struct PendingTableTests {
+    @Test("record, clear, and adoption only of a dead owner's young entries")
+    func adoption() throws {
+        try withSegment("pending") { seg, name in
+            let addr: [UInt8] = [2, 0, 0, 53, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+            let q: [UInt8] = Array(repeating: 7, count: 40)
+            func record(_ s: SharedSegment) -> Int? {
+                addr.withUnsafeBytes { a in q.withUnsafeBytes { s.pending.record(slot: 1, listener: 2, address: a, query: $0) } }
+            }
+            // A live owner's entries are never adopted.
+            let mine = try #require(record(seg))
+            #expect(seg.pending.inUse(slot: 1) == 1 && seg.pending.inUse(slot: 0) == 0)
+            let other = try SharedSegment.attach(name: name)
+            #expect(other.pending.adopt(slot: 1, maxAgeMillis: 10_000).orphans.isEmpty)
+            // Another process's clear of our index does nothing.
+            other.pending.clear(slot: 1, entry: mine)
+            #expect(seg.pending.inUse(slot: 1) == 1)
+            seg.pending.clear(slot: 1, entry: mine)
+            #expect(seg.pending.inUse(slot: 1) == 0)
+            // A dead owner (a reused pid): adopted with its bytes, once.
+            var o = SegmentOptions()
+            o.testingIdentity = identity(startTime: 1)
+            let ghost = try SharedSegment.attach(name: name, options: o)
+            _ = try #require(record(ghost))
+            _ = try #require(record(ghost))
+            let (orphans, dropped) = other.pending.adopt(slot: 1, maxAgeMillis: 10_000)
+            #expect(orphans.count == 2 && dropped == 0)
+            #expect(orphans.allSatisfy { $0.address == addr && $0.query == q && $0.listener == 2 })
+            #expect(seg.pending.adopt(slot: 1, maxAgeMillis: 10_000).orphans.isEmpty)   // now the adopter's
+            for orphan in orphans { other.pending.clear(slot: 1, entry: orphan.entry) }
+            #expect(seg.pending.inUse(slot: 1) == 0)
+            // Too old: dropped, not answered.
+            _ = try #require(record(ghost))
+            usleep(20_000)
+            let late = other.pending.adopt(slot: 1, maxAgeMillis: 5)
+            #expect(late.orphans.isEmpty && late.dropped == 1 && seg.pending.inUse(slot: 1) == 0)
+            // Full table: nil, and too long a query: nil.
+            for _ in 0..<PendingTable.entriesPerSlot { _ = record(seg) }
+            #expect(record(seg) == nil)
+            let long = [UInt8](repeating: 1, count: PendingTable.maxQueryBytes + 1)
+            #expect(addr.withUnsafeBytes { a in long.withUnsafeBytes { seg.pending.record(slot: 0, listener: 0, address: a, query: $0) } } == nil)
+        }
+    }
+}

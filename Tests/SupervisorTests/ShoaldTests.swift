@@ -18,14 +18,15 @@ final class ShoaldProcess: @unchecked Sendable {
 
     /// Starts shoald with `yaml` (listen, segment and root hints are added) and waits until
     /// every worker answers.
-    init(tag: String, address: String, workers: Int, yaml: String = "", extra: [String] = []) throws {
+    init(tag: String, address: String, workers: Int, yaml: String = "", extra: [String] = [],
+         rootServer: String = "127.58.0.250") throws {
         directory = NSTemporaryDirectory() + "shoald-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
         self.address = address
         segment = "test-shoald-\(tag)-\(getpid())"
         // The root is a black hole: these workers answer from the segment or not at all.
-        try ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A 127.58.0.250\n"
+        try ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A \(rootServer)\n"
             .write(toFile: directory + "/hints", atomically: true, encoding: .utf8)
         let config = """
             listen: ["\(address):53"]
@@ -566,5 +567,117 @@ struct ShoaldMetricsTests {
         #expect((m["shoal_answer_latency_seconds_bucket{le=\"0.001\"}"] ?? 0) <= (m["shoal_answer_latency_seconds_bucket{le=\"0.005\"}"] ?? -1))
         let (notFound, _) = try httpGet("127.59.11.1", 9153, "/other")
         #expect(notFound.hasPrefix("HTTP/1.1 404"), "\(notFound)")
+    }
+}
+
+/// An authoritative server for every name: answers each A question with AA and one address,
+/// after `delayMillis` (a slow upstream, so that queries are in flight when a worker dies).
+final class SlowAuthority: @unchecked Sendable {
+    final class Flags: Sendable {
+        let done = Atomic<Bool>(false)
+    }
+    let flags = Flags()
+
+    init(address: String, delayMillis: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = UInt16(53).bigEndian
+        inet_pton(AF_INET, address, &sin.sin_addr)
+        let bound = withUnsafePointer(to: &sin) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        let flags = self.flags
+        Thread {
+            var due: [(at: Double, bytes: [UInt8], to: sockaddr_in)] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while !flags.done.load(ordering: .relaxed) {
+                var from = sockaddr_in()
+                var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+                let n = withUnsafeMutablePointer(to: &from) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buf, buf.count, 0, $0, &len) }
+                }
+                if n > 0, let q = try? Message(wire: Array(buf[0..<n])), let question = q.questions.first {
+                    var r = Message(header: q.header, questions: q.questions)
+                    r.header.isResponse = true
+                    r.header.authoritative = true
+                    r.header.recursionAvailable = false
+                    if question.type == .a {
+                        let last = UInt8(truncatingIfNeeded: question.name.wire.count)
+                        r.answers = [ResourceRecord(name: question.name, type: .a, rrclass: .in, ttl: 300,
+                                                    rdata: .a(IPv4Address(192, 0, 2, last)))]
+                    }
+                    if let bytes = try? r.serialize() {
+                        due.append((Clock.monotonicSeconds() + Double(delayMillis) / 1000, bytes, from))
+                    }
+                }
+                let now = Clock.monotonicSeconds()
+                for d in due where d.at <= now {
+                    var to = d.to
+                    _ = withUnsafePointer(to: &to) { p in
+                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(fd, d.bytes, d.bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                        }
+                    }
+                }
+                due.removeAll { $0.at <= now }
+                if n <= 0 { usleep(2000) }
+            }
+            close(fd)
+        }.start()
+    }
+
+    deinit { flags.done.store(true, ordering: .relaxed) }
+}
+
+@Suite("adoption of a dead worker's queries", .serialized)
+struct AdoptionTests {
+    @Test("a worker SIGKILLed with queries in flight: its replacement adopts them and every client gets its answer")
+    func orphansAnswered() throws {
+        let authority = try SlowAuthority(address: "127.59.12.250", delayMillis: 800)
+        let d = try ShoaldProcess(tag: "adopt", address: "127.59.12.1", workers: 1,
+                                  yaml: "qname-minimisation: false\nupstream-timeout-ms: 3000",
+                                  rootServer: "127.59.12.250")
+        // 20 different names, each a miss that waits 0.8 s for the slow server.
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = UInt16(53).bigEndian
+        inet_pton(AF_INET, d.address, &sin.sin_addr)
+        var tv = timeval(tv_sec: 6, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let names = (0..<20).map { "name\($0).adopt.test." }
+        for (i, n) in names.enumerated() {
+            let q = try Message.query(id: UInt16(i), name: try DNSName(n), type: .a, recursionDesired: true, edns: nil).serialize()
+            _ = withUnsafePointer(to: &sin) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, q, q.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        usleep(300_000)
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
+        #expect(seg.pending.inUse(slot: 0) == 20)   // recorded while being resolved
+        let victim = try #require(d.workerPIDs().first)
+        kill(victim, SIGKILL)
+        var got: [UInt16: Message] = [:]
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while got.count < names.count {
+            let n = recv(fd, &buf, buf.count, 0)
+            guard n > 0 else { break }
+            if let m = try? Message(wire: Array(buf[0..<n])) { got[m.header.id] = m }
+        }
+        #expect(got.count == names.count, "answered \(got.count) of \(names.count)\n\(d.log)")
+        for (id, m) in got {
+            #expect(m.rcode == .noError && m.answers.count == 1, "\(id): \(m)")
+        }
+        #expect(d.log.contains("adopted 20 query(ies)"), "\(d.log)")
+        // Each entry is freed right after its answer went out.
+        for _ in 0..<100 where seg.pending.inUse(slot: 0) > 0 { usleep(10_000) }
+        #expect(seg.pending.inUse(slot: 0) == 0)
+        _ = authority
     }
 }

@@ -63,7 +63,7 @@ public enum Frontend {
                     .withBoundSocket(socket.rawValue).get())
             }
         }
-        for l in listening.udp { try UDPFrontEnd.start(l, engine: engine, logger: logger) }
+        for (i, l) in listening.udp.enumerated() { try UDPFrontEnd.start(l, index: i, engine: engine, logger: logger) }
         return listening
     }
 }

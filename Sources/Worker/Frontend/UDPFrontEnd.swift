@@ -23,8 +23,14 @@ public enum UDPFrontEnd {
     public static let maxReadsPerWake = sendSlots / receiveSlots
 
     /// Starts serving `listener` on the reactor; it is served for the life of the process.
-    public static func start(_ listener: UDPListener, engine: WorkerEngine, logger: Logger) throws(SystemCallError) {
-        let server = Server(listener: listener, engine: engine, logger: logger)
+    /// Queries of a dead worker older than this are not answered any more (their clients have
+    /// retried or given up; dig's first timeout is 5 s).
+    public static let adoptionMaxAgeMillis: UInt64 = 4000
+
+    /// Starts serving `listener` (the `index`-th UDP socket of the worker, the same index in
+    /// every worker of a slot) on the reactor; it is served for the life of the process.
+    public static func start(_ listener: UDPListener, index: Int = 0, engine: WorkerEngine, logger: Logger) throws(SystemCallError) {
+        let server = Server(listener: listener, index: index, engine: engine, logger: logger)
         try IOReactor.shared.watch(listener.socket) { server.readable() }
     }
 
@@ -34,18 +40,52 @@ public enum UDPFrontEnd {
         try IOReactor.shared.unwatch(listener.socket)
     }
 
+    /// Answers the queries a dead worker of this slot was resolving (its pending-query
+    /// entries), from the same sockets. Returns how many were adopted and how many dropped (too
+    /// old, or never completely recorded).
+    @discardableResult
+    public static func adoptOrphans(listeners: [UDPListener], engine: WorkerEngine, logger: Logger) -> (adopted: Int, dropped: Int) {
+        guard let slot = engine.pendingSlot else { return (0, 0) }
+        let (orphans, dropped) = engine.segment.pending.adopt(slot: slot, maxAgeMillis: adoptionMaxAgeMillis)
+        for o in orphans {
+            guard o.listener < listeners.count, let client = ClientAddress(bytes: o.address) else {
+                engine.segment.pending.clear(slot: slot, entry: o.entry)
+                continue
+            }
+            let listener = listeners[o.listener]
+            switch engine.receive(o.query, clientAllowed: true, overTCP: false) {
+            case let .respond(b):
+                _ = listener.send(b, to: client)
+                engine.segment.pending.clear(slot: slot, entry: o.entry)
+            case .drop:
+                engine.segment.pending.clear(slot: slot, entry: o.entry)
+            case let .resolve(q):
+                Task(executorPreference: engine.resolver.executor) {
+                    listener.send(await engine.resolve(q), to: client)
+                    engine.segment.pending.clear(slot: slot, entry: o.entry)
+                }
+            }
+        }
+        if !orphans.isEmpty || dropped > 0 {
+            logger.notice("adopted \(orphans.count) query(ies) a dead worker of slot \(slot) was resolving\(dropped > 0 ? "; \(dropped) too old or incomplete, dropped" : "")")
+        }
+        return (orphans.count, dropped)
+    }
+
     /// One socket's state. Touched only on the reactor thread (the `watch` handler), which is
     /// what makes the unchecked Sendable sound: the mutable state is private to that thread
     /// and nothing of it is public.
     final class Server: @unchecked Sendable {
         let listener: UDPListener
+        let index: Int
         let engine: WorkerEngine
         let logger: Logger
         private var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
         private var failures = 0
 
-        init(listener: UDPListener, engine: WorkerEngine, logger: Logger) {
+        init(listener: UDPListener, index: Int, engine: WorkerEngine, logger: Logger) {
             self.listener = listener
+            self.index = index
             self.engine = engine
             self.logger = logger
         }
@@ -53,7 +93,7 @@ public enum UDPFrontEnd {
         /// Reads while full batches keep coming, up to ``maxReadsPerWake`` batches, then sends
         /// the answers all at once.
         func readable() {
-            var misses: [(ClientQuery, ClientAddress)] = []
+            var misses: [(ClientQuery, ClientAddress, Int?)] = []
             for _ in 0..<maxReadsPerWake {
                 let n: Int
                 do { n = try batch.receive(from: listener) } catch {
@@ -64,23 +104,35 @@ public enum UDPFrontEnd {
                     break
                 }
                 for i in 0..<n {
-                    switch engine.receive(batch.payload(i), clientAllowed: batch.senderAllowed(i, by: engine.acl),
+                    let query = batch.payload(i)
+                    switch engine.receive(query, clientAllowed: batch.senderAllowed(i, by: engine.acl),
                                           overTCP: false) {
                     case let .respond(b):
                         if !batch.queueReply(b, toSenderOf: i) { listener.send(b, to: batch.sender(i)) }
                     case .drop:
                         break
                     case let .resolve(q):
-                        misses.append((q, batch.sender(i)))
+                        let client = batch.sender(i)
+                        // Recorded for adoption: if this worker dies before answering, the next
+                        // one of its slot answers from the same socket.
+                        let entry = engine.pendingSlot.flatMap { slot in
+                            client.bytes.withUnsafeBytes { a in
+                                query.withUnsafeBytes { q in
+                                    engine.segment.pending.record(slot: slot, listener: index, address: a, query: q)
+                                }
+                            }
+                        }
+                        misses.append((q, client, entry))
                     }
                 }
                 if n < receiveSlots { break }
             }
             if batch.queued > 0 { _ = batch.send(on: listener) }
-            for (q, client) in misses {
+            for (q, client, entry) in misses {
                 let (engine, listener) = (self.engine, self.listener)
                 Task(executorPreference: engine.resolver.executor) {
                     listener.send(await engine.resolve(q), to: client)
+                    if let entry, let slot = engine.pendingSlot { engine.segment.pending.clear(slot: slot, entry: entry) }
                 }
             }
         }

@@ -73,6 +73,21 @@ public final class UDPListener: Sendable {
     }
 }
 
+extension ClientAddress {
+    /// The sockaddr's bytes (what the pending-query table keeps).
+    public var bytes: [UInt8] {
+        withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }
+    }
+
+    /// An address from bytes `bytes` gave (nil when they cannot be one).
+    public init?(bytes b: [UInt8]) {
+        guard b.count >= 2, b.count <= MemoryLayout<sockaddr_storage>.size else { return nil }
+        var s = sockaddr_storage()
+        withUnsafeMutableBytes(of: &s) { p in for (i, x) in b.enumerated() { p[i] = x } }
+        self.init(storage: s, length: socklen_t(b.count))
+    }
+}
+
 extension ClientAddress: CustomStringConvertible {
     public var description: String {
         var s = storage
