@@ -187,33 +187,6 @@ stop_resolver() { # pid
     forget_pid "$1"
 }
 
-# --- upstream counters (htb classes on lo, cold runs only) -----------------------------------------
-tc_on() {
-    if ! tc qdisc show dev lo | grep -q '^qdisc noqueue 0: root'; then
-        note "lo already has a root qdisc ($(tc qdisc show dev lo | head -1)): upstream queries n/a"
-        return
-    fi
-    local h; h=$(printf '%x' $((0x5300 + octet)))
-    tc qdisc add dev lo root handle "$h:" htb || return 0
-    tc_handle="$h"
-    tc class add dev lo parent "$h:" classid "$h:1" htb rate 10gbit burst 1m quantum 60000
-    tc class add dev lo parent "$h:" classid "$h:2" htb rate 10gbit burst 1m quantum 60000
-    tc filter add dev lo parent "$h:" protocol ip pref 1 u32 match ip dst "$prefix.0.0/16" \
-        match ip protocol 17 0xff match ip dport 53 0xffff flowid "$h:1"
-    # TCP SYN (IPv4 header without options on lo: TCP flags at byte 33).
-    tc filter add dev lo parent "$h:" protocol ip pref 2 u32 match ip dst "$prefix.0.0/16" \
-        match ip protocol 6 0xff match ip dport 53 0xffff match u8 0x02 0x02 at 33 flowid "$h:2"
-}
-tc_off() {
-    [[ -n $tc_handle ]] || return 0
-    tc qdisc show dev lo | grep -q "^qdisc htb $tc_handle: root" && tc qdisc del dev lo root
-    tc_handle=""
-}
-tc_packets() { # class number -> packets so far, or n/a
-    [[ -n $tc_handle ]] || { echo n/a; return; }
-    tc -s class show dev lo classid "$tc_handle:$1" | awk '/Sent/ { print $4; exit }'
-}
-
 # Cold run of one resolver over one query file: prints one table row.
 cold_fmt='%-22s %-8s %5s %3s %7s %6s %9s %4s %8s %8s %8s %5s %5s\n'
 cold_run() { # name, set-name, file, outstanding queries

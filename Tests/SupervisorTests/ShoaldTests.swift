@@ -102,6 +102,22 @@ final class ShoaldProcess: @unchecked Sendable {
     }
 }
 
+/// An IPv4 socket address, and a call of `body` with it as a `sockaddr` (for connect, bind, sendto).
+func ipv4(_ address: String, _ port: UInt16 = 53) -> sockaddr_in {
+    var sin = sockaddr_in()
+    sin.sin_family = sa_family_t(AF_INET)
+    sin.sin_port = port.bigEndian
+    inet_pton(AF_INET, address, &sin.sin_addr)
+    return sin
+}
+
+func withSockaddr<R>(_ sin: sockaddr_in, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    var s = sin
+    return withUnsafePointer(to: &s) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+}
+
 func status(_ pid: Int32, _ tid: Int32? = nil) throws -> PrivilegeStatus {
     try #require(PrivilegeStatus.read(pid: pid, tid: tid))
 }
@@ -287,15 +303,9 @@ final class UDPLoad: @unchecked Sendable {
     init(address: String, name: String, perTick: Int = 4, tickMicros: UInt32 = 2000) throws {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         try #require(fd >= 0)
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = UInt16(53).bigEndian
-        inet_pton(AF_INET, address, &sin.sin_addr)
         var room: Int32 = 8 << 20
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &room, 4)
-        let connected = withUnsafePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let connected = withSockaddr(ipv4(address)) { connect(fd, $0, $1) }
         try #require(connected == 0)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let queries = try (0..<65536).map { id in
@@ -495,15 +505,9 @@ enum UDPFrontEndBatch {
 func httpGet(_ address: String, _ port: UInt16, _ path: String) throws -> (String, String) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
-    var sin = sockaddr_in()
-    sin.sin_family = sa_family_t(AF_INET)
-    sin.sin_port = port.bigEndian
-    inet_pton(AF_INET, address, &sin.sin_addr)
     var tv = timeval(tv_sec: 5, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    let ok = withUnsafePointer(to: &sin) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
+    let ok = withSockaddr(ipv4(address, port)) { connect(fd, $0, $1) }
     try #require(ok == 0, "connect to \(address):\(port)")
     let req = Array("GET \(path) HTTP/1.1\r\nHost: \(address)\r\n\r\n".utf8)
     _ = req.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
@@ -580,13 +584,7 @@ final class SlowAuthority: @unchecked Sendable {
 
     init(address: String, delayMillis: Int) throws {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = UInt16(53).bigEndian
-        inet_pton(AF_INET, address, &sin.sin_addr)
-        let bound = withUnsafePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let bound = withSockaddr(ipv4(address)) { bind(fd, $0, $1) }
         try #require(bound == 0)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let flags = self.flags
@@ -615,12 +613,7 @@ final class SlowAuthority: @unchecked Sendable {
                 }
                 let now = Clock.monotonicSeconds()
                 for d in due where d.at <= now {
-                    var to = d.to
-                    _ = withUnsafePointer(to: &to) { p in
-                        p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            sendto(fd, d.bytes, d.bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                        }
-                    }
+                    _ = withSockaddr(d.to) { sendto(fd, d.bytes, d.bytes.count, 0, $0, $1) }
                 }
                 due.removeAll { $0.at <= now }
                 if n <= 0 { usleep(2000) }
@@ -643,20 +636,13 @@ struct AdoptionTests {
         // 20 different names, each a miss that waits 0.8 s for the slow server.
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = UInt16(53).bigEndian
-        inet_pton(AF_INET, d.address, &sin.sin_addr)
+        let server = ipv4(d.address)
         var tv = timeval(tv_sec: 6, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let names = (0..<20).map { "name\($0).adopt.test." }
         for (i, n) in names.enumerated() {
             let q = try Message.query(id: UInt16(i), name: try DNSName(n), type: .a, recursionDesired: true, edns: nil).serialize()
-            _ = withUnsafePointer(to: &sin) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, q, q.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+            _ = withSockaddr(server) { sendto(fd, q, q.count, 0, $0, $1) }
         }
         usleep(300_000)
         let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
