@@ -19,7 +19,8 @@ final class ShoaldProcess: @unchecked Sendable {
     /// Starts shoald with `yaml` (listen, segment and root hints are added) and waits until
     /// every worker answers.
     init(tag: String, address: String, workers: Int, yaml: String = "", extra: [String] = [],
-         rootServer: String = "127.58.0.250") throws {
+         rootServer: String = "127.58.0.250", listen: [String]? = nil, launcher: [String] = [],
+         directoryOwner: Account? = nil) throws {
         directory = NSTemporaryDirectory() + "shoald-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
@@ -29,7 +30,7 @@ final class ShoaldProcess: @unchecked Sendable {
         try ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A \(rootServer)\n"
             .write(toFile: directory + "/hints", atomically: true, encoding: .utf8)
         let config = """
-            listen: ["\(address):53"]
+            listen: [\((listen ?? ["\(address):53"]).map { "\"\($0)\"" }.joined(separator: ", "))]
             segment: \(segment)
             segment-size: 16
             root-hints: \(directory)/hints
@@ -40,10 +41,18 @@ final class ShoaldProcess: @unchecked Sendable {
             """
         try config.write(toFile: directory + "/shoal.yaml", atomically: true, encoding: .utf8)
         for f in ["/hints", "/shoal.yaml"] { chmod(directory + f, 0o644) }
+        // A shoald started as another user makes its control socket here.
+        if let o = directoryOwner { chown(directory, o.uid, o.gid) }
         logPath = directory + "/log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try #require(BuildProducts.executable("shoald")))
-        process.arguments = ["--config", directory + "/shoal.yaml"] + extra
+        let shoald = try #require(BuildProducts.executable("shoald"))
+        if launcher.isEmpty {
+            process.executableURL = URL(fileURLWithPath: shoald)
+            process.arguments = ["--config", directory + "/shoal.yaml"] + extra
+        } else {
+            process.executableURL = URL(fileURLWithPath: launcher[0])
+            process.arguments = Array(launcher.dropFirst()) + [shoald, "--config", directory + "/shoal.yaml"] + extra
+        }
         let log = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = log
         process.standardError = log
@@ -212,6 +221,46 @@ struct ShoaldTests {
         }
         #expect(cpusSeen == ["0", "1"])
         #expect(inherited.count == 2 && inherited[0].isDisjoint(with: inherited[1]))
+    }
+
+    @Test("started unprivileged with only an ambient CAP_NET_BIND_SERVICE (as systemd can): binds port 53 on IPv4 and IPv6, keeps only that capability, workers none")
+    func ambientCapability() throws {
+        let nobody = try Account.lookup(user: "nobody")
+        let d = try ShoaldProcess(tag: "ambient", address: "127.59.13.1", workers: 1,
+                                  listen: ["127.59.13.1:53", "[::1]:53"],
+                                  launcher: ["/usr/bin/setpriv", "--reuid=\(nobody.uid)", "--regid=\(nobody.gid)", "--clear-groups",
+                                             "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"],
+                                  directoryOwner: nobody)
+        for t in threads(d.pid) {
+            let s = try status(d.pid, t)
+            #expect(s.uids.allSatisfy { $0 == nobody.uid }, "\(s)")
+            #expect(s.effective == 1 << 10 && s.permitted == 1 << 10 && s.ambient == 0 && s.inheritable == 0, "\(s)")
+            #expect(s.noNewPrivs, "\(s)")
+        }
+        let w = try #require(d.workerPIDs().first)
+        for t in threads(w) {
+            let s = try status(w, t)
+            #expect(s.effective == 0 && s.permitted == 0 && s.ambient == 0, "\(s)")
+        }
+        // Both addresses answer (the worker got a socket of each family).
+        #expect(d.answers())
+        let q = try Message.query(id: 7, name: try DNSName("version.bind."), type: .txt, qclass: .ch,
+                                  recursionDesired: false, edns: nil).serialize()
+        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sin6 = sockaddr_in6()
+        sin6.sin6_family = sa_family_t(AF_INET6)
+        sin6.sin6_port = UInt16(53).bigEndian
+        inet_pton(AF_INET6, "::1", &sin6.sin6_addr)
+        _ = withUnsafePointer(to: &sin6) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, q, q.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        }
+        var buf = [UInt8](repeating: 0, count: 512)
+        let n = recv(fd, &buf, buf.count, 0)
+        try #require(n >= 12, "no answer on [::1]:53")
+        #expect(try Message(wire: Array(buf[0..<n])).header.id == 7)
     }
 
     @Test("a worker SIGKILLed is restarted on its slot and answers from the shared cache; SIGTERM stops all and keeps the segment")
