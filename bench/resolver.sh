@@ -15,7 +15,8 @@
 #   --rounds R     cache-hit rounds, interleaved over the resolvers; the median is reported (5).
 #   --cpu N        CPU every resolver is pinned to (default 0).
 #   --load-cpu N   CPU dnsperf is pinned to (default 1).
-#   --only LIST    subset of resolvers, comma-separated (default shoal,pdns,unbound).
+#   --only LIST    subset of resolvers, comma-separated (default shoal,pdns,unbound; also shoald and
+#                  shoald2: the worker under the supervisor with one worker, or two).
 # Environment:
 #   SHOAL_SCRATCH  swift build scratch path for the release build (default .build).
 #
@@ -88,15 +89,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build --------------------------------------------------------------------------------------
-build_release shoal-worker shoal-lab
-workerbin="$bindir/shoal-worker" labbin="$bindir/shoal-lab"
+build_release shoal-worker shoal-lab shoald
+workerbin="$bindir/shoal-worker" labbin="$bindir/shoal-lab" shoaldbin="$bindir/shoald"
 
 # --- lab ----------------------------------------------------------------------------------------
 lab_start "/tmp/shoal-bench-resolver-lab-${prefix#127.}"
 segment="bench-resolver-$octet"
 # Resolvers listen outside the lab's /16, so the upstream counters never see client traffic.
-declare -A addr=([shoal]="127.0.$octet.1" [pdns]="127.0.$octet.2" [unbound]="127.0.$octet.3")
-declare -A label=([shoal]="shoal-worker" [pdns]="pdns-recursor $(dpkg-query -W -f='${Version}' pdns-recursor 2>/dev/null | cut -d- -f1)"
+declare -A addr=([shoal]="127.0.$octet.1" [pdns]="127.0.$octet.2" [unbound]="127.0.$octet.3"
+                 [shoald]="127.0.$octet.4" [shoald2]="127.0.$octet.5")
+declare -A label=([shoal]="shoal-worker" [shoald]="shoald, 1 worker" [shoald2]="shoald, 2 workers" [pdns]="pdns-recursor $(dpkg-query -W -f='${Version}' pdns-recursor 2>/dev/null | cut -d- -f1)"
                   [unbound]="unbound $(dpkg-query -W -f='${Version}' unbound 2>/dev/null | cut -d- -f1)")
 IFS=, read -r -a resolvers <<<"$only"
 for r in "${resolvers[@]}"; do [[ -n ${addr[$r]:-} ]] || die "--only: unknown resolver $r"; done
@@ -116,6 +118,16 @@ start_resolver() { # name -> sets $pid
         rm -f "/dev/shm/shoal.$segment".v*
         taskset -c "$cpu" "$workerbin" --listen "$a:53" --root-hints "$hints" --segment "$segment" \
             --segment-size 256 --log-level warning >"$d/log" 2>&1 &
+        ;;
+    shoald|shoald2)
+        # The same worker under shoald: one worker on the resolvers' CPU, or two (the second on
+        # the load generator's CPU: a 2-core machine has no third).
+        rm -f "/dev/shm/shoal.$segment".v*
+        local n=1 cpus="$cpu"
+        [[ $r == shoald2 ]] && n=2 cpus="$cpu,$load_cpu"
+        printf 'listen: ["%s:53"]\nroot-hints: %s\nsegment: %s\nsegment-size: 256\nlog-level: warning\nworkers: %s\ncpus: "%s"\ncontrol-socket: %s/control\n' \
+            "$a" "$hints" "$segment" "$n" "$cpus" "$d" >"$d/shoal.yaml"
+        "$shoaldbin" --config "$d/shoal.yaml" >"$d/log" 2>&1 &
         ;;
     pdns)
         cat >"$d/recursor.conf" <<EOF
