@@ -38,6 +38,12 @@ public enum Listeners {
 
     /// Opens `slots` × (UDP + TCP) sockets on each of `addresses`.
     public static func open(_ addresses: [String], slots: Int) throws(SystemCallError) -> [SlotSockets] {
+        try open(addresses, slots: 0..<slots)
+    }
+
+    /// Opens the sockets of worker slots `slots` (more slots on reload: shoald keeps
+    /// CAP_NET_BIND_SERVICE for this).
+    public static func open(_ addresses: [String], slots: Range<Int>) throws(SystemCallError) -> [SlotSockets] {
         var parsed: [SocketAddress] = []
         for a in addresses {
             do { parsed.append(try parseListenAddress(a)) } catch {
@@ -45,7 +51,7 @@ public enum Listeners {
             }
         }
         var out: [SlotSockets] = []
-        for slot in 0..<slots {
+        for slot in slots {
             let udp = DescriptorGroup(), tcp = DescriptorGroup()
             for a in parsed {
                 udp.adopt(try socket(a, type: SOCK_DGRAM))

@@ -67,7 +67,7 @@ public final class Supervisor {
     }
 
     let configuration: Configuration
-    let sockets: [SlotSockets]
+    var sockets: [SlotSockets]
     let segment: SharedSegment
     let logger: Logger
     let control: ControlServer?
@@ -79,7 +79,8 @@ public final class Supervisor {
     var configuredListen: [String] { configuration.listen }
     var configuredSegment: String { configuration.segmentInstance }
     var stopDeadline: Double?
-    /// Old workers draining after a hot replace, by pid → worker index.
+    /// Old workers draining (after a hot replace, or a reload that removed their slot), by
+    /// pid → slot number.
     var draining: [pid_t: Int] = [:]
     /// A rolling restart (`restart-workers`, `reload`): slots left, and who asked.
     var rolling: (left: [Int], clients: [ControlServer.Client], what: String)?
@@ -206,9 +207,9 @@ public final class Supervisor {
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { return }
             let exit = ExitStatus(waitStatus: status)
-            if let i = draining.removeValue(forKey: pid) {
+            if let slot = draining.removeValue(forKey: pid) {
                 let reclaimed = segment.sweep(deadPID: pid)
-                logger.info("worker slot \(workers[i].placement.slot): replaced pid \(pid) ended (\(exit))\(reclaimed > 0 ? "; \(reclaimed) slot(s) reclaimed" : "")")
+                logger.info("worker slot \(slot): replaced pid \(pid) ended (\(exit))\(reclaimed > 0 ? "; \(reclaimed) slot(s) reclaimed" : "")")
                 continue
             }
             if let i = workers.firstIndex(where: { $0.replacement?.pid == pid }) {

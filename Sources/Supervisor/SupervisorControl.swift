@@ -79,7 +79,7 @@ extension Supervisor {
                 let old = workers[i].pid
                 if let old {
                     kill(old, SIGTERM)
-                    draining[old] = i
+                    draining[old] = slot
                 }
                 workers[i].pid = r.pid
                 workers[i].startedAt = now
@@ -92,7 +92,7 @@ extension Supervisor {
                 replacementDone(i)
             } else if now - r.startedAt > Self.replaceTimeoutSeconds {
                 kill(r.pid, SIGKILL)
-                draining[r.pid] = i   // reaped as a replaced process, not restarted
+                draining[r.pid] = slot   // reaped as a replaced process, not restarted
                 replacementFailed(i, "the new worker pid \(r.pid) was not ready within \(Int(Self.replaceTimeoutSeconds)) s; killed, the old one serves on")
             }
         }
@@ -123,17 +123,23 @@ extension Supervisor {
             beginReplace(next, client: nil)
         } else {
             rolling = nil
-            for c in r.clients { reply(c, "ok\n\(r.what): \(workers.count) worker(s) replaced one by one") }
+            for c in r.clients { reply(c, "ok\n\(r.what): \(workers.count) worker(s) now, replaced one by one") }
         }
     }
 
-    func startRolling(_ what: String, client: ControlServer.Client?) {
+    /// Replaces workers 0..<count (default all) one after the other.
+    func startRolling(_ what: String, client: ControlServer.Client?, count: Int? = nil) {
         guard rolling == nil, workers.allSatisfy({ $0.replacement == nil }) else {
             if let client { reply(client, "error: a restart is already in progress") }
             return
         }
-        rolling = (left: Array(workers.indices.dropFirst()), clients: client.map { [$0] } ?? [], what: what)
-        beginReplace(workers.indices.first!, client: nil)
+        let n = min(count ?? workers.count, workers.count)
+        guard n > 0 else {
+            if let client { reply(client, "ok\n\(what): \(workers.count) worker(s)") }
+            return
+        }
+        rolling = (left: Array(1..<n), clients: client.map { [$0] } ?? [], what: what)
+        beginReplace(0, client: nil)
     }
 
     // MARK: Reload
@@ -153,11 +159,42 @@ extension Supervisor {
             return fail("listen changed (\(configuredListen.joined(separator: ", ")) → \(new.worker.listen.joined(separator: ", "))): restart shoald")
         }
         guard new.worker.segment == configuredSegment else { return fail("segment changed: restart shoald") }
-        if let w = new.workers, w != workers.count {
-            return fail("workers changed (\(workers.count) → \(w)): restart shoald (a live change is not implemented yet)")
+        guard rolling == nil, workers.allSatisfy({ $0.replacement == nil }) else {
+            return fail("a restart is already in progress")
         }
-        logger.notice("reload: configuration valid; replacing the workers one by one")
-        startRolling("reload", client: client)
+        // The worker count and placement, as at start: from the topology and this process's affinity.
+        let plan: PlacementPlan
+        do {
+            plan = try PlacementPlan.make(new.placementRequest, topology: try Topology.read(),
+                                          allowed: try CPUList.allowedForThisProcess())
+        } catch { return fail("\(error)") }
+        guard plan.workers.count <= segment.geometry.workerSlots else {
+            return fail("\(plan.workers.count) workers, but the segment has \(segment.geometry.workerSlots) worker slots")
+        }
+        for w in plan.warnings { logger.warning("placement: \(w)") }
+        let old = workers.count
+        if plan.workers.count > old {
+            // More slots: their sockets join each address's SO_REUSEPORT group, their workers start.
+            do {
+                sockets += try Listeners.open(configuredListen, slots: old..<plan.workers.count)
+            } catch { return fail("cannot open the new slots' sockets: \(error)") }
+            for p in plan.workers[old...] {
+                workers.append(WorkerState(placement: p))
+                spawn(workers.count - 1)
+            }
+        } else if plan.workers.count < old {
+            // Fewer: the extra workers drain and exit; their sockets close with them (what is
+            // queued on those sockets at that moment is lost: the kernel does not move it).
+            for i in (plan.workers.count..<old).reversed() {
+                if let pid = workers[i].pid { kill(pid, SIGTERM); draining[pid] = workers[i].placement.slot }
+                if let r = workers[i].replacement { kill(r.pid, SIGTERM); draining[r.pid] = workers[i].placement.slot }
+                workers.remove(at: i)
+                sockets.remove(at: i)
+            }
+        }
+        for i in 0..<min(old, plan.workers.count) { workers[i].placement = plan.workers[i] }
+        logger.notice("reload: configuration valid; \(old) → \(workers.count) worker(s); replacing the kept ones one by one")
+        startRolling("reload", client: client, count: min(old, plan.workers.count))
     }
 
     // MARK: Status

@@ -511,7 +511,7 @@ struct ShoaldControlTests {
         #expect(d.workerPIDs().count == 1 && !d.workerPIDs().contains(victim))
     }
 
-    @Test("reload: a bad file is refused and nothing changes; a good one replaces the workers; SIGHUP does the same")
+    @Test("reload: a bad file is refused and nothing changes; a good one replaces the workers; SIGHUP does the same; the worker count changes live")
     func reload() throws {
         let d = try ShoaldProcess(tag: "reload", address: "127.59.10.1", workers: 2)
         let original = try String(contentsOfFile: d.directory + "/shoal.yaml", encoding: .utf8)
@@ -527,7 +527,7 @@ struct ShoaldControlTests {
         try (original + "\nmax-resolutions: 500\n").write(toFile: d.directory + "/shoal.yaml", atomically: true, encoding: .utf8)
         chmod(d.directory + "/shoal.yaml", 0o644)
         let r = try d.control(.reload)
-        #expect(r.contains("reload: 2 worker(s) replaced"), "\(r)")
+        #expect(r.contains("reload: 2 worker(s) now, replaced one by one"), "\(r)")
         var middle = Set(d.workerPIDs())
         for _ in 0..<200 where !middle.isDisjoint(with: before) {   // the old ones drain and go
             usleep(20_000)
@@ -542,6 +542,26 @@ struct ShoaldControlTests {
         }
         #expect(after.isDisjoint(with: middle) && after.count == 2, "\(d.log)")
         #expect(d.answers())
+        // The worker count changes live: up to 3 (new slots, new sockets), then down to 1.
+        func waitFor(_ n: Int) -> Bool {
+            for _ in 0..<200 {
+                if d.workerPIDs().count == n { return true }
+                usleep(20_000)
+            }
+            return false
+        }
+        for (n, cpus) in [(3, "0-1"), (1, "0")] {
+            try (original.replacingOccurrences(of: "workers: 2", with: "workers: \(n)") + "\ncpus: \"\(cpus)\"\n")
+                .write(toFile: d.directory + "/shoal.yaml", atomically: true, encoding: .utf8)
+            chmod(d.directory + "/shoal.yaml", 0o644)
+            let out = try d.control(.reload)
+            #expect(out.contains("\(n) worker(s) now"), "\(out)")
+            #expect(waitFor(n), "\(d.workerPIDs())\n\(d.log)")
+            let status = try d.control(.status(json: true))
+            let parsed = try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any]
+            #expect((parsed?["workers"] as? [[String: Any]])?.count == n, "\(status)")
+            #expect(d.answers())
+        }
     }
 }
 
