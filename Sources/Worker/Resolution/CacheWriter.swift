@@ -56,9 +56,12 @@ struct CacheWriter: Sendable {
                 cache.storeNegative(name, question.type, NegativeAnswer(kind: kind, authority: r.authority, ttl: ttl))
             }
         case .answer:
-            for s in r.authority where s.type == .ns {
-                cache.store(capped(s), rank: authoritative ? .authoritativeAuthority : .additional)
-            }
+            // The zone's own NS set in an authoritative answer refreshes the delegation (it
+            // outranks the parent's referral). Without AA it ranks no higher than the referral
+            // it would replace (RFC 2181 §5.4.1), and replacing on equal rank would let any
+            // answer re-delegate the zone: it is not cached at all.
+            guard authoritative else { break }
+            for s in r.authority where s.type == .ns { cache.store(capped(s), rank: .authoritativeAuthority) }
         default:
             break
         }

@@ -1,0 +1,53 @@
+import DNSCore
+import Foundation
+import ShmCache
+import Testing
+import Worker
+
+/// Authoritative servers that misbehave the ways real ones do (issue #9), each scripted on a
+/// ``LyingServer``: the answer and the queries the worker sent upstream are both checked.
+extension HostileUpstreamTests {
+    // MARK: Security
+
+    /// A server of example.com. answers a question for a name of its zone without AA, with an
+    /// NS set of example.com. naming that very name and its address (a lie about the zone's own
+    /// delegation). The answer is the answer; the delegation learned from the parent stays, so
+    /// mail.example.com. is asked of the real server and the liar's address is never queried.
+    @Test func anAnswersAuthorityDoesNotReplaceTheDelegation() throws {
+        let net = LieNet(20)
+        let evil = net.ip(9)
+        let root = try FakeAuthority([net.rootZone([
+            "example.com. NS ns.example.com.", "ns.example.com. A \(net.ip(2))",
+        ])])
+        let zone = try FakeAuthority([FakeZone("example.com.", [
+            "@ NS ns", "ns A \(net.ip(2))", "www A 192.0.2.1", "mail A 192.0.2.2",
+        ])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), evil]) { q, address in
+            switch address {
+            case net.root: return [.message(root.answer(q))]
+            case evil: return [.message(LieNet.poisonAnswer(q))]
+            default:
+                guard let name = q.question?.name, name.labels.first?.starts(with: "bad".utf8) == true else {
+                    return [.message(zone.answer(q))]
+                }
+                var m = Message.reply(to: q)
+                m.answers = [ResourceRecord(name: name, type: .a, ttl: 86400, rdata: .a(try! IPv4Address(presentation: evil)))]
+                m.authority = [ResourceRecord(name: try! DNSName("example.com."), type: .ns, ttl: 86400, rdata: .ns(name))]
+                m.additional = m.answers
+                return [.message(m)]
+            }
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-ns-auth", server: server)
+        defer { worker.stop() }
+
+        #expect(try worker.ask("www.example.com.", .a).answerAddresses == ["192.0.2.1"], "\(worker.logTail)")
+        _ = try worker.ask("bad123.example.com.", .a)
+        server.resetCounts()
+        let mail = try worker.ask("mail.example.com.", .a)
+        #expect(mail.rcode == .noError, "\(mail.presentation)\n\(worker.logTail)")
+        #expect(mail.answerAddresses == ["192.0.2.2"], "\(mail.presentation)\n\(server.log)")
+        #expect(server.queries(at: evil) == 0, "\(server.log)")
+        #expect(server.queries(at: net.ip(2)) == 1, "\(server.log)")
+    }
+}
