@@ -115,7 +115,7 @@ start_resolver() { # name -> sets $pid
     shoal)
         rm -f "/dev/shm/shoal.$segment".v*
         taskset -c "$cpu" "$workerbin" --listen "$a:53" --root-hints "$hints" --segment "$segment" \
-            --segment-size 256 --log-level warning >"$d/log" 2>&1 &
+            --segment-size 256 --do-not-query-localhost false --log-level warning >"$d/log" 2>&1 &
         ;;
     pdns)
         cat >"$d/recursor.conf" <<EOF

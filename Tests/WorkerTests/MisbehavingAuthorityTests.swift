@@ -50,4 +50,51 @@ extension HostileUpstreamTests {
         #expect(server.queries(at: evil) == 0, "\(server.log)")
         #expect(server.queries(at: net.ip(2)) == 1, "\(server.log)")
     }
+
+    /// By default no query goes to a loopback address: with root hints on 127.57.21.1 the
+    /// worker answers SERVFAIL without sending anything.
+    @Test func loopbackServersAreNotAskedByDefault() throws {
+        let net = LieNet(21)
+        let root = try FakeAuthority([net.rootZone(["example.com. NS ns.example.com.",
+                                                    "ns.example.com. A \(net.ip(2))"])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2)]) { q, _ in [.message(root.answer(q))] }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-loopback", server: server, queriesLoopback: false)
+        defer { worker.stop() }
+
+        let r = try worker.ask("www.example.com.", .a)
+        #expect(r.rcode == .servFail, "\(r.presentation)\n\(worker.logTail)")
+        #expect(r.answers.isEmpty)
+        #expect(server.total == 0, "\(server.log)")
+    }
+
+    /// With loopback allowed (the lab), the blocks of `do-not-query` are still never asked: of
+    /// example.com.'s two servers the faster-looking one is in such a block, and the answer
+    /// comes from the other without a query to it.
+    @Test func doNotQueryBlocksAreNotAsked() throws {
+        let net = LieNet(22)
+        let banned = net.ip(3)
+        let root = try FakeAuthority([net.rootZone([
+            "example.com. NS ns1.example.com.", "example.com. NS ns2.example.com.",
+            "ns1.example.com. A \(banned)", "ns2.example.com. A \(net.ip(2))",
+        ])])
+        let zone = try FakeAuthority([FakeZone("example.com.", [
+            "@ NS ns1", "@ NS ns2", "ns1 A \(banned)", "ns2 A \(net.ip(2))", "www A 192.0.2.1",
+        ])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), banned]) { q, address in
+            [.message(address == net.root ? root.answer(q) : zone.answer(q))]
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-dnq", server: server, extra: ["--do-not-query", "\(banned)/32"])
+        defer { worker.stop() }
+        let segment = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
+        segment.nsSpeed.recordRTT(ServerAddress(try IPv4Address(presentation: banned)), microseconds: 100, now: shmNow())
+
+        for name in ["www.example.com.", "ns1.example.com.", "nothing.example.com."] {
+            let r = try worker.ask(name, .a)
+            #expect(r.rcode == (name.hasPrefix("nothing") ? .nxDomain : .noError), "\(r.presentation)\n\(worker.logTail)")
+        }
+        #expect(server.queries(at: banned) == 0, "\(server.log)")
+        #expect(server.queries(at: net.ip(2)) >= 3, "\(server.log)")
+    }
 }
