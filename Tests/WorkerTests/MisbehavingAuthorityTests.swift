@@ -97,4 +97,57 @@ extension HostileUpstreamTests {
         #expect(server.queries(at: banned) == 0, "\(server.log)")
         #expect(server.queries(at: net.ip(2)) >= 3, "\(server.log)")
     }
+
+    /// Of com.'s two servers, the one that looks faster says, without AA, that names under
+    /// example.com. do not exist and that names under example.net. have no data, each time with
+    /// the SOA of the second-level zone it does not serve. Neither is believed or cached: the
+    /// other server is asked and the answers come, twice (the second time from the cache).
+    @Test func negativeAnswersWithoutAuthorityAreNotBelieved() throws {
+        let net = LieNet(23)
+        let liar = net.ip(2), honest = net.ip(3)
+        let root = try FakeAuthority([net.rootZone([
+            "com. NS a.gtld.lie.", "com. NS b.gtld.lie.", "net. NS a.gtld.lie.", "net. NS b.gtld.lie.",
+            "a.gtld.lie. A \(liar)", "b.gtld.lie. A \(honest)",
+        ])])
+        let tlds = try FakeAuthority([
+            FakeZone("com.", ["@ NS a.gtld.lie.", "@ NS b.gtld.lie.",
+                              "example NS ns.example", "ns.example A \(net.ip(4))"]),
+            FakeZone("net.", ["@ NS a.gtld.lie.", "@ NS b.gtld.lie.",
+                              "example NS ns.example", "ns.example A \(net.ip(4))"]),
+        ])
+        let seconds = try FakeAuthority([
+            FakeZone("example.com.", ["@ NS ns", "ns A \(net.ip(4))", "www A 192.0.2.1"]),
+            FakeZone("example.net.", ["@ NS ns", "ns A \(net.ip(4))", "www A 192.0.2.2"]),
+        ])
+        let server = try LyingServer(addresses: [net.root, liar, honest, net.ip(4)]) { q, address in
+            switch address {
+            case net.root: return [.message(root.answer(q))]
+            case honest: return [.message(tlds.answer(q))]
+            case liar:
+                guard let name = q.question?.name, name.labelCount >= 2 else { return [.message(tlds.answer(q))] }
+                let apex = name.suffix(labels: 2)
+                var m = Message.reply(to: q)
+                m.rcode = apex.labels.last!.elementsEqual("com".utf8) ? .nxDomain : .noError
+                m.authority = [try! ResourceRecord(presentation: "\(apex.presentation) 3600 SOA ns.\(apex.presentation) h. 1 3600 600 86400 3600")]
+                return [.message(m)]
+            default: return [.message(seconds.answer(q))]
+            }
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-negative", server: server)
+        defer { worker.stop() }
+        let segment = try SharedSegment.attach(name: SegmentName.forInstance(worker.segment))
+        segment.nsSpeed.recordRTT(ServerAddress(try IPv4Address(presentation: liar)), microseconds: 100, now: shmNow())
+        segment.nsSpeed.recordRTT(ServerAddress(try IPv4Address(presentation: honest)), microseconds: 20_000, now: shmNow())
+
+        for (name, address) in [("www.example.com.", "192.0.2.1"), ("www.example.net.", "192.0.2.2")] {
+            for dnssecOK in [false, true] {   // the second misses the packet cache
+                let r = try worker.ask(name, .a, dnssecOK: dnssecOK)
+                #expect(r.rcode == .noError, "\(name)\n\(r.presentation)\n\(server.log)")
+                #expect(r.answerAddresses == [address], "\(name)\n\(r.presentation)")
+            }
+        }
+        #expect(server.queries(at: honest) >= 2, "\(server.log)")
+        #expect(server.queries(at: net.ip(4)) >= 2, "\(server.log)")
+    }
 }
