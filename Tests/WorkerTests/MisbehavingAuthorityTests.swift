@@ -150,4 +150,42 @@ extension HostileUpstreamTests {
         #expect(server.queries(at: honest) >= 2, "\(server.log)")
         #expect(server.queries(at: net.ip(4)) >= 2, "\(server.log)")
     }
+
+    // MARK: Answers that must not be SERVFAIL
+
+    /// NODATA in the forms some servers give it, with AA: an empty answer with only the zone's
+    /// NS set in authority (no SOA), and an answer to AAAA holding only the name's A record.
+    /// Both are NOERROR with no answer, after one query each; the name's A is still answered.
+    @Test func nodataWithoutSOAOrWithRecordsOfAnotherType() throws {
+        let net = LieNet(24)
+        let root = try FakeAuthority([net.rootZone(["nodata.test. NS ns.nodata.test.",
+                                                    "ns.nodata.test. A \(net.ip(2))"])])
+        let zone = try FakeZone("nodata.test.", ["@ NS ns", "ns A \(net.ip(2))", "www A 192.0.2.1", "mail A 192.0.2.3"])
+        let honest = FakeAuthority([zone])
+        let server = try LyingServer(addresses: [net.root, net.ip(2)]) { q, address in
+            guard address == net.ip(2), let question = q.question, question.type == .aaaa else {
+                return [.message((address == net.root ? root : honest).answer(q))]
+            }
+            var m = Message.reply(to: q)
+            m.header.authoritative = true
+            if question.name.labels.first!.elementsEqual("www".utf8) {
+                m.authority = zone.records.filter { $0.type == .ns && $0.name == zone.apex }
+            } else {
+                m.answers = zone.records.filter { $0.type == .a && $0.name == question.name }
+            }
+            return [.message(m)]
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-nodata", server: server)
+        defer { worker.stop() }
+
+        for name in ["www.nodata.test.", "mail.nodata.test."] {
+            server.resetCounts()
+            let r = try worker.ask(name, .aaaa)
+            #expect(r.rcode == .noError, "\(name)\n\(r.presentation)\n\(worker.logTail)")
+            #expect(r.answers.isEmpty, "\(name)\n\(r.presentation)")
+            #expect(server.queries(for: name, .aaaa) == 1, "\(server.log)")
+        }
+        #expect(try worker.ask("mail.nodata.test.", .a).answerAddresses == ["192.0.2.3"])
+    }
 }

@@ -158,8 +158,10 @@ public struct UpstreamResponse: Sendable, Equatable {
             out.kind = .answer
             // Keep the zone's NS set from the authority section: it may refresh the delegation.
             out.authority = authoritySets.filter { $0.type == .ns && $0.name == zone }
-        } else if let ns = delegation, !soaValid,
+        } else if let ns = delegation, !soaValid, !(msg.header.authoritative && ns.name == zone),
                   !out.chain.isEmpty || !msg.answers.contains(where: { $0.name == name }) {
+            // (The zone's own NS set in an authoritative reply is no referral: some servers give
+            // NODATA that way, without SOA; it is taken as NODATA below.)
             // A delegation, possibly after an in-zone chain. Answer records about other names
             // are dropped here as everywhere else; they do not make it something else.
             guard ns.name.isStrictSubdomain(of: zone) else {
