@@ -188,4 +188,64 @@ extension HostileUpstreamTests {
         }
         #expect(try worker.ask("mail.nodata.test.", .a).answerAddresses == ["192.0.2.3"])
     }
+
+    // MARK: Answers that must be clean
+
+    /// DNAME answers, with the target in the same zone, in a delegated child and in another
+    /// zone, asked twice (the second time from the cache): every RRset appears once.
+    @Test func aDNAMEAnswerListsEachSetOnce() throws {
+        let net = LieNet(25)
+        let root = try FakeAuthority([net.rootZone([
+            "dn.test. NS ns.dn.test.", "ns.dn.test. A \(net.ip(2))",
+            "other.test. NS ns.other.test.", "ns.other.test. A \(net.ip(3))",
+        ])])
+        let dn = try FakeAuthority([FakeZone("dn.test.", [
+            "@ NS ns", "ns A \(net.ip(2))", "same DNAME real.dn.test.", "www.real A 192.0.2.1",
+            "far DNAME real.other.test.", "child DNAME real.sub.dn.test.",
+            "sub NS ns.sub", "ns.sub A \(net.ip(3))",
+        ])])
+        let other = try FakeAuthority([
+            FakeZone("other.test.", ["@ NS ns", "ns A \(net.ip(3))", "www.real A 192.0.2.2",
+                                     "loop.real CNAME back.far.dn.test.", "back.real A 192.0.2.4"]),
+            FakeZone("sub.dn.test.", ["@ NS ns", "ns A \(net.ip(3))", "www.real A 192.0.2.3"]),
+        ])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), net.ip(3)]) { q, address in
+            var m = (address == net.root ? root : address == net.ip(2) ? dn : other).answer(q)
+            // As a real server does: the DNAME, then the CNAME synthesized from it.
+            if address == net.ip(2), let question = q.question, m.answers.isEmpty, m.rcode == .nxDomain || m.authority.contains(where: { $0.type == .soa }),
+               let d = dn.zones[0].records.first(where: { $0.type == .dname && question.name.isStrictSubdomain(of: $0.name) }),
+               case let .dname(target) = d.rdata {
+                let prefix = question.name.labelCount - d.name.labelCount
+                let rewritten = try! DNSName(labels: question.name.labels.prefix(prefix).map(Array.init)).appending(target)
+                m = Message.reply(to: q)
+                m.header.authoritative = true
+                let sig = try! ResourceRecord(presentation: "\(d.name.presentation) 300 RRSIG DNAME 8 3 300 20300101000000 20200101000000 12345 dn.test. AAAA")
+                m.answers = [d, sig, ResourceRecord(name: question.name, type: .cname, ttl: d.ttl, rdata: .cname(rewritten))]
+                if let a = dn.zones[0].records.first(where: { $0.name == rewritten && $0.type == question.type }) {
+                    m.answers.append(a)
+                }
+            }
+            return [.message(m)]
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-dname-dup", server: server)
+        defer { worker.stop() }
+
+        for (name, address) in [("www.same.dn.test.", "192.0.2.1"), ("www.far.dn.test.", "192.0.2.2"),
+                                ("www.child.dn.test.", "192.0.2.3")] {
+            for dnssecOK in [false, true] {
+                let r = try worker.ask(name, .a, dnssecOK: dnssecOK)
+                #expect(r.rcode == .noError && r.answerAddresses == [address], "\(name)\n\(r.presentation)\n\(worker.logTail)")
+                #expect(Set(r.answers.map(\.comparable)).count == r.answers.count, "\(name)\n\(r.presentation)")
+                #expect(r.answers.count == (dnssecOK ? 4 : 3), "\(name)\n\(r.presentation)")
+            }
+        }
+        // The chain passes the same DNAME twice: it is listed once, each CNAME it implies too.
+        for dnssecOK in [false, true] {
+            let r = try worker.ask("loop.far.dn.test.", .a, dnssecOK: dnssecOK)
+            #expect(r.rcode == .noError && r.answerAddresses == ["192.0.2.4"], "\(r.presentation)\n\(worker.logTail)")
+            #expect(Set(r.answers.map(\.comparable)).count == r.answers.count, "\(r.presentation)")
+            #expect(r.answers.filter { $0.type == .dname }.count == 1, "\(r.presentation)")
+        }
+    }
 }

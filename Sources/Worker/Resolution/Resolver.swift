@@ -124,11 +124,16 @@ public final class Resolver: Sendable {
     /// Answers from the cache only (a client query with RD=0): data or a negative answer when
     /// cached, else SERVFAIL saying so.
     public func answerFromCache(_ q: Question) -> Resolution {
-        reader.answer(q)
+        var r = reader.answer(q)
+        r.answer = Self.eachSetOnce(r.answer)
+        return r
     }
 
     private func finish(_ ctx: inout ResolutionContext, _ r: Resolution) -> Resolution {
         var r = r
+        // A chain may pass the same DNAME (or CNAME) twice; each RRset goes out once per section.
+        r.answer = Self.eachSetOnce(r.answer)
+        r.authority = Self.eachSetOnce(r.authority)
         if !ctx.stale {   // stale data keeps the TTL of 30 s RFC 8767 asks for
             r.answer = r.answer.map(iterator.writer.capped)
             r.authority = r.authority.map(iterator.writer.capped)
@@ -137,5 +142,12 @@ public final class Resolver: Sendable {
         r.stale = ctx.stale
         if ctx.stale { r.extendedErrors.append(ede(.staleAnswer)) }
         return r
+    }
+
+    /// `sets` without the repeats of an owner, type and class already listed, in order.
+    static func eachSetOnce(_ sets: [RRSet]) -> [RRSet] {
+        guard sets.count > 1 else { return sets }
+        var seen: Set<Question> = []
+        return sets.filter { seen.insert(Question(name: $0.name.lowercased, type: $0.type, qclass: $0.rrclass)).inserted }
     }
 }
