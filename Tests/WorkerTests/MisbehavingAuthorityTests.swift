@@ -1,5 +1,6 @@
 import DNSCore
 import Foundation
+import Synchronization
 import ShmCache
 import Testing
 import Worker
@@ -248,4 +249,103 @@ extension HostileUpstreamTests {
             #expect(r.answers.filter { $0.type == .dname }.count == 1, "\(r.presentation)")
         }
     }
+
+    /// A DNAME learnt with a TTL of one second expires. Then the zone's server answers with a
+    /// DNAME that loops: the answer is SERVFAIL without records and without "Stale Answer"
+    /// (the server did answer; its error is the news), naming invalid data, and the expired
+    /// DNAME's target is not asked. When the server later answers nothing at all, the stale
+    /// chain is served (RFC 8767) with EDE 3.
+    @Test func staleDataOnlyWhenNoServerAnswers() throws {
+        let net = LieNet(26)
+        let mode = Atomic<Int>(0)   // 0 honest, 1 a looping DNAME, 2 silent
+        let root = try FakeAuthority([net.rootZone(["dl.test. NS ns.dl.test.", "ns.dl.test. A \(net.ip(2))"])])
+        let zone = try FakeZone("dl.test.", ["@ NS ns", "ns A \(net.ip(2))", "a 1 DNAME b.dl.test.", "www.b 1 A 192.0.2.1"])
+        let server = try LyingServer(addresses: [net.root, net.ip(2)]) { q, address in
+            guard address == net.ip(2) else { return [.message(root.answer(q))] }
+            let loops = try! DNSName("a.dl.test.")
+            switch mode.load(ordering: .relaxed) {
+            case 2: return [.noAnswer]
+            case 1 where q.question!.name.isStrictSubdomain(of: loops):
+                var m = Message.reply(to: q)
+                m.header.authoritative = true
+                m.answers = [ResourceRecord(name: loops, type: .dname, ttl: 300, rdata: .dname(try! DNSName("x.a.dl.test.")))]
+                return [.message(m)]
+            default: return [.message(dnameAnswer(q, in: zone) ?? FakeAuthority([zone]).answer(q))]
+            }
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-stale", server: server)
+        defer { worker.stop() }
+
+        let fresh = try worker.ask("www.a.dl.test.", .a)
+        #expect(fresh.answerAddresses == ["192.0.2.1"], "\(fresh.presentation)\n\(worker.logTail)")
+        usleep(1_600_000)
+        mode.store(1, ordering: .relaxed)
+        server.resetCounts()
+        let loop = try worker.ask("www.a.dl.test.", .a, dnssecOK: true)
+        #expect(loop.rcode == .servFail, "\(loop.presentation)\n\(worker.logTail)")
+        #expect(loop.answers.isEmpty && loop.authority.isEmpty, "\(loop.presentation)")
+        let codes = loop.edns?.extendedErrors.map(\.code) ?? []
+        #expect(!codes.contains(.staleAnswer) && !codes.contains(.noReachableAuthority), "\(loop.presentation)")
+        #expect(codes.contains(.invalidData), "\(loop.presentation)")
+        #expect(server.queries(for: "www.a.dl.test.", .a) >= 1, "\(server.log)")
+        #expect(server.queries(for: "www.b.dl.test.", .a) == 0, "\(server.log)")
+
+        mode.store(2, ordering: .relaxed)
+        let stale = try worker.ask("www.a.dl.test.", .a)
+        #expect(stale.rcode == .noError && stale.answerAddresses == ["192.0.2.1"], "\(stale.presentation)\n\(worker.logTail)")
+        #expect(stale.edns?.extendedErrors.map(\.code) == [.staleAnswer], "\(stale.presentation)")
+    }
+
+    /// Each Extended DNS Error names what happened: servers that answer SERVFAIL are not "No
+    /// Reachable Authority" (the text names their RCODE), servers that answer nothing are, and
+    /// a server that refuses the connection (ICMP port unreachable) is a "Network Error".
+    @Test func extendedErrorsNameWhatHappened() throws {
+        let net = LieNet(27)
+        let root = try FakeAuthority([net.rootZone([
+            "sf.test. NS ns.sf.test.", "ns.sf.test. A \(net.ip(2))",
+            "to.test. NS ns.to.test.", "ns.to.test. A \(net.ip(3))",
+            "nw.test. NS ns.nw.test.", "ns.nw.test. A \(net.ip(4))",   // nothing listens there
+        ])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), net.ip(3)]) { q, address in
+            switch address {
+            case net.root: return [.message(root.answer(q))]
+            case net.ip(2):
+                var m = Message.reply(to: q)
+                m.rcode = .servFail
+                return [.message(m)]
+            default: return [.noAnswer]
+            }
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-ede", server: server)
+        defer { worker.stop() }
+
+        for (name, code) in [("www.sf.test.", EDECode.other), ("www.to.test.", .noReachableAuthority),
+                             ("www.nw.test.", .networkError)] {
+            let r = try worker.ask(name, .a)
+            #expect(r.rcode == .servFail, "\(name)\n\(r.presentation)")
+            #expect(r.edns?.extendedErrors.map(\.code) == [code], "\(name)\n\(r.presentation)")
+            if code == .other {
+                #expect(r.edns?.extendedErrors.first.map { String(decoding: $0.extraText, as: UTF8.self) }?
+                    .contains("SERVFAIL") == true, "\(r.presentation)")
+            }
+        }
+    }
+}
+
+/// `query` answered as a server of `zone` does under a DNAME of the zone: the DNAME, then the
+/// CNAME synthesized from it, then the target's data when it lies in the zone. Nil when no
+/// DNAME lies above the name.
+func dnameAnswer(_ query: Message, in zone: FakeZone) -> Message? {
+    guard let question = query.question,
+          let d = zone.records.first(where: { $0.type == .dname && question.name.isStrictSubdomain(of: $0.name) }),
+          case let .dname(target) = d.rdata,
+          let rewritten = try? DNSName(labels: question.name.labels.prefix(question.name.labelCount - d.name.labelCount)
+              .map(Array.init)).appending(target) else { return nil }
+    var m = Message.reply(to: query)
+    m.header.authoritative = true
+    m.answers = [d, ResourceRecord(name: question.name, type: .cname, ttl: d.ttl, rdata: .cname(rewritten))]
+    m.answers += zone.records.filter { $0.name == rewritten && $0.type == question.type }
+    return m
 }

@@ -19,7 +19,7 @@ final class Iterator: Sendable {
     let executor: any TaskExecutor
 
     /// Upstream steps in progress, by zone and question.
-    private let inflightSteps = Mutex<[StepKey: Task<(UpstreamResponse?, Int), Never>]>([:])
+    private let inflightSteps = Mutex<[StepKey: Task<(Result<UpstreamResponse, ZoneFailure>, Int), Never>]>([:])
 
     struct StepKey: Hashable {
         var zone: DNSName
@@ -44,8 +44,11 @@ final class Iterator: Sendable {
             return s
         }
         let step = await iterate(q, depth: depth, &ctx)
-        if case .failure = step.outcome, let s = reader.step(q, allowStale: true) {
-            ctx.trace("\(q): every server failed, serving stale data")
+        // RFC 8767: stale data only when no server answered in time. A server that answered
+        // with an error (a looping DNAME, SERVFAIL) said something newer than the cache.
+        if case let .failure(e) = step.outcome, e.code == .noReachableAuthority || e.code == .networkError,
+           let s = reader.step(q, allowStale: true) {
+            ctx.trace("\(q): no server answered, serving stale data")
             ctx.stale = true
             return s
         }
@@ -72,11 +75,10 @@ final class Iterator: Sendable {
                     continue
                 }
             }
-            guard let r = await queryZoneShared(target, zone: zone, ns: ns, depth: depth, &ctx) else {
-                let e = ctx.upstreamQueries >= limits.maxUpstreamQueries
-                    ? ede(.other, "upstream query limit reached")
-                    : ede(.noReachableAuthority, "no server of \(zone.presentation) answered")
-                return ResolutionStep(chain: [], outcome: .failure(e))
+            let r: UpstreamResponse
+            switch await queryZoneShared(target, zone: zone, ns: ns, depth: depth, &ctx) {
+            case let .success(response): r = response
+            case let .failure(f): return ResolutionStep(chain: [], outcome: .failure(f.extendedError(zone: zone)))
             }
             if case let .referral(child) = r.kind {
                 referrals += 1
@@ -125,13 +127,14 @@ final class Iterator: Sendable {
     /// (depth 0) share: a nested step (resolving a glueless NS name) never waits on another,
     /// so no step can end up waiting on itself.
     func queryZoneShared(_ q: Question, zone: DNSName, ns: RRSet, depth: Int,
-                         _ ctx: inout ResolutionContext) async -> UpstreamResponse? {
+                         _ ctx: inout ResolutionContext) async -> Result<UpstreamResponse, ZoneFailure> {
         guard depth == 0 else { return await queryZone(q, zone: zone, ns: ns, depth: depth, &ctx) }
         let key = StepKey(zone: zone.lowercased, question: Question(name: q.name.lowercased, type: q.type, qclass: q.qclass))
         let start = ctx
-        let (task, joined) = inflightSteps.withLock { table -> (Task<(UpstreamResponse?, Int), Never>, Bool) in
+        typealias Shared = Task<(Result<UpstreamResponse, ZoneFailure>, Int), Never>
+        let (task, joined) = inflightSteps.withLock { table -> (Shared, Bool) in
             if let t = table[key] { return (t, true) }
-            let t = Task(executorPreference: executor) { () -> (UpstreamResponse?, Int) in
+            let t = Task(executorPreference: executor) { () -> (Result<UpstreamResponse, ZoneFailure>, Int) in
                 var c = start
                 let r = await self.queryZone(q, zone: zone, ns: ns, depth: depth, &c)
                 return (r, c.upstreamQueries)
@@ -150,39 +153,63 @@ final class Iterator: Sendable {
     }
 
     /// Asks the servers of `zone` until one gives a usable response, which is validated and
-    /// cached before it is returned. Nil when every server failed or the budget ran out.
+    /// cached before it is returned; otherwise what the servers did instead.
     func queryZone(_ q: Question, zone: DNSName, ns: RRSet, depth: Int,
-                   _ ctx: inout ResolutionContext) async -> UpstreamResponse? {
+                   _ ctx: inout ResolutionContext) async -> Result<UpstreamResponse, ZoneFailure> {
         var tried: Set<ServerAddress> = []
         var gluelessTried: Set<DNSName> = []
         var attempts = 0
+        var failure = ZoneFailure()
         while attempts < limits.maxServersPerStep {
             let candidates = selection.knownAddresses(ns).filter { !tried.contains($0) }
             if candidates.isEmpty {
-                guard await resolveGlueless(ns, zone: zone, depth: depth, tried: &gluelessTried, &ctx) else { return nil }
+                guard await resolveGlueless(ns, zone: zone, depth: depth, tried: &gluelessTried, &ctx) else {
+                    if ctx.upstreamQueries >= limits.maxUpstreamQueries { failure.budget = true }
+                    return .failure(failure)
+                }
                 continue
             }
             let server = selection.choose(from: candidates)
             tried.insert(server)
             attempts += 1
-            guard let reply = await fallbacks.exchange(q, server: server, &ctx) else {
-                if ctx.upstreamQueries >= limits.maxUpstreamQueries { return nil }
+            let reply: UpstreamReply
+            switch await fallbacks.exchange(q, server: server, &ctx) {
+            case let .success(r): reply = r
+            case .failure(.budget):
+                failure.budget = true
+                return .failure(failure)
+            case .failure(.upstream(.timeout)):
+                failure.timeouts += 1
+                continue
+            case .failure(.upstream(.malformed)):
+                failure.answered.append("a malformed reply")
+                failure.invalid = true
+                continue
+            case .failure(.upstream):
+                failure.networkErrors += 1
                 continue
             }
             let r = UpstreamResponse.classify(reply.message, question: q, zone: zone)
             switch r.kind {
-            case .lame, .failure, .invalid:
+            case let .lame(why):
                 ctx.trace("\(server) for \(zone.presentation): \(r.kind), trying another server")
-                continue
+                failure.answered.append("lame (\(why))")
+            case let .failure(rcode):
+                ctx.trace("\(server) for \(zone.presentation): \(r.kind), trying another server")
+                failure.answered.append("\(rcode)")
+            case let .invalid(why):
+                ctx.trace("\(server) for \(zone.presentation): \(r.kind), trying another server")
+                failure.answered.append(why)
+                failure.invalid = true
             default:
                 ctx.trace("\(server) answered \(q) in \(reply.rtt.nanoseconds / 1000) µs: \(r.kind)")
                 // Classification → validation → cache write: the DNSSEC seam.
                 let validation = await validator.validate(r, question: q, zone: zone)
                 writer.store(r, question: q, authoritative: reply.message.header.authoritative, validation: validation)
-                return r
+                return .success(r)
             }
         }
-        return nil
+        return .failure(failure)
     }
 
     /// Resolves addresses of NS names that have none (glueless delegation), a few at a time.
@@ -200,5 +227,36 @@ final class Iterator: Sendable {
             if tried.count >= limits.maxGluelessNamesPerDelegation { return false }
         }
         return false
+    }
+}
+
+/// What the servers of a zone did when none gave a usable response, for the Extended DNS
+/// Error (RFC 8914) that says so and for the serve-stale decision (RFC 8767: only when no
+/// server answered).
+struct ZoneFailure: Error, Equatable {
+    /// Queries that got nothing back in time.
+    var timeouts = 0
+    /// Queries that failed on the network (ICMP unreachable, a refused or reset connection).
+    var networkErrors = 0
+    /// What the servers that did answer said (lame, an RCODE, invalid data), in order.
+    var answered: [String] = []
+    /// Some answer was invalid data (a looping chain, a reply that did not parse).
+    var invalid = false
+    /// The client query's upstream budget ran out.
+    var budget = false
+
+    func extendedError(zone: DNSName) -> ExtendedDNSError {
+        let servers = "servers of \(zone.presentation)"
+        if !answered.isEmpty {
+            var seen: Set<String> = []
+            let said = answered.filter { seen.insert($0).inserted }.joined(separator: ", ")
+            return ede(invalid ? .invalidData : .other, "\(servers) answered: \(said)")
+        }
+        if budget { return ede(.other, "upstream query limit reached") }
+        if networkErrors > 0 && timeouts == 0 {
+            return ede(.networkError, "\(servers): network error")
+        }
+        if timeouts == 0 { return ede(.noReachableAuthority, "no usable address for the \(servers)") }
+        return ede(.noReachableAuthority, "no server of \(zone.presentation) answered")
     }
 }

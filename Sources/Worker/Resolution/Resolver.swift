@@ -102,8 +102,9 @@ public final class Resolver: Sendable {
         while true {
             guard seen.insert(name).inserted, chain.count <= limits.maxChainLength else {
                 ctx.trace("chain loops or exceeds \(limits.maxChainLength) steps at \(name)")
-                return finish(&ctx, Resolution(rcode: .servFail, answer: chain,
-                                               extendedErrors: [ede(.other, "CNAME/DNAME chain too long or looping")]))
+                // SERVFAIL carries no records: a client must not take half a chain for data.
+                return finish(&ctx, Resolution(rcode: .servFail,
+                                               extendedErrors: [ede(.invalidData, "CNAME/DNAME chain too long or looping")]))
             }
             let step = await iterator.lookup(Question(name: name, type: q.type, qclass: q.qclass), depth: 0, &ctx)
             chain += step.chain
@@ -116,7 +117,7 @@ public final class Resolver: Sendable {
                 return finish(&ctx, Resolution(rcode: kind == .nxDomain ? .nxDomain : .noError, answer: chain,
                                                authority: authority))
             case let .failure(e):
-                return finish(&ctx, Resolution(rcode: .servFail, answer: chain, extendedErrors: [e]))
+                return finish(&ctx, Resolution(rcode: .servFail, extendedErrors: [e]))
             }
         }
     }
@@ -139,8 +140,9 @@ public final class Resolver: Sendable {
             r.authority = r.authority.map(iterator.writer.capped)
         }
         r.upstreamQueries = ctx.upstreamQueries
-        r.stale = ctx.stale
-        if ctx.stale { r.extendedErrors.append(ede(.staleAnswer)) }
+        // A SERVFAIL carries no data, stale or not.
+        r.stale = ctx.stale && r.rcode != .servFail
+        if r.stale { r.extendedErrors.append(ede(.staleAnswer)) }
         return r
     }
 
