@@ -190,6 +190,34 @@ extension HostileUpstreamTests {
         #expect(try worker.ask("mail.nodata.test.", .a).answerAddresses == ["192.0.2.3"])
     }
 
+    /// The child zone's own address for its server (learnt from an authoritative answer, so it
+    /// replaced the parent's glue in the cache) is dead. The resolution goes back to the parent
+    /// for the delegation and asks the glue's address, which answers.
+    @Test func parentGlueWhenTheChildsAddressFails() throws {
+        let net = LieNet(28)
+        let root = try FakeAuthority([net.rootZone(["pg.test. NS ns.pg.test.", "ns.pg.test. A \(net.ip(2))"])])
+        let zone = try FakeAuthority([FakeZone("pg.test.", ["@ NS ns", "ns A \(net.ip(3))", "www A 192.0.2.1"])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), net.ip(3)]) { q, address in
+            switch address {
+            case net.root: return [.message(root.answer(q))]
+            case net.ip(2): return [.message(zone.answer(q))]
+            default: return [.noAnswer]
+            }
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-parent-glue", server: server)
+        defer { worker.stop() }
+
+        // The child's word for its server's address: the dead one.
+        #expect(try worker.ask("ns.pg.test.", .a).answerAddresses == [net.ip(3)], "\(worker.logTail)")
+        server.resetCounts()
+        let r = try worker.ask("www.pg.test.", .a)
+        #expect(r.rcode == .noError && r.answerAddresses == ["192.0.2.1"], "\(r.presentation)\n\(worker.logTail)")
+        #expect(server.queries(at: net.ip(3)) >= 1, "\(server.log)")
+        #expect(server.queries(at: net.root) >= 1, "\(server.log)")
+        #expect(server.queries(for: "www.pg.test.", .a) >= 2, "\(server.log)")
+    }
+
     // MARK: Answers that must be clean
 
     /// DNAME answers, with the target in the same zone, in a delegated child and in another

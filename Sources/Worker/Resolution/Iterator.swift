@@ -62,6 +62,8 @@ final class Iterator: Sendable {
         var (zone, ns) = reader.closestZone(start)
         var known = zone.labelCount  // labels of q.name known to have no cut above them
         var referrals = 0
+        // Set when the zone's known addresses all failed: the parent's glue, asked instead.
+        var parentGlue: [ServerAddress]?
         while true {
             var target = q
             if limits.qnameMinimisation, q.name.labelCount > max(known, zone.labelCount) + 1 {
@@ -76,9 +78,19 @@ final class Iterator: Sendable {
                 }
             }
             let r: UpstreamResponse
-            switch await queryZoneShared(target, zone: zone, ns: ns, depth: depth, &ctx) {
+            switch await queryZoneShared(target, zone: zone, ns: ns, depth: depth, only: parentGlue, &ctx) {
             case let .success(response): r = response
-            case let .failure(f): return ResolutionStep(chain: [], outcome: .failure(f.extendedError(zone: zone)))
+            case let .failure(f):
+                // The child's addresses for its servers (which outrank glue in the cache) may be
+                // wrong where the parent's glue is right: ask the parent again, once per zone.
+                if parentGlue == nil, !f.budget, f.serversAsked, !zone.isRoot,
+                   let glue = await delegationGlue(zone, depth: depth, &ctx)?.filter({ !f.failed.contains($0) }),
+                   !glue.isEmpty {
+                    ctx.trace("servers of \(zone.presentation) failed; trying the parent's glue \(glue)")
+                    parentGlue = glue
+                    continue
+                }
+                return ResolutionStep(chain: [], outcome: .failure(f.extendedError(zone: zone)))
             }
             if case let .referral(child) = r.kind {
                 referrals += 1
@@ -90,6 +102,7 @@ final class Iterator: Sendable {
                     return ResolutionStep(chain: [], outcome: .negative(.noData, r.authority.filter { $0.type != .ns }))
                 }
                 zone = child
+                parentGlue = nil
                 ns = r.authority.first { $0.type == .ns } ?? ns
                 known = max(known, child.labelCount)
                 ctx.trace("referral to \(child.presentation)")
@@ -126,9 +139,9 @@ final class Iterator: Sendable {
     /// ``queryZone`` shared with identical steps already in flight. Only top-level steps
     /// (depth 0) share: a nested step (resolving a glueless NS name) never waits on another,
     /// so no step can end up waiting on itself.
-    func queryZoneShared(_ q: Question, zone: DNSName, ns: RRSet, depth: Int,
+    func queryZoneShared(_ q: Question, zone: DNSName, ns: RRSet, depth: Int, only: [ServerAddress]? = nil,
                          _ ctx: inout ResolutionContext) async -> Result<UpstreamResponse, ZoneFailure> {
-        guard depth == 0 else { return await queryZone(q, zone: zone, ns: ns, depth: depth, &ctx) }
+        guard depth == 0, only == nil else { return await queryZone(q, zone: zone, ns: ns, depth: depth, only: only, &ctx) }
         let key = StepKey(zone: zone.lowercased, question: Question(name: q.name.lowercased, type: q.type, qclass: q.qclass))
         let start = ctx
         typealias Shared = Task<(Result<UpstreamResponse, ZoneFailure>, Int), Never>
@@ -152,16 +165,30 @@ final class Iterator: Sendable {
         return r
     }
 
+    /// The glue addresses the parent gives today for the delegation of `zone`, asked again
+    /// (the cache may hold only the child's addresses, which outrank glue). Nil when the parent
+    /// gives no referral to `zone`.
+    func delegationGlue(_ zone: DNSName, depth: Int, _ ctx: inout ResolutionContext) async -> [ServerAddress]? {
+        let (parent, parentNS) = reader.closestZone(zone.parent ?? .root)
+        guard parent != zone,
+              case let .success(r) = await queryZone(Question(name: zone, type: .ns), zone: parent, ns: parentNS,
+                                                     depth: depth, &ctx),
+              case let .referral(child) = r.kind, child == zone else { return nil }
+        return r.glue.flatMap { $0.rdatas.compactMap(ServerAddress.init(rdata:)) }.filter(selection.mayAsk)
+    }
+
     /// Asks the servers of `zone` until one gives a usable response, which is validated and
-    /// cached before it is returned; otherwise what the servers did instead.
-    func queryZone(_ q: Question, zone: DNSName, ns: RRSet, depth: Int,
+    /// cached before it is returned; otherwise what the servers did instead. With `only`, just
+    /// those addresses are asked (the parent's glue after the zone's own addresses failed).
+    func queryZone(_ q: Question, zone: DNSName, ns: RRSet, depth: Int, only: [ServerAddress]? = nil,
                    _ ctx: inout ResolutionContext) async -> Result<UpstreamResponse, ZoneFailure> {
         var tried: Set<ServerAddress> = []
         var gluelessTried: Set<DNSName> = []
         var attempts = 0
         var failure = ZoneFailure()
         while attempts < limits.maxServersPerStep {
-            let candidates = selection.knownAddresses(ns).filter { !tried.contains($0) }
+            let candidates = (only ?? selection.knownAddresses(ns)).filter { !tried.contains($0) }
+            if candidates.isEmpty, only != nil { return .failure(failure) }
             if candidates.isEmpty {
                 guard await resolveGlueless(ns, zone: zone, depth: depth, tried: &gluelessTried, &ctx) else {
                     if ctx.upstreamQueries >= limits.maxUpstreamQueries { failure.budget = true }
@@ -171,6 +198,7 @@ final class Iterator: Sendable {
             }
             let server = selection.choose(from: candidates)
             tried.insert(server)
+            failure.failed.insert(server)
             attempts += 1
             let reply: UpstreamReply
             switch await fallbacks.exchange(q, server: server, &ctx) {
@@ -244,6 +272,12 @@ struct ZoneFailure: Error, Equatable {
     var invalid = false
     /// The client query's upstream budget ran out.
     var budget = false
+
+    /// The addresses asked, none of which gave a usable response.
+    var failed: Set<ServerAddress> = []
+
+    /// Some server of the zone was asked (rather than none having an address).
+    var serversAsked: Bool { !failed.isEmpty }
 
     func extendedError(zone: DNSName) -> ExtendedDNSError {
         let servers = "servers of \(zone.presentation)"
