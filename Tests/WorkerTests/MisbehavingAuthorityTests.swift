@@ -218,6 +218,58 @@ extension HostileUpstreamTests {
         #expect(server.queries(for: "www.pg.test.", .a) >= 2, "\(server.log)")
     }
 
+    /// QNAME minimisation as RFC 9156 says. qm.test.'s server is wrong about empty
+    /// non-terminals: NXDOMAIN for those under nx, SERVFAIL for those under sf. Each minimised
+    /// failure falls back to the full name, which is answered; the zone is then remembered and
+    /// the next names (mail.y.nx, under the cached NXDOMAIN; mail.x.sf) go out whole at once. In deep.test. (honest), a name 16
+    /// labels below the zone takes at most 10 queries there (MAX_MINIMISE_COUNT), not 16.
+    @Test func qnameMinimisationFallsBackToTheFullName() throws {
+        let net = LieNet(29)
+        let root = try FakeAuthority([net.rootZone([
+            "qm.test. NS ns.qm.test.", "ns.qm.test. A \(net.ip(2))",
+            "deep.test. NS ns.deep.test.", "ns.deep.test. A \(net.ip(3))",
+        ])])
+        let qm = try FakeZone("qm.test.", ["@ NS ns", "ns A \(net.ip(2))", "www.y.nx A 192.0.2.2", "mail.y.nx A 192.0.2.5",
+                                           "www.x.sf A 192.0.2.1", "mail.x.sf A 192.0.2.3"])
+        let long = (1...16).map { "l\($0)" }.joined(separator: ".")
+        let deep = try FakeAuthority([FakeZone("deep.test.", ["@ NS ns", "ns A \(net.ip(3))", "\(long) A 192.0.2.4"])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), net.ip(3)]) { q, address in
+            switch address {
+            case net.root: return [.message(root.answer(q))]
+            case net.ip(3): return [.message(deep.answer(q))]
+            default:
+                var m = FakeAuthority([qm]).answer(q)
+                let name = q.question!.name
+                let isENT = m.answers.isEmpty && m.rcode == .noError && name != qm.apex
+                    && !qm.records.contains { $0.name == name }
+                if isENT, name.isSubdomain(of: try! DNSName("nx.qm.test.")) { m.rcode = .nxDomain }
+                if isENT, name.isSubdomain(of: try! DNSName("sf.qm.test.")) {
+                    m = Message.reply(to: q)
+                    m.rcode = .servFail
+                }
+                return [.message(m)]
+            }
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-qmin", server: server)
+        defer { worker.stop() }
+
+        for (name, address) in [("www.y.nx.qm.test.", "192.0.2.2"), ("mail.y.nx.qm.test.", "192.0.2.5"),
+                                ("www.x.sf.qm.test.", "192.0.2.1")] {
+            let r = try worker.ask(name, .a)
+            #expect(r.rcode == .noError && r.answerAddresses == [address], "\(name)\n\(r.presentation)\n\(worker.logTail)")
+            #expect(server.queries(for: name, .a) == 1, "\(server.log)")
+        }
+        server.resetCounts()
+        let mail = try worker.ask("mail.x.sf.qm.test.", .a)
+        #expect(mail.answerAddresses == ["192.0.2.3"], "\(mail.presentation)\n\(worker.logTail)")
+        #expect(server.total == 1, "\(server.log)")
+
+        let r = try worker.ask("\(long).deep.test.", .a)
+        #expect(r.answerAddresses == ["192.0.2.4"], "\(r.presentation)\n\(worker.logTail)")
+        #expect(server.queries(at: net.ip(3)) <= 10, "\(server.log.joined(separator: "\n"))")
+    }
+
     // MARK: Answers that must be clean
 
     /// DNAME answers, with the target in the same zone, in a delegated child and in another

@@ -67,13 +67,6 @@ struct CacheWriter: Sendable {
         }
     }
 
-    /// RFC 8020: a minimised query's NXDOMAIN means nothing exists below that name, so the
-    /// full question's name is cached as not existing too.
-    func storeNXDomainBelow(_ q: Question, authority: [RRSet]) {
-        let n = NegativeAnswer(kind: .nxDomain, authority: authority, ttl: negativeTTL(authority))
-        if n.ttl > 0 { cache.storeNegative(q.name, q.type, n) }
-    }
-
     func capped(_ s: RRSet) -> RRSet {
         var s = s
         s.ttl = min(s.ttl, limits.maxTTL)

@@ -1,4 +1,5 @@
 import DNSCore
+import ShoalSystem
 import Synchronization
 
 /// Iterative resolution of one name from the closest known zone cut (RFC 1034 §5.3.3): QNAME
@@ -17,6 +18,16 @@ final class Iterator: Sendable {
     let writer: CacheWriter
     let limits: ResolverLimits
     let executor: any TaskExecutor
+
+    /// Zones whose servers failed a minimised query (RFC 9156 §2.3), with the monotonic second
+    /// until which their names go out whole.
+    private let unminimised = Mutex<[DNSName: Int64]>([:])
+    /// How long a zone stays in ``unminimised``, in seconds.
+    static let unminimisedSeconds: Int64 = 900
+    /// RFC 9156 §2.3: at most this many minimised queries per name (MAX_MINIMISE_COUNT), the
+    /// first few adding one label each (MINIMISE_ONE_LAB), the others more.
+    static let maxMinimiseCount = 10
+    static let minimiseOneLabel = 4
 
     /// Upstream steps in progress, by zone and question.
     private let inflightSteps = Mutex<[StepKey: Task<(Result<UpstreamResponse, ZoneFailure>, Int), Never>]>([:])
@@ -64,10 +75,22 @@ final class Iterator: Sendable {
         var referrals = 0
         // Set when the zone's known addresses all failed: the parent's glue, asked instead.
         var parentGlue: [ServerAddress]?
+        // Off for the rest of this zone once a minimised query failed there.
+        var minimise = limits.qnameMinimisation
+        var minimised = 0
+        // The full name is being asked because a minimised one was NXDOMAIN.
+        var afterNXDomain = false
         while true {
             var target = q
-            if limits.qnameMinimisation, q.name.labelCount > max(known, zone.labelCount) + 1 {
-                target = Question(name: q.name.suffix(labels: max(known, zone.labelCount) + 1), type: .a, qclass: q.qclass)
+            let have = max(known, zone.labelCount)
+            if minimise, minimised < Self.maxMinimiseCount, q.name.labelCount > have + 1, !isUnminimised(zone) {
+                let add = minimised < Self.minimiseOneLabel
+                    ? 1 : max(1, (q.name.labelCount - have) / (Self.maxMinimiseCount - minimised))
+                if have + add < q.name.labelCount {
+                    target = Question(name: q.name.suffix(labels: have + add), type: .a, qclass: q.qclass)
+                }
+            }
+            if target != q {
                 // Already asked (the answer or its absence is cached): that name is no cut.
                 if let cached = reader.step(target, allowStale: false) {
                     if case let .negative(.nxDomain, authority) = cached.outcome {
@@ -77,9 +100,17 @@ final class Iterator: Sendable {
                     continue
                 }
             }
+            if target != q { minimised += 1 }
             let r: UpstreamResponse
             switch await queryZoneShared(target, zone: zone, ns: ns, depth: depth, only: parentGlue, &ctx) {
             case let .success(response): r = response
+            case let .failure(f) where target != q && f.serversAsked && !f.budget:
+                // RFC 9156 §2.3: REFUSED, SERVFAIL, FORMERR, NOTIMP or silence to a minimised
+                // query: ask the full name, and keep doing so in this zone for a while.
+                ctx.trace("minimised \(target) failed at \(zone.presentation): asking the full name")
+                remember(unminimised: zone)
+                minimise = false
+                continue
             case let .failure(f):
                 // The child's addresses for its servers (which outrank glue in the cache) may be
                 // wrong where the parent's glue is right: ask the parent again, once per zone.
@@ -92,6 +123,12 @@ final class Iterator: Sendable {
                 }
                 return ResolutionStep(chain: [], outcome: .failure(f.extendedError(zone: zone)))
             }
+            if afterNXDomain, r.kind != .nxDomain {
+                // The server said NXDOMAIN for a name with data below: its NXDOMAIN, now cached,
+                // must not stop minimised steps in this zone, which are left off for a while.
+                remember(unminimised: zone)
+                afterNXDomain = false
+            }
             if case let .referral(child) = r.kind {
                 referrals += 1
                 guard referrals <= limits.maxReferrals else {
@@ -103,6 +140,7 @@ final class Iterator: Sendable {
                 }
                 zone = child
                 parentGlue = nil
+                minimise = limits.qnameMinimisation
                 ns = r.authority.first { $0.type == .ns } ?? ns
                 known = max(known, child.labelCount)
                 ctx.trace("referral to \(child.presentation)")
@@ -111,9 +149,14 @@ final class Iterator: Sendable {
             if target != q {
                 switch r.kind {
                 case .nxDomain:
-                    // RFC 8020: nothing exists below a name that does not exist.
-                    writer.storeNXDomainBelow(q, authority: r.authority)
-                    return ResolutionStep(chain: [], outcome: .negative(.nxDomain, writer.negativeAuthority(r.authority)))
+                    // RFC 8020 says nothing exists below a name that does not exist, but some
+                    // servers say NXDOMAIN for empty non-terminals: without DNSSEC to prove it,
+                    // the full name is asked (RFC 9156 §2.3, as unbound does); its NXDOMAIN is
+                    // cached for it.
+                    ctx.trace("NXDOMAIN for minimised \(target): asking the full name")
+                    minimise = false
+                    afterNXDomain = true
+                    continue
                 default:
                     // The minimised name exists and is no cut: go one label deeper.
                     known = target.name.labelCount
@@ -133,6 +176,25 @@ final class Iterator: Sendable {
                 // queryZone only returns usable kinds; referrals were handled above.
                 return ResolutionStep(chain: [], outcome: .failure(ede(.other, "unexpected response kind")))
             }
+        }
+    }
+
+    private func isUnminimised(_ zone: DNSName) -> Bool {
+        let key = zone.lowercased
+        let now = Int64(ShoalSystem.Clock.monotonicSeconds())
+        return unminimised.withLock { table in
+            guard let until = table[key] else { return false }
+            if until > now { return true }
+            table[key] = nil
+            return false
+        }
+    }
+
+    private func remember(unminimised zone: DNSName) {
+        let until = Int64(ShoalSystem.Clock.monotonicSeconds()) + Self.unminimisedSeconds
+        unminimised.withLock { table in
+            if table.count >= 10_000 { table.removeAll() }   // bounded; forgetting only costs queries
+            table[zone.lowercased] = until
         }
     }
 
