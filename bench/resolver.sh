@@ -81,7 +81,7 @@ cleanup() {
     for p in "${pids[@]}"; do stop_pid "$p"; done
     declare -F tc_off >/dev/null && tc_off
     lab_stop
-    rm -f "/dev/shm/shoal.$segment".v*
+    rm -f "/dev/shm/shoal.$segment".v* "/dev/shm/shoal.$segment"-shoald*.v*
     rm -rf "$work"
     exit "$rc"
 }
@@ -117,16 +117,18 @@ start_resolver() { # name -> sets $pid
     shoal)
         rm -f "/dev/shm/shoal.$segment".v*
         taskset -c "$cpu" "$workerbin" --listen "$a:53" --root-hints "$hints" --segment "$segment" \
-            --segment-size 256 --log-level warning >"$d/log" 2>&1 &
+            --segment-size 256 --do-not-query-localhost false --log-level warning >"$d/log" 2>&1 &
         ;;
     shoald|shoald2)
         # The same worker under shoald: one worker on the resolvers' CPU, or two (the second on
         # the load generator's CPU: a 2-core machine has no third).
-        rm -f "/dev/shm/shoal.$segment".v*
+        # A segment of its own: removing another resolver's would make its workers exit (their
+        # segment's name gone) and restart on a new one.
+        rm -f "/dev/shm/shoal.$segment-$r".v*
         local n=1 cpus="$cpu"
         [[ $r == shoald2 ]] && n=2 cpus="$cpu,$load_cpu"
-        printf 'listen: ["%s:53"]\nroot-hints: %s\nsegment: %s\nsegment-size: 256\nlog-level: warning\nworkers: %s\ncpus: "%s"\ncontrol-socket: %s/control\n' \
-            "$a" "$hints" "$segment" "$n" "$cpus" "$d" >"$d/shoal.yaml"
+        printf 'listen: ["%s:53"]\nroot-hints: %s\nsegment: %s-%s\nsegment-size: 256\nlog-level: warning\nworkers: %s\ncpus: "%s"\ncontrol-socket: %s/control\ndo-not-query-localhost: false\n' \
+            "$a" "$hints" "$segment" "$r" "$n" "$cpus" "$d" >"$d/shoal.yaml"
         "$shoaldbin" --config "$d/shoal.yaml" >"$d/log" 2>&1 &
         ;;
     pdns)

@@ -101,6 +101,7 @@ cpus: 0
 log-level: warning
 control-socket: $work/control
 restart-backoff-min-ms: 20
+do-not-query-localhost: false
 CONF
 start_shoald() {
     setsid "$bindir/shoald" --config "$work/shoal.yaml" >>"$work/shoald.log" 2>&1 </dev/null &

@@ -81,7 +81,18 @@ public enum PrometheusText {
 /// shoald's part of the metrics, written by its loop and read by the metrics thread.
 public final class SupervisionMetrics: Sendable {
     private let state = Mutex(PrometheusText.Supervision())
+    private let current: Mutex<SharedSegment?> = Mutex(nil)
     public init() {}
+    /// The segment the endpoint reads (shoald's current one).
+    public var segment: SharedSegment? {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+    /// The text exposition now, or an empty page before the segment is known.
+    public func render() -> String {
+        guard let s = segment else { return "" }
+        return PrometheusText.render(segment: s, supervision: snapshot)
+    }
     public func update(_ body: (inout PrometheusText.Supervision) -> Void) { state.withLock { body(&$0) } }
     public var snapshot: PrometheusText.Supervision { state.withLock { $0 } }
 }

@@ -68,7 +68,11 @@ public final class Supervisor {
 
     let configuration: Configuration
     var sockets: [SlotSockets]
-    let segment: SharedSegment
+    /// The segment: replaced by the current one when it is retired or its name removed
+    /// (``checkSegment()``).
+    var segment: SharedSegment
+    /// Opens the segment again under its name (after it was replaced).
+    let reopenSegment: (() throws -> SharedSegment)?
     let logger: Logger
     let control: ControlServer?
     /// What the metrics endpoint shows of shoald itself (updated once a second).
@@ -88,7 +92,9 @@ public final class Supervisor {
     var lastSample = Clock.monotonicSeconds()
 
     public init(configuration: Configuration, plan: PlacementPlan, sockets: [SlotSockets], segment: SharedSegment,
-                control: ControlServer? = nil, reloadSettings: (() throws -> SupervisorSettings)? = nil, logger: Logger) {
+                control: ControlServer? = nil, reloadSettings: (() throws -> SupervisorSettings)? = nil,
+                reopenSegment: (() throws -> SharedSegment)? = nil, logger: Logger) {
+        self.reopenSegment = reopenSegment
         precondition(plan.workers.count == sockets.count, "one socket set per worker slot")
         self.configuration = configuration
         self.sockets = sockets

@@ -199,8 +199,24 @@ extension Supervisor {
 
     // MARK: Status
 
+    /// Follows a segment that was replaced (`shoalctl segment recreate`, or its name removed):
+    /// the workers exit on their own (status 75) and restart on the current one; shoald reads
+    /// statistics and heartbeats from the current one too.
+    func checkSegment() {
+        guard let why = segment.replacedReason(), let reopenSegment else { return }
+        do {
+            segment = try reopenSegment()
+            metrics.segment = segment
+            logger.warning("\(why): now on \(segment.name) generation \(segment.generation); the workers restart on it")
+            for i in workers.indices { workers[i].lastQueries = 0 }
+        } catch {
+            logger.error("\(why), and it cannot be opened again: \(error)")
+        }
+    }
+
     func sample(now: Double) {
         guard now - lastSample >= 1 else { return }
+        checkSegment()
         for i in workers.indices {
             let q = segment.stats(workerSlot: workers[i].placement.slot).value(.queries)
             workers[i].queriesPerSecond = Double(q &- workers[i].lastQueries) / (now - lastSample)

@@ -66,6 +66,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("upstream-port"), help: ArgumentHelp("Port of authoritative servers.", visibility: .hidden))
     var upstreamPort: UInt16?
 
+    @Option(name: .customLong("do-not-query-localhost"), help: "true (default): never send queries to 127.0.0.0/8 or ::1; false for labs on loopback.")
+    var doNotQueryLocalhost: Bool?
+
+    @Option(name: .customLong("do-not-query"), help: "Address block never sent queries (repeatable; replaces the file's list).")
+    var doNotQuery: [String] = []
+
     @Flag(name: .customLong("check-config"), help: "Check the configuration and files, print the result, and exit.")
     var checkConfig = false
 
@@ -93,6 +99,8 @@ struct WorkerCommand: ParsableCommand {
         if let v = logLevel { s.logLevel = v }
         if noQnameMinimisation { s.limits.qnameMinimisation = false }
         if let v = upstreamPort { s.limits.upstreamPort = v }
+        if let v = doNotQueryLocalhost { s.limits.doNotQueryLocalhost = v }
+        if !doNotQuery.isEmpty { s.limits.doNotQuery = try WorkerSettings.addressBlocks(doNotQuery) }
         return s
     }
 

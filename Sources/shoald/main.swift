@@ -185,14 +185,18 @@ struct Shoald: ParsableCommand {
                                  listen: s.worker.listen, segmentInstance: s.worker.segment),
             plan: plan, sockets: sockets, segment: segment, control: control,
             reloadSettings: configFile == nil ? nil : { try self.settings().0 },
+            reopenSegment: {
+                try SharedSegment.openOrCreate(name: SegmentName.forInstance(s.worker.segment),
+                                               geometry: .sized(megabytes: s.worker.segmentSizeMiB),
+                                               numa: NUMAPlacement(cpus: plan.workers.map(\.cpu))).0
+            },
             logger: logger)
         // Metrics after the drop: NIO starts its thread here.
         var metricsServer: MetricsServer? = nil
         if let m = s.metrics {
             let supervision = supervisor.metrics
-            metricsServer = try MetricsServer(address: try parseListenAddress(m)) {
-                PrometheusText.render(segment: segment, supervision: supervision.snapshot)
-            }
+            supervision.segment = segment
+            metricsServer = try MetricsServer(address: try parseListenAddress(m)) { supervision.render() }
             logger.notice("metrics on http://\(m)/metrics")
         }
         defer { _ = metricsServer }

@@ -26,6 +26,16 @@ import Testing
         #expect(s.rootHints == nil)
     }
 
+    @Test func doNotQueryKeys() throws {
+        #expect(WorkerSettings().limits.doNotQueryLocalhost && WorkerSettings().limits.doNotQuery.isEmpty)
+        var s = WorkerSettings()
+        try s.apply(yaml: "do-not-query-localhost: false\ndo-not-query: [192.0.2.0/24, \"2001:db8::/32\"]\n",
+                    file: "w.yaml")
+        #expect(!s.limits.doNotQueryLocalhost)
+        #expect(s.limits.doNotQuery.map(\.description) == ["192.0.2.0/24", "2001:db8::/32"])
+        #expect(throws: ConfigError.self) { try s.apply(yaml: "do-not-query: 300.1.1.1\n", file: "w.yaml") }
+    }
+
     @Test(arguments: [
         ("listn: 1", "unknown key 'listn'"),
         ("segment-size: big", "'segment-size' must be an integer"),

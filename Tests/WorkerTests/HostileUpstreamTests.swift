@@ -462,11 +462,12 @@ struct LieNet: Sendable {
     /// A worker on .200 with a segment of its own, whose root hints point at this hierarchy's
     /// root and which asks `server`'s port for everything. Its segment and hints file go when
     /// the worker does.
-    func worker(tag: String, server: LyingServer, trace: [String] = [],
+    func worker(tag: String, server: LyingServer, trace: [String] = [], queriesLoopback: Bool = true,
                 extra: [String] = []) throws -> WorkerProcess {
         let segment = uniqueSegment(tag)
         let hints = try writeHints()
         let worker = try WorkerProcess(address: ip(200), segment: segment, rootHints: hints,
+                                       queriesLoopback: queriesLoopback,
                                        extra: ["--upstream-port", "\(server.port)"] + trace.flatMap { ["--trace", $0] } + extra)
         worker.onDeinit = {
             unlinkSegment(segment)

@@ -14,8 +14,10 @@ final class WorkerProcess: @unchecked Sendable {
     let logPath: String
 
     /// Starts a worker and waits until it answers (bounded). `extra` are more command-line
-    /// arguments.
-    init(address: String, port: UInt16 = 53, segment: String, rootHints: String, extra: [String] = []) throws {
+    /// arguments. Every authoritative server of the tests is on loopback, so the worker may
+    /// ask loopback addresses unless `queriesLoopback` is false (the worker's default).
+    init(address: String, port: UInt16 = 53, segment: String, rootHints: String, queriesLoopback: Bool = true,
+         extra: [String] = []) throws {
         let exe = try #require(BuildProducts.executable("shoal-worker"), "shoal-worker not built next to the tests")
         self.address = address
         self.port = port
@@ -25,7 +27,8 @@ final class WorkerProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: exe)
         process.arguments = ["--listen", "\(address):\(port)", "--root-hints", rootHints, "--segment", segment,
-                             "--segment-size", "16", "--log-level", "debug"] + extra
+                             "--segment-size", "16", "--log-level", "debug"]
+            + (queriesLoopback ? ["--do-not-query-localhost", "false"] : []) + extra
         let logHandle = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = logHandle
         process.standardError = logHandle

@@ -35,6 +35,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("max-ttl", "seconds"), ("max-negative-ttl", "seconds"), ("max-upstream-queries", "integer"),
         ("upstream-timeout-ms", "milliseconds"), ("tcp-max-connections", "integer"),
         ("tcp-idle-timeout", "seconds"), ("max-resolutions", "integer"),
+        ("do-not-query-localhost", "true/false"), ("do-not-query", "list of address blocks"),
     ]
 
     /// Applies a YAML mapping of the keys above. Keys of shoald and the bridge (the same file
@@ -65,5 +66,21 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = try d.int("tcp-max-connections", 1...100_000) { tcp.maxConnections = v }
         if let v = try d.int("tcp-idle-timeout", 1...3600) { tcp.idleTimeout = .seconds(Int64(v)) }
         if let v = try d.int("max-resolutions", 1...1_000_000) { maxResolutions = v }
+        if let v = try d.bool("do-not-query-localhost") { limits.doNotQueryLocalhost = v }
+        if let v = try d.list("do-not-query") {
+            do {
+                limits.doNotQuery = try Self.addressBlocks(v)
+            } catch {
+                throw d.error("do-not-query", "\(error)")
+            }
+        }
+    }
+
+    /// Address blocks (`a.b.c.d/n`, `x::y/n` or a bare address) as `do-not-query` and `allow`
+    /// take them.
+    public static func addressBlocks(_ texts: [String]) throws(ACLError) -> [AccessControl.Block] {
+        var out: [AccessControl.Block] = []
+        for t in texts { out.append(try AccessControl.Block(t)) }
+        return out
     }
 }

@@ -56,19 +56,15 @@ struct CacheWriter: Sendable {
                 cache.storeNegative(name, question.type, NegativeAnswer(kind: kind, authority: r.authority, ttl: ttl))
             }
         case .answer:
-            for s in r.authority where s.type == .ns {
-                cache.store(capped(s), rank: authoritative ? .authoritativeAuthority : .additional)
-            }
+            // The zone's own NS set in an authoritative answer refreshes the delegation (it
+            // outranks the parent's referral). Without AA it ranks no higher than the referral
+            // it would replace (RFC 2181 §5.4.1), and replacing on equal rank would let any
+            // answer re-delegate the zone: it is not cached at all.
+            guard authoritative else { break }
+            for s in r.authority where s.type == .ns { cache.store(capped(s), rank: .authoritativeAuthority) }
         default:
             break
         }
-    }
-
-    /// RFC 8020: a minimised query's NXDOMAIN means nothing exists below that name, so the
-    /// full question's name is cached as not existing too.
-    func storeNXDomainBelow(_ q: Question, authority: [RRSet]) {
-        let n = NegativeAnswer(kind: .nxDomain, authority: authority, ttl: negativeTTL(authority))
-        if n.ttl > 0 { cache.storeNegative(q.name, q.type, n) }
     }
 
     func capped(_ s: RRSet) -> RRSet {

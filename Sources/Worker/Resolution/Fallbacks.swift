@@ -1,5 +1,7 @@
 import DNSCore
 import NIOCore
+import ShoalSystem
+import SystemPackage
 
 /// One question to one server, with the fallbacks a server may need: UDP with EDNS first,
 /// TCP when the reply is truncated, no EDNS when the server rejects it (remembered in the
@@ -11,9 +13,19 @@ struct UpstreamFallbacks: Sendable {
     let selection: ServerSelection
     let limits: ResolverLimits
 
-    /// The reply of `server` to `q`, or nil on timeout, network error or an exhausted budget.
-    func exchange(_ q: Question, server: ServerAddress, _ ctx: inout ResolutionContext) async -> UpstreamReply? {
-        guard let address = try? server.socketAddress(port: limits.upstreamPort) else { return nil }
+    /// Why an exchange gave no reply.
+    enum Failure: Error, Equatable {
+        /// The client query's upstream budget is spent: nothing was sent.
+        case budget
+        /// Sent, and no usable reply: timeout, network error, a reply that did not parse.
+        case upstream(UpstreamError)
+    }
+
+    /// The reply of `server` to `q`, or why there is none.
+    func exchange(_ q: Question, server: ServerAddress, _ ctx: inout ResolutionContext) async -> Result<UpstreamReply, Failure> {
+        guard let address = try? server.socketAddress(port: limits.upstreamPort) else {
+            return .failure(.upstream(.network(SystemCallError(call: "address", errno: .invalidArgument, detail: "\(server)"))))
+        }
         // With 0x20 the name goes out in random case; the reply must echo it exactly (the
         // upstream client compares the question byte for byte), then gets our spelling back.
         let sent = limits.use0x20 ? Question(name: q.name.randomizingCase(), type: q.type, qclass: q.qclass) : q
@@ -21,7 +33,7 @@ struct UpstreamFallbacks: Sendable {
         if cache.rejectsEDNS(server) { uq.ednsPayloadSize = nil }
         uq.timeout = .milliseconds(Int64(selection.timeoutMillis(for: server)))
         for _ in 0..<3 {
-            guard ctx.upstreamQueries < limits.maxUpstreamQueries else { return nil }
+            guard ctx.upstreamQueries < limits.maxUpstreamQueries else { return .failure(.budget) }
             ctx.upstreamQueries += 1
             do {
                 let reply = try await upstream.send(uq)
@@ -39,14 +51,14 @@ struct UpstreamFallbacks: Sendable {
                     uq.ednsPayloadSize = nil
                     continue
                 }
-                return limits.use0x20 ? reply.respelling(sent.name, as: q.name) : reply
+                return .success(limits.use0x20 ? reply.respelling(sent.name, as: q.name) : reply)
             } catch {
                 if error == .timeout { cache.recordTimeout(server) }
                 ctx.trace("\(server): \(error)")
-                return nil
+                return .failure(.upstream(error))
             }
         }
-        return nil
+        return .failure(.budget)
     }
 }
 

@@ -102,8 +102,9 @@ public final class Resolver: Sendable {
         while true {
             guard seen.insert(name).inserted, chain.count <= limits.maxChainLength else {
                 ctx.trace("chain loops or exceeds \(limits.maxChainLength) steps at \(name)")
-                return finish(&ctx, Resolution(rcode: .servFail, answer: chain,
-                                               extendedErrors: [ede(.other, "CNAME/DNAME chain too long or looping")]))
+                // SERVFAIL carries no records: a client must not take half a chain for data.
+                return finish(&ctx, Resolution(rcode: .servFail,
+                                               extendedErrors: [ede(.invalidData, "CNAME/DNAME chain too long or looping")]))
             }
             let step = await iterator.lookup(Question(name: name, type: q.type, qclass: q.qclass), depth: 0, &ctx)
             chain += step.chain
@@ -116,7 +117,7 @@ public final class Resolver: Sendable {
                 return finish(&ctx, Resolution(rcode: kind == .nxDomain ? .nxDomain : .noError, answer: chain,
                                                authority: authority))
             case let .failure(e):
-                return finish(&ctx, Resolution(rcode: .servFail, answer: chain, extendedErrors: [e]))
+                return finish(&ctx, Resolution(rcode: .servFail, extendedErrors: [e]))
             }
         }
     }
@@ -124,18 +125,31 @@ public final class Resolver: Sendable {
     /// Answers from the cache only (a client query with RD=0): data or a negative answer when
     /// cached, else SERVFAIL saying so.
     public func answerFromCache(_ q: Question) -> Resolution {
-        reader.answer(q)
+        var r = reader.answer(q)
+        r.answer = Self.eachSetOnce(r.answer)
+        return r
     }
 
     private func finish(_ ctx: inout ResolutionContext, _ r: Resolution) -> Resolution {
         var r = r
+        // A chain may pass the same DNAME (or CNAME) twice; each RRset goes out once per section.
+        r.answer = Self.eachSetOnce(r.answer)
+        r.authority = Self.eachSetOnce(r.authority)
         if !ctx.stale {   // stale data keeps the TTL of 30 s RFC 8767 asks for
             r.answer = r.answer.map(iterator.writer.capped)
             r.authority = r.authority.map(iterator.writer.capped)
         }
         r.upstreamQueries = ctx.upstreamQueries
-        r.stale = ctx.stale
-        if ctx.stale { r.extendedErrors.append(ede(.staleAnswer)) }
+        // A SERVFAIL carries no data, stale or not.
+        r.stale = ctx.stale && r.rcode != .servFail
+        if r.stale { r.extendedErrors.append(ede(.staleAnswer)) }
         return r
+    }
+
+    /// `sets` without the repeats of an owner, type and class already listed, in order.
+    static func eachSetOnce(_ sets: [RRSet]) -> [RRSet] {
+        guard sets.count > 1 else { return sets }
+        var seen: Set<Question> = []
+        return sets.filter { seen.insert(Question(name: $0.name.lowercased, type: $0.type, qclass: $0.rrclass)).inserted }
     }
 }

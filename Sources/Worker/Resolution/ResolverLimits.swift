@@ -35,6 +35,12 @@ public struct ResolverLimits: Sendable, Equatable {
     public var use0x20 = false
     /// Port of authoritative servers (53; tests may move it).
     public var upstreamPort: UInt16 = 53
+    /// Never send queries to loopback addresses (127.0.0.0/8, ::1), whatever glue or hints say
+    /// (unbound's `do-not-query-localhost`). Labs and tests on loopback turn it off.
+    public var doNotQueryLocalhost = true
+    /// More address blocks no query is ever sent to (unbound's `do-not-query-address`,
+    /// pdns-recursor's `dont-query`); 0.0.0.0/8 and :: are never asked in any case.
+    public var doNotQuery: [AccessControl.Block] = []
 
     public init() {}
 }

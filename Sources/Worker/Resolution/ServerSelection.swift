@@ -8,8 +8,26 @@ struct ServerSelection: Sendable {
     let cache: any ResolverCache
     let hints: RootHints
     let limits: ResolverLimits
+    /// Addresses no query is sent to, whoever names them: "this network" (0.0.0.0/8, ::),
+    /// loopback unless allowed, and the configured `do-not-query` blocks.
+    let neverAsked: [AccessControl.Block]
 
-    /// Addresses of the NS set's names that the cache (glue included) or the hints know.
+    init(cache: any ResolverCache, hints: RootHints, limits: ResolverLimits) {
+        self.cache = cache
+        self.hints = hints
+        self.limits = limits
+        // Static, valid blocks.
+        let always = ["0.0.0.0/8", "::/128"] + (limits.doNotQueryLocalhost ? ["127.0.0.0/8", "::1/128"] : [])
+        neverAsked = always.map { try! AccessControl.Block($0) } + limits.doNotQuery
+    }
+
+    /// Whether a query may be sent to `address` at all.
+    func mayAsk(_ address: ServerAddress) -> Bool {
+        !neverAsked.contains { $0.contains(high: address.high, low: address.low) }
+    }
+
+    /// Addresses of the NS set's names that the cache (glue included) or the hints know, less
+    /// those no query may go to.
     func knownAddresses(_ ns: RRSet) -> [ServerAddress] {
         var out: [ServerAddress] = []
         for case let .ns(name) in ns.rdatas {
@@ -21,7 +39,7 @@ struct ServerSelection: Sendable {
                 }
             }
         }
-        return Array(Set(out)).sorted { ($0.high, $0.low) < ($1.high, $1.low) }
+        return Array(Set(out.filter(mayAsk))).sorted { ($0.high, $0.low) < ($1.high, $1.low) }
     }
 
     /// The best of `candidates` (not empty).

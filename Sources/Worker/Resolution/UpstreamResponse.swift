@@ -141,11 +141,16 @@ public struct UpstreamResponse: Sendable, Equatable {
             ($0.type == .nsec || $0.type == .nsec3) && $0.name.isSubdomain(of: zone)
         }
         let soaValid = soa != nil
+        // A negative answer is the server's word only when it speaks for the zone: AA set, or
+        // the SOA of the very zone we asked it for. A SOA of another zone without AA (a parent
+        // talking about a child it does not serve) proves nothing and is not cached.
+        let authoritativeNegative = msg.header.authoritative || soa?.name == zone
         let nsSets = authoritySets.filter { $0.type == .ns }
         let delegation = nsSets.first { $0.name.isStrictSubdomain(of: zone) && name.isSubdomain(of: $0.name) }
             ?? nsSets.first
 
         if msg.rcode == .nxDomain {
+            guard authoritativeNegative else { return UpstreamResponse(kind: .lame("NXDOMAIN without authority")) }
             out.kind = .nxDomain
             out.authority = (soaValid ? [soa!] : []) + proofs
             out.answers = []
@@ -153,8 +158,10 @@ public struct UpstreamResponse: Sendable, Equatable {
             out.kind = .answer
             // Keep the zone's NS set from the authority section: it may refresh the delegation.
             out.authority = authoritySets.filter { $0.type == .ns && $0.name == zone }
-        } else if let ns = delegation, !soaValid,
+        } else if let ns = delegation, !soaValid, !(msg.header.authoritative && ns.name == zone),
                   !out.chain.isEmpty || !msg.answers.contains(where: { $0.name == name }) {
+            // (The zone's own NS set in an authoritative reply is no referral: some servers give
+            // NODATA that way, without SOA; it is taken as NODATA below.)
             // A delegation, possibly after an in-zone chain. Answer records about other names
             // are dropped here as everywhere else; they do not make it something else.
             guard ns.name.isStrictSubdomain(of: zone) else {
@@ -172,7 +179,7 @@ public struct UpstreamResponse: Sendable, Equatable {
             out.glue = additionalSets.filter {
                 ($0.type == .a || $0.type == .aaaa) && nsNames.contains($0.name) && $0.name.isSubdomain(of: zone)
             }
-        } else if soaValid || (msg.header.authoritative && out.chain.isEmpty) {
+        } else if (soaValid && authoritativeNegative) || (msg.header.authoritative && out.chain.isEmpty) {
             // After an in-zone chain, only an SOA says its end has no data; without one the
             // server may just not have followed the chain (unbound asks again at the end too).
             out.kind = .noData
