@@ -6,11 +6,13 @@ import Worker
 import Glibc
 #endif
 
-/// One worker slot's listening sockets: a UDP and a TCP socket per listen address, each bound
-/// with SO_REUSEPORT so that every slot has a queue of its own. shoald opens them before it
-/// drops privileges and keeps them for its whole life: a worker gets duplicates at spawn, so
-/// the queries queued for a slot outlive the worker reading them, and its replacement (or the
-/// next worker in a hot replace) reads them.
+/// One worker slot's listening sockets: a UDP socket per listen address, bound with
+/// SO_REUSEPORT so that every slot has a queue of its own, and the TCP listener of each address,
+/// which every slot shares (its accept queue is served by whichever worker accepts first, so a
+/// dead or removed slot strands no connection). shoald opens them before it drops privileges and
+/// keeps them for its whole life: a worker gets duplicates at spawn, so the queries queued for a
+/// slot outlive the worker reading them, and its replacement (or the next worker in a hot
+/// replace) reads them.
 public final class SlotSockets: Sendable {
     public let slot: Int
     public let udp: DescriptorGroup
@@ -38,25 +40,27 @@ public enum Listeners {
 
     /// Opens `slots` × (UDP + TCP) sockets on each of `addresses`.
     public static func open(_ addresses: [String], slots: Int) throws(SystemCallError) -> [SlotSockets] {
-        try open(addresses, slots: 0..<slots)
+        try open(addresses, slots: 0..<slots, sharingTCP: nil)
     }
 
     /// Opens the sockets of worker slots `slots` (more slots on reload: shoald keeps
-    /// CAP_NET_BIND_SERVICE for this).
-    public static func open(_ addresses: [String], slots: Range<Int>) throws(SystemCallError) -> [SlotSockets] {
+    /// CAP_NET_BIND_SERVICE for this), with the TCP listeners `tcp` (nil: opened here).
+    public static func open(_ addresses: [String], slots: Range<Int>, sharingTCP shared: DescriptorGroup?) throws(SystemCallError) -> [SlotSockets] {
         var parsed: [SocketAddress] = []
         for a in addresses {
             do { parsed.append(try parseListenAddress(a)) } catch {
                 throw SystemCallError(call: "listen address", errno: .invalidArgument, detail: error.message)
             }
         }
+        let tcp: DescriptorGroup
+        if let shared { tcp = shared } else {
+            tcp = DescriptorGroup()
+            for a in parsed { tcp.adopt(try socket(a, type: SOCK_STREAM)) }
+        }
         var out: [SlotSockets] = []
         for slot in slots {
-            let udp = DescriptorGroup(), tcp = DescriptorGroup()
-            for a in parsed {
-                udp.adopt(try socket(a, type: SOCK_DGRAM))
-                tcp.adopt(try socket(a, type: SOCK_STREAM))
-            }
+            let udp = DescriptorGroup()
+            for a in parsed { udp.adopt(try socket(a, type: SOCK_DGRAM)) }
             out.append(SlotSockets(slot: slot, udp: udp, tcp: tcp))
         }
         return out

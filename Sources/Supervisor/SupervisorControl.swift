@@ -176,7 +176,7 @@ extension Supervisor {
         if plan.workers.count > old {
             // More slots: their sockets join each address's SO_REUSEPORT group, their workers start.
             do {
-                sockets += try Listeners.open(configuredListen, slots: old..<plan.workers.count)
+                sockets += try Listeners.open(configuredListen, slots: old..<plan.workers.count, sharingTCP: sockets.first?.tcp)
             } catch { return fail("cannot open the new slots' sockets: \(error)") }
             for p in plan.workers[old...] {
                 workers.append(WorkerState(placement: p))

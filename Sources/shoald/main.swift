@@ -21,8 +21,8 @@ struct Shoald: ParsableCommand {
         discussion: """
             shoald reads one YAML file (--config; default /etc/shoal/shoal.yaml when it exists, \
             else built-in defaults) that also configures the workers (see shoal-worker --help \
-            and README.md). It binds every listen address once per worker slot (UDP and TCP, \
-            SO_REUSEPORT), drops to the configured user keeping only CAP_NET_BIND_SERVICE, opens \
+            and README.md). It binds every listen address once per worker slot for UDP (SO_REUSEPORT: a \
+            queue per slot) and once for TCP (a listener all workers share), drops to the configured user keeping only CAP_NET_BIND_SERVICE, opens \
             the shared segment, and starts one shoal-worker per slot pinned to its CPU, handing \
             it the slot's sockets. A worker that dies is restarted on the same slot with \
             back-off, after what it left half-written in the segment is reclaimed; its queued \
