@@ -94,9 +94,14 @@ public final class ControlServer {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
             if n > 0 {
                 c.buffer += chunk[0..<n]
-                if c.buffer.count > ControlProtocol.maxRequestBytes && !c.buffer.contains(UInt8(ascii: "\n")) {
-                    fail(c, "request longer than \(ControlProtocol.maxRequestBytes) bytes")
-                    return []
+                if c.buffer.count > ControlProtocol.maxRequestBytes {
+                    // One line is all a client may send: past the limit, the first line (if
+                    // any) is served and the rest ignored, so nothing grows without bound.
+                    guard c.buffer.prefix(ControlProtocol.maxRequestBytes + 1).contains(UInt8(ascii: "\n")) else {
+                        fail(c, "request longer than \(ControlProtocol.maxRequestBytes) bytes")
+                        return []
+                    }
+                    break
                 }
                 continue
             }

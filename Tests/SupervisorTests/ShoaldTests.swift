@@ -210,6 +210,12 @@ struct ShoaldTests {
                 #expect(s.effective == 0 && s.permitted == 0 && s.ambient == 0 && s.inheritable == 0, "\(s)")
                 #expect(s.noNewPrivs, "\(s)")
             }
+            // Its memory policy: its node preferred (numa_maps shows the task's policy for
+            // mappings without their own), where the kernel has NUMA.
+            if access("/sys/devices/system/node/node0", F_OK) == 0 {
+                let maps = KernelFiles.read("/proc/\(w)/numa_maps") ?? ""
+                #expect(maps.contains("prefer:0") || maps.contains("prefer (many):0"), "\(maps.prefix(300))")
+            }
             // Every thread on the worker's one CPU.
             let allowed = Set(ts.compactMap { ProcessPlacement.allowedCPUs(pid: w, tid: $0) })
             #expect(allowed.count == 1, "\(allowed)")
