@@ -19,7 +19,7 @@ final class ShoaldProcess: @unchecked Sendable {
     /// Starts shoald with `yaml` (listen, segment and root hints are added) and waits until
     /// every worker answers.
     init(tag: String, address: String, workers: Int, yaml: String = "", extra: [String] = [],
-         rootServer: String = "127.58.0.250", listen: [String]? = nil, launcher: [String] = [],
+         rootServer: String = "127.61.0.250", listen: [String]? = nil, launcher: [String] = [],
          directoryOwner: Account? = nil) throws {
         directory = NSTemporaryDirectory() + "shoald-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,

@@ -11,7 +11,7 @@ struct SegmentLifecycleTests {
     /// Root hints pointing at an address nothing listens on: these workers resolve nothing.
     func deadHints() throws -> String {
         let path = NSTemporaryDirectory() + "/shoal-dead-root-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).hints"
-        try ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A 127.58.0.250\n"
+        try ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A 127.61.0.250\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -22,13 +22,13 @@ struct SegmentLifecycleTests {
         defer { unlinkSegment(segment) }
         let hints = try deadHints()
         defer { try? FileManager.default.removeItem(atPath: hints) }
-        let first = try WorkerProcess(address: "127.58.0.1", segment: segment, rootHints: hints)
+        let first = try WorkerProcess(address: "127.61.0.1", segment: segment, rootHints: hints)
         let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
         let now = shmNow()
         seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 7]],
                            rank: .authoritativeAnswer, now: now)
         // WorkerProcess passes --segment-size 16; the later option wins.
-        let second = try WorkerProcess(address: "127.58.0.2", segment: segment, rootHints: hints,
+        let second = try WorkerProcess(address: "127.61.0.2", segment: segment, rootHints: hints,
                                        extra: ["--segment-size", "32"])
         #expect(second.log.contains("exists with another geometry") && second.log.contains("segment-size 32"),
                 "\(second.log)")
