@@ -171,7 +171,8 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("worker-slot \(s.workerSlot): the segment has slots 0..<\(seg.geometry.workerSlots)")
         }
         let stats = seg.stats(workerSlot: s.workerSlot)
-        let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds)
+        let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds,
+                                 ednsReprobeSeconds: s.limits.ednsReprobeSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
         let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
                                 limits: s.limits, executor: WorkerExecutors.ioReactor, logger: logger,
@@ -187,6 +188,11 @@ struct WorkerCommand: ParsableCommand {
         for d in listening.descriptions { logger.info("listening on \(d)") }
         // What a dead predecessor of this slot was resolving is answered now, from the same sockets.
         UDPFrontEnd.adoptOrphans(listeners: listening.udp, engine: engine, logger: logger)
+        // The root's own NS set, unless the segment has it already (RFC 8109 priming).
+        Task(executorPreference: WorkerExecutors.ioReactor) {
+            let r = await resolver.primeRoot()
+            if r.rcode != .noError { logger.warning("root priming: \(r.rcode); resolutions start from the hints and prime again") }
+        }
         logger.notice("shoal-worker \(ShoalVersion.string) ready, pid \(getpid())")
         let maintenance = SegmentMaintenance(segment: seg, heartbeat: stats, logger: logger)
         group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in

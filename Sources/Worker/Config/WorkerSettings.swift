@@ -34,7 +34,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("qname-minimisation", "true/false"), ("use-0x20", "true/false"), ("serve-stale-seconds", "seconds"),
         ("max-ttl", "seconds"), ("max-negative-ttl", "seconds"), ("max-upstream-queries", "integer"),
         ("upstream-timeout-ms", "milliseconds"), ("tcp-max-connections", "integer"),
-        ("tcp-idle-timeout", "seconds"), ("max-resolutions", "integer"),
+        ("tcp-idle-timeout", "seconds"), ("max-resolutions", "integer"), ("edns-reprobe-seconds", "seconds"),
         ("do-not-query-localhost", "true/false"), ("do-not-query", "list of address blocks"),
     ]
 
@@ -66,6 +66,7 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = try d.int("tcp-max-connections", 1...100_000) { tcp.maxConnections = v }
         if let v = try d.int("tcp-idle-timeout", 1...3600) { tcp.idleTimeout = .seconds(Int64(v)) }
         if let v = try d.int("max-resolutions", 1...1_000_000) { maxResolutions = v }
+        if let v = try d.int("edns-reprobe-seconds", 1...604_800) { limits.ednsReprobeSeconds = UInt32(v) }
         if let v = try d.bool("do-not-query-localhost") { limits.doNotQueryLocalhost = v }
         if let v = try d.list("do-not-query") {
             do {

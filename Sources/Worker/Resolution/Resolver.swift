@@ -75,8 +75,29 @@ public final class Resolver: Sendable {
                             limits: limits, executor: executor)
     }
 
+    /// The root NS question, whose resolution is the priming of RFC 8109.
+    static let rootNS = Question(name: .root, type: .ns, qclass: .in)
+
+    /// Primes the root (RFC 8109): asks a server of the hints for the root's NS set, so that
+    /// the root servers used come from the root zone itself, not from the hints file. Shared
+    /// like any resolution; answered from the cache while the set is cached. The worker calls
+    /// it at start, and every resolution that finds the set expired calls it first.
+    public func primeRoot() async -> Resolution { await resolve(Self.rootNS) }
+
     /// Resolves `q`, following aliases across zones.
     public func resolve(_ q: Question) async -> Resolution {
+        // The root NS set gone from the cache (expired, evicted, a new segment): prime again
+        // before iterating from the hints.
+        var priming = 0
+        if q != Self.rootNS && reader.cache.rrset(.root, .ns, allowStale: false) == nil {
+            priming = await primeRoot().upstreamQueries
+        }
+        var r = await resolveShared(q)
+        r.upstreamQueries += priming
+        return r
+    }
+
+    private func resolveShared(_ q: Question) async -> Resolution {
         let key = Question(name: q.name.lowercased, type: q.type, qclass: q.qclass)
         let (task, joined) = inflight.withLock { table -> (Task<Resolution, Never>, Bool) in
             if let t = table[key] { return (t, true) }

@@ -41,6 +41,9 @@ public struct ResolverLimits: Sendable, Equatable {
     /// More address blocks no query is ever sent to (unbound's `do-not-query-address`,
     /// pdns-recursor's `dont-query`); 0.0.0.0/8 and :: are never asked in any case.
     public var doNotQuery: [AccessControl.Block] = []
+    /// Seconds after which a server found to reject EDNS is tried with EDNS again (a firewall
+    /// fixed, a server upgraded; unbound keeps such verdicts 900 s in its infra cache).
+    public var ednsReprobeSeconds: UInt32 = 900
 
     public init() {}
 }

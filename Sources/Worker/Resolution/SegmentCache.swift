@@ -1,5 +1,6 @@
 import DNSCore
 import ShmCache
+import Synchronization
 
 /// ``ResolverCache`` over the shared segment: what every worker reads and writes.
 ///
@@ -10,11 +11,17 @@ public struct SegmentCache: ResolverCache {
     let stats: WorkerStatistics?
     /// How long past expiry data may be served when every server fails (RFC 8767).
     let serveStaleSeconds: UInt32
+    /// When this process first saw each server's "rejects EDNS" verdict (the shared entry has
+    /// no room for its age), so the verdict is re-probed after ``ednsReprobeSeconds``.
+    let ednsVerdicts = EDNSVerdicts()
+    let ednsReprobeSeconds: UInt32
 
-    public init(segment: SharedSegment, stats: WorkerStatistics?, serveStaleSeconds: UInt32) {
+    public init(segment: SharedSegment, stats: WorkerStatistics?, serveStaleSeconds: UInt32,
+                ednsReprobeSeconds: UInt32 = 900) {
         self.segment = segment
         self.stats = stats
         self.serveStaleSeconds = serveStaleSeconds
+        self.ednsReprobeSeconds = ednsReprobeSeconds
     }
 
     public func rrset(_ name: DNSName, _ type: RRType, allowStale: Bool) -> RankedRRSet? {
@@ -74,12 +81,36 @@ public struct SegmentCache: ResolverCache {
         segment.nsSpeed.recordTimeout(address, now: shmNow())
     }
 
+    /// Whether to leave EDNS out for `address`: it rejected EDNS, and the verdict is younger
+    /// than ``ednsReprobeSeconds`` (an older one is dropped, so the next query probes again).
     public func rejectsEDNS(_ address: ServerAddress) -> Bool {
-        segment.nsSpeed.lookup(address)?.edns == .noEDNS
+        guard segment.nsSpeed.lookup(address)?.edns == .noEDNS else { return false }
+        let now = shmNow()
+        if now &- ednsVerdicts.firstSeen(address, now: now) >= ednsReprobeSeconds {
+            ednsVerdicts.forget(address)
+            segment.nsSpeed.setEDNSStatus(address, .unknown, now: now)
+            return false
+        }
+        return true
     }
 
     public func recordEDNSRejected(_ address: ServerAddress) {
         segment.nsSpeed.setEDNSStatus(address, .noEDNS, now: shmNow())
+    }
+
+    /// Process-local ages of EDNS verdicts, bounded (cleared when full: at worst a few early
+    /// re-probes).
+    final class EDNSVerdicts: Sendable {
+        private let seen = Mutex<[ServerAddress: UInt32]>([:])
+        func firstSeen(_ a: ServerAddress, now: UInt32) -> UInt32 {
+            seen.withLock { m in
+                if let t = m[a] { return t }
+                if m.count >= 4096 { m.removeAll() }
+                m[a] = now
+                return now
+            }
+        }
+        func forget(_ a: ServerAddress) { _ = seen.withLock { $0.removeValue(forKey: a) } }
     }
 
     private func count(_ r: InsertResult) {
