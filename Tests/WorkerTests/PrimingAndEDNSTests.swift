@@ -76,3 +76,36 @@ extension HostileUpstreamTests {
         return path
     }
 }
+
+extension HostileUpstreamTests {
+    /// Issue #9, item 4, the other way round: example.com.'s server is ns.other.net., and the
+    /// root's (sibling) glue for that name is an address where nothing answers. The name
+    /// resolved in its own zone gives the address that works, and the answer comes from there
+    /// instead of SERVFAIL. (Already so before the issue, through the glueless path; kept as
+    /// the test of that half of the item.)
+    @Test func theServersOwnAddressesWhenTheGlueFails() throws {
+        let net = LieNet(32)
+        let dead = net.ip(9)
+        let root = try FakeAuthority([net.rootZone([
+            "example.com. NS ns.other.net.", "ns.other.net. A \(dead)",
+            "other.net. NS ns1.other.net.", "ns1.other.net. A \(net.ip(3))",
+        ])])
+        let other = try FakeAuthority([FakeZone("other.net.", ["@ NS ns1", "ns1 A \(net.ip(3))", "ns A \(net.ip(2))"])])
+        let example = try FakeAuthority([FakeZone("example.com.", ["@ NS ns.other.net.", "www A 192.0.2.1"])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2), net.ip(3)]) { q, address in
+            switch address {
+            case net.root: return [.message(root.answer(q))]
+            case net.ip(3): return [.message(other.answer(q))]
+            default: return [.message(example.answer(q))]
+            }
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-own-addresses", server: server)
+        defer { worker.stop() }
+
+        let r = try worker.ask("www.example.com.", .a)
+        #expect(r.rcode == .noError && r.answerAddresses == ["192.0.2.1"], "\(r.presentation)\n\(server.log)\n\(worker.logTail)")
+        #expect(server.queries(for: "ns.other.net.", .a) >= 1, "the name's own zone was asked: \(server.log)")
+        #expect(server.queries(at: net.ip(2)) >= 1)
+    }
+}

@@ -74,7 +74,10 @@ final class Iterator: Sendable {
         var known = zone.labelCount  // labels of q.name known to have no cut above them
         var referrals = 0
         // Set when the zone's known addresses all failed: the parent's glue, asked instead.
+        // (When the glue is what fails, the NS names outside the zone are resolved in their
+        // own zones by the glueless path of `queryZone`.)
         var parentGlue: [ServerAddress]?
+        var failedHere: Set<ServerAddress> = []
         // Off for the rest of this zone once a minimised query failed there.
         var minimise = limits.qnameMinimisation
         var minimised = 0
@@ -112,10 +115,15 @@ final class Iterator: Sendable {
                 minimise = false
                 continue
             case let .failure(f):
+                failedHere.formUnion(f.failed)
                 // The child's addresses for its servers (which outrank glue in the cache) may be
-                // wrong where the parent's glue is right: ask the parent again, once per zone.
-                if parentGlue == nil, !f.budget, f.serversAsked, !zone.isRoot,
-                   let glue = await delegationGlue(zone, depth: depth, &ctx)?.filter({ !f.failed.contains($0) }),
+                // wrong where the parent's glue is right, or missing (an address query the child
+                // answered oddly): ask the parent again, once per zone.
+                // (When no server could be asked, only if some NS name is inside the zone and so
+                // needs glue: out-of-zone names that do not resolve have none to find.)
+                let needsGlue = ns.rdatas.contains { if case let .ns(n) = $0 { n.isSubdomain(of: zone) } else { false } }
+                if parentGlue == nil, !f.budget, !zone.isRoot, f.serversAsked || needsGlue,
+                   let glue = await delegationGlue(zone, depth: depth, &ctx)?.filter({ !failedHere.contains($0) }),
                    !glue.isEmpty {
                     ctx.trace("servers of \(zone.presentation) failed; trying the parent's glue \(glue)")
                     parentGlue = glue
