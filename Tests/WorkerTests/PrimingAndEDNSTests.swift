@@ -109,3 +109,29 @@ extension HostileUpstreamTests {
         #expect(server.queries(at: net.ip(2)) >= 1)
     }
 }
+
+extension HostileUpstreamTests {
+    /// Issue #9, item 4: no address for example.com.'s in-zone server is known (the referral
+    /// on the way came without glue, as from a parent that truncates its additional section),
+    /// so no server can be asked; the parent, asked for the delegation itself, gives the glue,
+    /// and the answer comes from there instead of SERVFAIL.
+    @Test func theParentsGlueWhenNoServerAddressIsKnown() throws {
+        let net = LieNet(33)
+        let root = try FakeAuthority([net.rootZone(["example.com. NS ns.example.com.", "ns.example.com. A \(net.ip(2))"])])
+        let zone = try FakeAuthority([FakeZone("example.com.", ["@ NS ns", "ns A \(net.ip(2))", "www A 192.0.2.1"])])
+        let server = try LyingServer(addresses: [net.root, net.ip(2)]) { q, address in
+            guard address == net.root else { return [.message(zone.answer(q))] }
+            var m = root.answer(q)
+            // Glue only when the delegation itself is asked for.
+            if q.question?.type != .ns || q.question?.name != (try! DNSName("example.com.")) { m.additional = [] }
+            return [.message(m)]
+        }
+        defer { server.stop() }
+        let worker = try net.worker(tag: "lie-no-glue", server: server, extra: ["--no-qname-minimisation"])
+        defer { worker.stop() }
+
+        let r = try worker.ask("www.example.com.", .a)
+        #expect(r.rcode == .noError && r.answerAddresses == ["192.0.2.1"], "\(r.presentation)\n\(server.log)\n\(worker.logTail)")
+        #expect(server.queries(for: "example.com.", .ns) == 1, "\(server.log)")
+    }
+}
