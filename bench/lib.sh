@@ -72,22 +72,16 @@ rcode_count() { # file, rcode
 
 # CPU accounting from /proc.
 hz=$(getconf CLK_TCK)
-cpu_ticks() { # pid -> utime+stime in clock ticks, every thread, its live children included (shoald's workers)
+proc_ticks() { # pid, awk expression over the stat fields after the name -> clock ticks, live children included
     local p v t=0
     for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+        v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk "{ print $2 }")
         t=$((t + ${v:-0}))
     done
     echo "$t"
 }
-user_ticks() { # pid -> utime alone, live children included
-    local p v t=0
-    for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-        v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 }')
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
-}
+cpu_ticks() { proc_ticks "$1" '$12 + $13'; } # pid -> utime+stime, every thread, shoald's workers included
+user_ticks() { proc_ticks "$1" '$12'; }      # pid -> utime alone
 core_jiffies() { # cpu -> "busy total" jiffies of that CPU, every process and interrupt included
     awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
 }

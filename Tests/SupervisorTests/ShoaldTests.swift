@@ -132,6 +132,20 @@ func status(_ pid: Int32, _ tid: Int32? = nil) throws -> PrivilegeStatus {
     try #require(PrivilegeStatus.read(pid: pid, tid: tid))
 }
 
+/// Runs `exe` with `args` to its end: its status and everything it printed (stdout and stderr).
+func runToEnd(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, out)
+}
+
 func threads(_ pid: Int32) -> [Int32] { KernelFiles.list("/proc/\(pid)/task").compactMap { Int32($0) } }
 
 /// Socket inodes among a process's descriptors, by descriptor number.
@@ -157,16 +171,7 @@ struct ShoaldTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func run(_ yaml: String) throws -> (Int32, String) {
             try yaml.write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = ["--config", dir + "/s.yaml", "--check-config"]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            try p.run()
-            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, out)
+            return try runToEnd(exe, ["--config", dir + "/s.yaml", "--check-config"])
         }
         let (ok, plan) = try run("workers: 3\ncpus: 0-1\nlisten: 127.59.1.1\n")
         #expect(ok == 0, "\(plan)")
@@ -489,16 +494,9 @@ struct ShoaldControlTests {
         let d = try ShoaldProcess(tag: "uid", address: "127.59.7.1", workers: 1)
         chmod(d.controlSocket, 0o666)   // past the file mode: the peer-credential check is what is left
         let exe = try #require(BuildProducts.executable("shoalctl"))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        p.arguments = ["--reuid=1", "--regid=1", "--clear-groups", exe, "ping", "--control-socket", d.controlSocket]
-        let pipe = Pipe()
-        p.standardError = pipe
-        p.standardOutput = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus != 0)
+        let (status, out) = try runToEnd("/usr/bin/setpriv",
+                                         ["--reuid=1", "--regid=1", "--clear-groups", exe, "ping", "--control-socket", d.controlSocket])
+        #expect(status != 0)
         #expect(out.contains("permission denied: uid 1"), "\(out)")
         #expect(try d.control(.ping) == "pong")
     }
