@@ -189,7 +189,12 @@ EOF
     pids+=("$pid")
     local i
     for i in $(seq 100); do
-        ss -Hunl "src $a:53" 2>/dev/null | grep -q . && return 0
+        if ss -Hunl "src $a:53" 2>/dev/null | grep -q .; then
+            # shoald binds before its workers start: wait until one answers, so that neither
+            # the wall time nor the CPU of a run includes a worker's start-up.
+            [[ $r == shoald* ]] || return 0
+            dig +tries=1 +time=1 @"$a" version.bind CH TXT >/dev/null 2>&1 && return 0
+        fi
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
