@@ -6,18 +6,20 @@ import ShoalSystem
 import Supervisor
 import Worker
 
-/// `shoalctl`: control client. What needs no daemon works now: reading a shared segment's
-/// statistics and caches (the segment is the state; shoald is not needed to read it). Commands
-/// that talk to shoald (restarting workers, reloading) come with the supervisor.
+/// `shoalctl`: control client. Two kinds of command: those that ask shoald over its control
+/// socket (status, restarts, reload, cache wipes), and those that read or manage a shared
+/// segment directly (the segment is the state; shoald is not needed to read it).
 struct Command: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoalctl",
-        abstract: "Control client for Shoal: reads a shared segment's statistics and caches.",
+        abstract: "Control client for Shoal: asks shoald, or reads a shared segment's statistics and caches.",
         discussion: """
-            stats and dump-cache attach the segment /shoal.NAME.vN (N: this build's layout \
-            version) read-only in effect (they write nothing) and work whether or not workers \
-            are running; segment lists, recreates and removes segments. Commands that talk to shoald \
-            are not implemented yet: see the Status section of README.md.
+            status, ping, restart-worker, restart-workers, reload and wipe-cache talk to shoald \
+            on its control socket (--control-socket PATH, or --config FILE to read it from \
+            shoald's file; default /run/shoal/control). stats and dump-cache attach the segment \
+            /shoal.NAME.vN (N: this build's layout version) read-only in effect (they write \
+            nothing) and work whether or not workers are running; segment lists, recreates and \
+            removes segments.
             """,
         version: ShoalVersion.string,
         subcommands: [Status.self, Ping.self, RestartWorker.self, RestartWorkers.self, Reload.self, WipeCache.self,

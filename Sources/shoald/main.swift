@@ -31,11 +31,14 @@ struct Shoald: ParsableCommand {
             The control socket (control-socket, default /run/shoal/control) serves shoalctl: \
             status, restart-worker N (a hot replace: the new worker starts on the slot's sockets \
             before the old one drains), restart-workers, reload (also SIGHUP: a valid file \
-            replaces the workers one by one; a bad one changes nothing), wipe-cache, ping.
+            replaces the workers one by one and may change their number; a bad one changes \
+            nothing), wipe-cache, ping.
             With `metrics: ADDR:PORT`, GET /metrics there serves Prometheus text from the \
             segment's statistics (queries, answers by rcode, cache hits and entries, upstream \
             queries and timeouts, overload drops, worker restarts, answer latency).
-            Not yet: adoption of a dead worker's in-flight queries (see README.md).
+            What a worker that dies was resolving is answered by its replacement (the pending \
+            queries are kept in the segment). Not yet: systemd notify, fd store and socket \
+            activation (see README.md).
 
             Keys of the file for shoald: \(SharedConfigKeys.supervisor.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")).
             """,
