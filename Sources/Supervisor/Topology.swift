@@ -1,4 +1,7 @@
 import ShoalSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The machine's CPUs and NUMA nodes as sysfs describes them: which CPUs are online, and which
 /// node each belongs to. Read from `/sys/devices/system` on the machine, or from a fixture
@@ -22,16 +25,16 @@ public struct Topology: Hashable, Sendable {
     /// A machine without NUMA support (no node directory) is one node 0 holding every online
     /// CPU.
     public static func read(root: String = "/sys/devices/system") throws(TopologyError) -> Topology {
-        guard let onlineText = readText(root + "/cpu/online") else {
+        guard let onlineText = KernelFiles.read(root + "/cpu/online") else {
             throw TopologyError("\(root)/cpu/online: cannot be read")
         }
         let online: CPUList
         do { online = try CPUList(parsing: onlineText) } catch { throw TopologyError("\(root)/cpu/online: \(error)") }
         var nodes: [Int: CPUList] = [:]
-        for entry in listDirectory(root + "/node") where entry.hasPrefix("node") {
+        for entry in KernelFiles.list(root + "/node") where entry.hasPrefix("node") {
             guard let n = Int(entry.dropFirst(4)) else { continue }
             let path = "\(root)/node/\(entry)/cpulist"
-            guard let text = readText(path) else { continue }
+            guard let text = KernelFiles.read(path) else { continue }
             do {
                 // Offline CPUs can still be listed under their node: keep the online ones.
                 nodes[n] = try CPUList(parsing: text).intersection(online)
@@ -42,10 +45,6 @@ public struct Topology: Hashable, Sendable {
         if nodes.isEmpty { nodes[0] = online }
         return Topology(nodes: nodes, online: online)
     }
-
-    static func readText(_ path: String) -> String? { KernelFiles.read(path) }
-
-    static func listDirectory(_ path: String) -> [String] { KernelFiles.list(path) }
 }
 
 /// sysfs could not be read or said something that does not parse.
@@ -58,12 +57,11 @@ extension CPUList {
     /// The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status: its
     /// affinity, narrowed by any cpuset).
     public static func allowedForThisProcess() throws(TopologyError) -> CPUList {
-        guard let status = Topology.readText("/proc/self/status"),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else {
+        guard let list = ProcessPlacement.allowedCPUs(pid: getpid()) else {
             throw TopologyError("/proc/self/status: no Cpus_allowed_list")
         }
         do {
-            return try CPUList(parsing: String(line.dropFirst("Cpus_allowed_list:".count)))
+            return try CPUList(parsing: list)
         } catch {
             throw TopologyError("/proc/self/status: \(error)")
         }

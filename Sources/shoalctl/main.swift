@@ -1,4 +1,3 @@
-import Foundation
 import ArgumentParser
 import DNSCore
 import ShmCache
@@ -119,8 +118,7 @@ struct SegmentList: ParsableCommand {
         abstract: "Every Shoal segment in /dev/shm: name, layout version, size, generation, attached processes.")
 
     func run() throws {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm"))?
-            .filter { $0.hasPrefix("shoal.") }.sorted() ?? []
+        let names = KernelFiles.list("/dev/shm").filter { $0.hasPrefix("shoal.") }
         if names.isEmpty { print("no Shoal segment in /dev/shm") }
         for n in names {
             let name = "/" + n
