@@ -93,6 +93,16 @@ final class ShoaldProcess: @unchecked Sendable {
 
     var controlSocket: String { directory + "/control" }
 
+    /// Puts `kept.example. A 192.0.2.<address>` in shoald's segment (as a worker would have
+    /// after resolving it): the workers answer it from the cache, their black-hole root unasked.
+    @discardableResult
+    func cacheKept(address: UInt8) throws -> SharedSegment {
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, address]],
+                           rank: .authoritativeAnswer, now: shmNow())
+        return seg
+    }
+
     /// A request on the control socket: the body of an `ok` reply, or the error.
     func control(_ r: ControlRequest) throws(ControlError) -> String {
         try ControlClient.send(r, to: controlSocket, timeoutSeconds: 30)
@@ -280,9 +290,7 @@ struct ShoaldTests {
     @Test("a worker SIGKILLed is restarted on its slot and answers from the shared cache; SIGTERM stops all and keeps the segment")
     func restartAndStop() throws {
         let d = try ShoaldProcess(tag: "restart", address: "127.59.3.1", workers: 2)
-        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
-        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 9]],
-                           rank: .authoritativeAnswer, now: shmNow())
+        try d.cacheKept(address: 9)
         let before = d.workerPIDs()
         let victim = try #require(before.first)
         kill(victim, SIGKILL)
@@ -356,9 +364,7 @@ struct ShoaldTests {
         do {
             let d = try ShoaldProcess(tag: "orphan", address: "127.59.4.1", workers: 2)
             segment = d.segment
-            let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
-            seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 10]],
-                               rank: .authoritativeAnswer, now: shmNow())
+            try d.cacheKept(address: 10)
             workers = d.workerPIDs()
             kill(d.pid, SIGKILL)
             d.process.waitUntilExit()
@@ -504,9 +510,7 @@ struct ShoaldControlTests {
     @Test("restart-worker and restart-workers under steady load: every query answered, new pids on every slot")
     func hotReplaceLosesNothing() throws {
         let d = try ShoaldProcess(tag: "hot", address: "127.59.8.1", workers: 2)
-        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
-        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 11]],
-                           rank: .authoritativeAnswer, now: shmNow())
+        try d.cacheKept(address: 11)
         let before = Set(d.workerPIDs())
         let load = try UDPLoad(address: d.address, name: "kept.example.")
         usleep(300_000)
@@ -528,9 +532,7 @@ struct ShoaldControlTests {
     @Test("a worker SIGKILLed under load loses at most what it had read; its queue waits for the replacement")
     func killUnderLoad() throws {
         let d = try ShoaldProcess(tag: "killload", address: "127.59.9.1", workers: 1)
-        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
-        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 12]],
-                           rank: .authoritativeAnswer, now: shmNow())
+        try d.cacheKept(address: 12)
         let load = try UDPLoad(address: d.address, name: "kept.example.")
         usleep(300_000)
         let victim = try #require(d.workerPIDs().first)
@@ -648,9 +650,7 @@ struct ShoaldMetricsTests {
     @Test("GET /metrics: Prometheus text from the segment (queries, answers by rcode, hits, entries, latency histogram, restarts); other paths 404")
     func scrape() throws {
         let d = try ShoaldProcess(tag: "metrics", address: "127.59.11.1", workers: 2, yaml: "metrics: 127.59.11.1:9153")
-        let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
-        seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 13]],
-                           rank: .authoritativeAnswer, now: shmNow())
+        try d.cacheKept(address: 13)
         for _ in 0..<20 { _ = try d.ask("kept.example.", .a) }
         for _ in 0..<5 { _ = try d.ask("version.bind.", .txt, qclass: .ch) }
         let victim = try #require(d.workerPIDs().first)
