@@ -60,16 +60,23 @@ public enum UDPFrontEnd {
             case .drop:
                 engine.segment.pending.clear(slot: slot, entry: o.entry)
             case let .resolve(q):
-                Task(executorPreference: engine.resolver.executor) {
-                    listener.send(await engine.resolve(q), to: client)
-                    engine.segment.pending.clear(slot: slot, entry: o.entry)
-                }
+                resolveAndAnswer(q, client: client, on: listener, engine: engine, pendingEntry: o.entry)
             }
         }
         if !orphans.isEmpty || dropped > 0 {
             logger.notice("adopted \(orphans.count) query(ies) a dead worker of slot \(slot) was resolving\(dropped > 0 ? "; \(dropped) too old or incomplete, dropped" : "")")
         }
         return (orphans.count, dropped)
+    }
+
+    /// Resolves a miss on the resolver's executor, answers the client on `listener`, then frees
+    /// the query's pending entry (if it got one).
+    static func resolveAndAnswer(_ q: ClientQuery, client: ClientAddress, on listener: UDPListener,
+                                 engine: WorkerEngine, pendingEntry: Int?) {
+        Task(executorPreference: engine.resolver.executor) {
+            listener.send(await engine.resolve(q), to: client)
+            if let pendingEntry, let slot = engine.pendingSlot { engine.segment.pending.clear(slot: slot, entry: pendingEntry) }
+        }
     }
 
     /// One socket's state. Touched only on the reactor thread (the `watch` handler), which is
@@ -129,11 +136,7 @@ public enum UDPFrontEnd {
             }
             if batch.queued > 0 { _ = batch.send(on: listener) }
             for (q, client, entry) in misses {
-                let (engine, listener) = (self.engine, self.listener)
-                Task(executorPreference: engine.resolver.executor) {
-                    listener.send(await engine.resolve(q), to: client)
-                    if let entry, let slot = engine.pendingSlot { engine.segment.pending.clear(slot: slot, entry: entry) }
-                }
+                UDPFrontEnd.resolveAndAnswer(q, client: client, on: listener, engine: engine, pendingEntry: entry)
             }
         }
     }
