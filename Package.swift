@@ -30,6 +30,8 @@ let package = Package(
                        providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CNuma", pkgConfig: "numa",
                        providers: [.apt(["libnuma-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CShoalShims"),
 
         // Libraries: the logic, testable.
@@ -47,7 +49,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Supervisor", dependencies: [
-            "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CCap", "CNuma", "CShoalShims",
+            "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CCap", "CNuma", "CShoalShims", "CSystemd",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

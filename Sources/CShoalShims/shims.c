@@ -10,6 +10,7 @@
 #include <malloc.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -101,4 +102,22 @@ int cshoal_malloc_keep_heap(size_t trim_threshold, size_t top_pad) {
     int a = mallopt(M_TRIM_THRESHOLD, trim_threshold > INT_MAX ? INT_MAX : (int)trim_threshold);
     int b = mallopt(M_TOP_PAD, top_pad > INT_MAX ? INT_MAX : (int)top_pad);
     return a && b;
+}
+
+ssize_t cshoal_recv_with_fds(int fd, void *buf, size_t len, int *fds, int max_fds, int *n_fds) {
+    char control[CMSG_SPACE(sizeof(int) * 253)];
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+    *n_fds = 0;
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *got = (int *)CMSG_DATA(c);
+        for (int i = 0; i < count; i++) {
+            if (*n_fds < max_fds) fds[(*n_fds)++] = got[i]; else close(got[i]);
+        }
+    }
+    return n;
 }

@@ -67,6 +67,14 @@ public enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
         if s & 0x7F == 0 { self = .exited((s >> 8) & 0xFF) } else { self = .signaled(s & 0x7F) }
     }
 
+    /// As a shell reports it: the exit status, or 128 + the signal.
+    public var code: Int32 {
+        switch self {
+        case let .exited(c): c
+        case let .signaled(s): 128 + s
+        }
+    }
+
     public var description: String {
         switch self {
         case let .exited(c): "exit status \(c)"

@@ -17,9 +17,14 @@ public final class SlotSockets: Sendable {
     public let slot: Int
     public let udp: DescriptorGroup
     public let tcp: DescriptorGroup
+    /// The sockets this process opened for the slot (not inherited), with the names they get in
+    /// systemd's fd store. The shared TCP listeners are listed with the first slot opened.
+    public let opened: [StoredSocket]
+    /// Store names of the slot's own sockets, removed from the store with the slot.
+    public let storeNames: [String]
 
-    init(slot: Int, udp: DescriptorGroup, tcp: DescriptorGroup) {
-        self.slot = slot; self.udp = udp; self.tcp = tcp
+    init(slot: Int, udp: DescriptorGroup, tcp: DescriptorGroup, opened: [StoredSocket] = [], storeNames: [String] = []) {
+        self.slot = slot; self.udp = udp; self.tcp = tcp; self.opened = opened; self.storeNames = storeNames
     }
 
     /// The descriptors a worker of this slot inherits, in order (UDP first), and the
@@ -38,30 +43,52 @@ public enum Listeners {
     /// up to the system's rmem_max): bursts must queue, not drop.
     public static let receiveBuffer: Int32 = 8 << 20
 
-    /// Opens `slots` × (UDP + TCP) sockets on each of `addresses`.
-    public static func open(_ addresses: [String], slots: Int) throws(SystemCallError) -> [SlotSockets] {
-        try open(addresses, slots: 0..<slots, sharingTCP: nil)
+    /// Opens `slots` × (UDP + TCP) sockets on each of `addresses`, taking from `inherited`
+    /// (systemd's fd store, a socket unit) every socket it has for them.
+    public static func open(_ addresses: [String], slots: Int, inherited: InheritedSockets? = nil) throws(SystemCallError) -> [SlotSockets] {
+        try open(addresses, slots: 0..<slots, sharingTCP: nil, inherited: inherited)
     }
 
     /// Opens the sockets of worker slots `slots` (more slots on reload: shoald keeps
     /// CAP_NET_BIND_SERVICE for this), with the TCP listeners `tcp` (nil: opened here).
-    public static func open(_ addresses: [String], slots: Range<Int>, sharingTCP shared: DescriptorGroup?) throws(SystemCallError) -> [SlotSockets] {
+    public static func open(_ addresses: [String], slots: Range<Int>, sharingTCP shared: DescriptorGroup?,
+                            inherited: InheritedSockets? = nil) throws(SystemCallError) -> [SlotSockets] {
         var parsed: [SocketAddress] = []
         for a in addresses {
             do { parsed.append(try parseListenAddress(a)) } catch {
                 throw SystemCallError(call: "listen address", errno: .invalidArgument, detail: error.message)
             }
         }
+        var openedTCP: [StoredSocket] = []
         let tcp: DescriptorGroup
         if let shared { tcp = shared } else {
             tcp = DescriptorGroup()
-            for a in parsed { tcp.adopt(try socket(a, type: SOCK_STREAM)) }
+            for a in parsed {
+                let key = SocketKey(type: SOCK_STREAM, address: a)
+                if let fd = inherited?.take(key, slot: nil) {
+                    tcp.adopt(fd)
+                } else {
+                    let fd = tcp.adopt(try socket(a, type: SOCK_STREAM))
+                    openedTCP.append(StoredSocket(fd: fd, name: key.storeName(slot: nil)))
+                }
+            }
         }
         var out: [SlotSockets] = []
         for slot in slots {
             let udp = DescriptorGroup()
-            for a in parsed { udp.adopt(try socket(a, type: SOCK_DGRAM)) }
-            out.append(SlotSockets(slot: slot, udp: udp, tcp: tcp))
+            var opened = out.isEmpty ? openedTCP : []
+            var names: [String] = []
+            for a in parsed {
+                let key = SocketKey(type: SOCK_DGRAM, address: a)
+                names.append(key.storeName(slot: slot))
+                if let fd = inherited?.take(key, slot: slot) {
+                    udp.adopt(fd)
+                } else {
+                    let fd = udp.adopt(try socket(a, type: SOCK_DGRAM))
+                    opened.append(StoredSocket(fd: fd, name: key.storeName(slot: slot)))
+                }
+            }
+            out.append(SlotSockets(slot: slot, udp: udp, tcp: tcp, opened: opened, storeNames: names))
         }
         return out
     }

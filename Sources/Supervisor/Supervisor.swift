@@ -90,11 +90,19 @@ public final class Supervisor {
     var rolling: (left: [Int], clients: [ControlServer.Client], what: String)?
     let startedAt = Clock.monotonicSeconds()
     var lastSample = Clock.monotonicSeconds()
+    /// systemd, when it started shoald (notify socket); nil otherwise.
+    let serviceManager: ServiceManager?
+    /// READY=1 was sent (every worker answered once).
+    var announcedReady = false
+    /// RELOADING=1 was sent; READY=1 follows when the reload ends, however it ends.
+    var reloadAnnounced = false
 
     public init(configuration: Configuration, plan: PlacementPlan, sockets: [SlotSockets], segment: SharedSegment,
                 control: ControlServer? = nil, reloadSettings: (() throws -> SupervisorSettings)? = nil,
-                reopenSegment: (() throws -> SharedSegment)? = nil, logger: Logger) {
+                reopenSegment: (() throws -> SharedSegment)? = nil, serviceManager: ServiceManager? = nil,
+                logger: Logger) {
         self.reopenSegment = reopenSegment
+        self.serviceManager = serviceManager
         precondition(plan.workers.count == sockets.count, "one socket set per worker slot")
         self.configuration = configuration
         self.sockets = sockets
@@ -132,6 +140,7 @@ public final class Supervisor {
             }
             progressReplacements(now: now)
             sample(now: now)
+            tellServiceManager(now: now)
             if let deadline = stopDeadline {
                 if allPIDs.isEmpty {
                     logger.notice("shoald: every worker stopped; the segment \(segment.name) is kept")
@@ -164,6 +173,7 @@ public final class Supervisor {
         guard stopDeadline == nil else { return }
         logger.notice("shoald: signal \(signo): stopping \(workers.filter { $0.pid != nil }.count) worker(s)")
         stopDeadline = Clock.monotonicSeconds() + configuration.stopGraceSeconds
+        serviceManager?.stopping()
         for pid in allPIDs { kill(pid, SIGTERM) }
         for i in workers.indices where workers[i].replacement != nil {
             for c in workers[i].replacement!.clients { control?.reply(c, "error: shoald is stopping") }

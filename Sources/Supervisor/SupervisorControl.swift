@@ -107,6 +107,7 @@ extension Supervisor {
         if let r = rolling {
             for c in r.clients { reply(c, "error: \(r.what) stopped at slot \(slot): \(why)") }
             rolling = nil
+            reloadEnded("reload stopped at slot \(slot): \(why)")
         }
     }
 
@@ -124,6 +125,7 @@ extension Supervisor {
         } else {
             rolling = nil
             for c in r.clients { reply(c, "ok\n\(r.what): \(workers.count) worker(s) now, replaced one by one") }
+            reloadEnded(nil)
         }
     }
 
@@ -176,7 +178,9 @@ extension Supervisor {
         if plan.workers.count > old {
             // More slots: their sockets join each address's SO_REUSEPORT group, their workers start.
             do {
-                sockets += try Listeners.open(configuredListen, slots: old..<plan.workers.count, sharingTCP: sockets.first?.tcp)
+                let added = try Listeners.open(configuredListen, slots: old..<plan.workers.count, sharingTCP: sockets.first?.tcp)
+                for s in added { for o in s.opened { serviceManager?.store(o.fd, name: o.name) } }
+                sockets += added
             } catch { return fail("cannot open the new slots' sockets: \(error)") }
             for p in plan.workers[old...] {
                 workers.append(WorkerState(placement: p))
@@ -189,11 +193,16 @@ extension Supervisor {
                 if let pid = workers[i].pid { kill(pid, SIGTERM); draining[pid] = workers[i].placement.slot }
                 if let r = workers[i].replacement { kill(r.pid, SIGTERM); draining[r.pid] = workers[i].placement.slot }
                 workers.remove(at: i)
+                for name in sockets[i].storeNames { serviceManager?.removeStored(name: name) }
                 sockets.remove(at: i)
             }
         }
         for i in 0..<min(old, plan.workers.count) { workers[i].placement = plan.workers[i] }
         logger.notice("reload: configuration valid; \(old) → \(workers.count) worker(s); replacing the kept ones one by one")
+        if serviceManager != nil {
+            serviceManager?.reloading()
+            reloadAnnounced = true
+        }
         startRolling("reload", client: client, count: min(old, plan.workers.count))
     }
 

@@ -122,6 +122,9 @@ struct Shoald: ParsableCommand {
     }
 
     func run() throws {
+        // Sockets systemd handed over (fd store, shoald.socket): taken before anything else, so
+        // that the variables do not reach the workers.
+        let inherited = InheritedSockets(InheritedDescriptors.take())
         let (s, configFile) = try settings()
         guard let level = Logger.Level(rawValue: s.worker.logLevel) else {
             throw ValidationError("log-level \(s.worker.logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -152,7 +155,23 @@ struct Shoald: ParsableCommand {
         guard access(executable, X_OK) == 0 else { throw ValidationError("\(executable): not an executable (see --worker-executable)") }
 
         // Sockets first: binding port 53 needs root or CAP_NET_BIND_SERVICE, which go next.
-        let sockets = try Listeners.open(s.worker.listen, slots: plan.workers.count)
+        let serviceManager = ServiceManager.fromEnvironment { [logger] in logger.warning("\($0)") }
+        let sockets = try Listeners.open(s.worker.listen, slots: plan.workers.count, inherited: inherited)
+        let leftovers = inherited.finish()
+        if !inherited.adopted.isEmpty { logger.notice("sockets from systemd: \(inherited.adopted.joined(separator: ", "))") }
+        for name in leftovers.removeFromStore {
+            serviceManager?.removeStored(name: name)
+            logger.notice("fd store: \(name) is no longer configured; removed")
+        }
+        for u in leftovers.unused { logger.warning("socket from systemd not in the configuration, closed: \(u)") }
+        for i in inherited.ignored { logger.warning("descriptor from systemd is not a UDP or TCP socket, closed: \(i)") }
+        if let sm = serviceManager {
+            let opened = sockets.flatMap(\.opened)
+            for o in opened where !sm.store(o.fd, name: o.name) {
+                logger.warning("fd store: \(o.name) not stored (FileDescriptorStoreMax too small?): a restart will rebind it")
+            }
+            if !opened.isEmpty { logger.info("fd store: \(opened.count) socket(s) stored") }
+        }
         // The control socket too, in a directory the unprivileged user owns (as /run/shoal).
         let dir = String(s.controlSocket[..<(s.controlSocket.lastIndex(of: "/") ?? s.controlSocket.startIndex)])
         if !dir.isEmpty && access(dir, F_OK) != 0 {
@@ -193,6 +212,7 @@ struct Shoald: ParsableCommand {
                                                geometry: .sized(megabytes: s.worker.segmentSizeMiB),
                                                numa: NUMAPlacement(cpus: plan.workers.map(\.cpu))).0
             },
+            serviceManager: serviceManager,
             logger: logger)
         // Metrics after the drop: NIO starts its thread here.
         var metricsServer: MetricsServer? = nil
@@ -218,12 +238,15 @@ struct Shoald: ParsableCommand {
         return String(exe[..<slash]) + "/" + name
     }
 
-    /// The environment workers start with: shoald's, minus nothing secret (there is none).
+    /// The environment workers start with: shoald's, minus what systemd meant for shoald alone
+    /// (the notify socket, the watchdog, handed-over descriptors).
     static func workerEnvironment() -> [String] {
+        let systemdOnly = ["NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES="]
         var out: [String] = []
         var p = environ
         while let e = p.pointee {
-            out.append(String(cString: e))
+            let entry = String(cString: e)
+            if !systemdOnly.contains(where: { entry.hasPrefix($0) }) { out.append(entry) }
             p += 1
         }
         return out

@@ -10,18 +10,22 @@ import Testing
 /// A real shoald with real workers on a loopback address of its own; everything it made goes
 /// when the test ends.
 final class ShoaldProcess: @unchecked Sendable {
-    let process = Process()
+    let pid: pid_t
     let directory: String
     let address: String
     let segment: String
     let logPath: String
+    /// Exit code once reaped (128 + signal for a signal).
+    private(set) var exitCode: Int32?
 
     /// Starts shoald with `yaml` (listen, segment and root hints are added) and waits until
-    /// every worker answers.
+    /// every worker answers. `environment` is added to the test's; `descriptors` are handed
+    /// over as systemd does (3, 4, … with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID).
     init(tag: String, address: String, workers: Int, yaml: String = "", extra: [String] = [],
          rootServer: String = "127.61.0.250", listen: [String]? = nil, launcher: [String] = [],
-         directoryOwner: Account? = nil) throws {
-        directory = NSTemporaryDirectory() + "shoald-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+         directoryOwner: Account? = nil, environment: [String: String] = [:],
+         descriptors: [(fd: Int32, name: String)] = [], directory reuse: String? = nil, waitUntilAnswering: Bool = true) throws {
+        directory = reuse ?? NSTemporaryDirectory() + "shoald-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
         self.address = address
@@ -45,21 +49,26 @@ final class ShoaldProcess: @unchecked Sendable {
         // A shoald started as another user makes its control socket here.
         if let o = directoryOwner { chown(directory, o.uid, o.gid) }
         logPath = directory + "/log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        if reuse == nil { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let shoald = try #require(BuildProducts.executable("shoald"))
-        if launcher.isEmpty {
-            process.executableURL = URL(fileURLWithPath: shoald)
-            process.arguments = ["--config", directory + "/shoal.yaml"] + extra
-        } else {
-            process.executableURL = URL(fileURLWithPath: launcher[0])
-            process.arguments = Array(launcher.dropFirst()) + [shoald, "--config", directory + "/shoal.yaml"] + extra
+        // Through sh: the log, LISTEN_PID (the pid shoald will have: exec keeps it), a launcher.
+        var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        env["SHOALD_TEST_LOG"] = logPath
+        if !descriptors.isEmpty {
+            env["LISTEN_FDS"] = "\(descriptors.count)"
+            env["LISTEN_FDNAMES"] = descriptors.map(\.name).joined(separator: ":")
         }
-        let log = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let setPID = descriptors.isEmpty ? "" : "export LISTEN_PID=$$; "
+        pid = try Spawn.start("/bin/sh", arguments: ["-c", setPID + "exec \"$@\" >>\"$SHOALD_TEST_LOG\" 2>&1", "sh"]
+                                  + launcher + [shoald, "--config", directory + "/shoal.yaml"] + extra,
+                              descriptors: descriptors.map(\.fd), environment: env.map { "\($0.key)=\($0.value)" })
+        if waitUntilAnswering { try awaitAnswering(workers: workers) }
+    }
+
+    /// Waits until `workers` workers run and one answers.
+    func awaitAnswering(workers: Int) throws {
         for _ in 0..<200 where workerPIDs().count < workers || !answers() {
-            guard process.isRunning else { break }
+            guard isRunning else { break }
             usleep(50_000)
         }
         guard workerPIDs().count == workers, answers() else {
@@ -68,7 +77,27 @@ final class ShoaldProcess: @unchecked Sendable {
         }
     }
 
-    var pid: Int32 { process.processIdentifier }
+    /// Not exited (reaps it when it has).
+    var isRunning: Bool {
+        guard exitCode == nil else { return false }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return true }
+        exitCode = ExitStatus(waitStatus: status).code
+        return false
+    }
+
+    func terminate() { if isRunning { kill(pid, SIGTERM) } }
+
+    /// Waits for the exit; its code.
+    @discardableResult
+    func waitForExit() -> Int32 {
+        if let exitCode { return exitCode }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        exitCode = ExitStatus(waitStatus: status).code
+        return exitCode!
+    }
+
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Live children of shoald (its workers).
@@ -109,10 +138,10 @@ final class ShoaldProcess: @unchecked Sendable {
     }
 
     func stop() {
-        if process.isRunning { process.terminate() }
-        for _ in 0..<200 where process.isRunning { usleep(50_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
-        process.waitUntilExit()
+        terminate()
+        for _ in 0..<200 where isRunning { usleep(50_000) }
+        if isRunning { kill(pid, SIGKILL) }
+        waitForExit()
     }
 
     deinit {
@@ -307,9 +336,8 @@ struct ShoaldTests {
             let r = try d.ask("kept.example.", .a)
             #expect(r.rcode == .noError && r.answers.first?.rdata == .a(IPv4Address(192, 0, 2, 9)), "\(r)")
         }
-        d.process.terminate()
-        d.process.waitUntilExit()
-        #expect(d.process.terminationStatus == 0, "\(d.log)")
+        d.terminate()
+        #expect(d.waitForExit() == 0, "\(d.log)")
         #expect(d.workerPIDs().isEmpty)
         for w in after { #expect(kill(w, 0) != 0) }
         let kept = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
@@ -367,7 +395,7 @@ struct ShoaldTests {
             try d.cacheKept(address: 10)
             workers = d.workerPIDs()
             kill(d.pid, SIGKILL)
-            d.process.waitUntilExit()
+            d.waitForExit()
             var alive = workers
             for _ in 0..<100 where !alive.isEmpty {
                 usleep(50_000)

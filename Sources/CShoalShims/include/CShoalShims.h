@@ -90,6 +90,12 @@ int cshoal_reset_signals(void);
 /// on success, 0 when glibc refused a setting.
 int cshoal_malloc_keep_heap(size_t trim_threshold, size_t top_pad);
 
+/// Receives one datagram into `buf` with the descriptors it carries (SCM_RIGHTS, at most
+/// `max_fds`, the rest closed). Returns the datagram's length (or -1 with errno), with the
+/// number of descriptors in `*n_fds`. A listener on a notify socket (what systemd does with
+/// FDSTORE=1) needs exactly this; the CMSG macros do not import into Swift.
+ssize_t cshoal_recv_with_fds(int fd, void *buf, size_t len, int *fds, int max_fds, int *n_fds);
+
 #ifdef __cplusplus
 }
 #endif
