@@ -21,6 +21,9 @@
 #   shoal-restart-worker shoalctl restart-worker 0 (hot replace)
 #   shoal-daemon         shoald stopped (SIGTERM) and started again, segment kept
 #   shoal-daemon-empty   the same with the segment removed in between (a cold node)
+#   shoal-systemctl      shoald.service under the real systemd (scripts/systemd-container, host
+#                        network, installed with scripts/install): `systemctl restart shoald`; the
+#                        sockets wait in systemd's fd store while no shoald runs
 #   pdns                 pdns-recursor (one thread) stopped and started
 #   unbound              unbound (one thread) stopped and started
 #   kresd-kill           two kresd processes sharing one cache (SO_REUSEPORT, LMDB): SIGKILL one
@@ -32,7 +35,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 own_lab=1 lab_dir="" prefix="127.60" qps=3000 secs=30 event_at=10 out="bench/restart-impact"
-only="shoal-kill,shoal-restart-worker,shoal-daemon,shoal-daemon-empty,pdns,unbound,kresd-kill"
+only="shoal-kill,shoal-restart-worker,shoal-daemon,shoal-daemon-empty,shoal-systemctl,pdns,unbound,kresd-kill"
 while (($#)); do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
@@ -79,6 +82,7 @@ tc_on
 # Every resolver process of the current event, by pid file, so events can replace them.
 stop_all() {
     local f p
+    [[ -e $work/systemd ]] && bash scripts/systemd-container destroy "$work/systemd"
     for f in "$work"/*.pid; do
         [[ -e $f ]] || continue
         p=$(cat "$f"); rm -f "$f"
@@ -108,6 +112,21 @@ start_shoald() {
     echo $! >"$work/shoald.pid"
     for _ in $(seq 100); do "$bindir/shoalctl" ping --control-socket "$work/control" >/dev/null 2>&1 && return; sleep 0.05; done
     die "shoald did not come up: $(tail -5 "$work/shoald.log")"
+}
+# shoald.service in a systemd container sharing the host's network: installed as documented,
+# with the same configuration (its files copied in: the container has its own /tmp and /run).
+start_shoald_systemd() {
+    local sd="$work/systemd" r
+    bash scripts/systemd-container boot "$sd" basic.target host-network >/dev/null
+    r="/proc/$(cat "$sd/pid1")/root"
+    bash scripts/systemd-container run "$sd" bash "$PWD/scripts/install" --from "$bindir" >>"$work/install.log" 2>&1
+    install -m 0644 "$hints" "$r/etc/shoal/hints"
+    sed -e "s|^root-hints: .*|root-hints: /etc/shoal/hints|" -e "s|^control-socket: .*|control-socket: /run/shoal/control|" \
+        "$work/shoal.yaml" >"$r/etc/shoal/shoal.yaml"
+    mkdir -p "$r/etc/systemd/system/shoald.service.d"
+    printf '[Service]\nStandardOutput=append:/run/shoald.log\nStandardError=inherit\n' >"$r/etc/systemd/system/shoald.service.d/bench.conf"
+    bash scripts/systemd-container run "$sd" systemctl daemon-reload
+    bash scripts/systemd-container run "$sd" systemctl start shoald || die "shoald.service did not start: $(tail -5 "$r/run/shoald.log")"
 }
 mkdir -p "$work/pdns" "$work/unbound" "$work/kresd/cache" "$work/kresd/a" "$work/kresd/b"
 cat >"$work/pdns/recursor.conf" <<CONF
@@ -189,6 +208,7 @@ event_script() { # event -> path
         pdns) echo "p=\$(cat '$work/pdns.pid'); kill -TERM \$p; while kill -0 \$p 2>/dev/null; do sleep 0.01; done; start_pdns" ;;
         unbound) echo "p=\$(cat '$work/unbound.pid'); kill -TERM \$p; while kill -0 \$p 2>/dev/null; do sleep 0.01; done; start_unbound" ;;
         kresd-kill) echo "kill -KILL \$(cat '$work/kresd-a.pid')" ;;
+        shoal-systemctl) echo "bash '$PWD/scripts/systemd-container' run '$work/systemd' systemctl restart shoald" ;;
         esac
     } >"$f"
     chmod +x "$f"
@@ -201,6 +221,7 @@ for e in ${only//,/ }; do
     rm -f "/dev/shm/shoal.$segment".v*
     rm -rf "$work/kresd/cache"/*
     case "$e" in
+    shoal-systemctl) start_shoald_systemd ;;
     shoal-*) start_shoald ;;
     pdns) start_pdns ;;
     unbound) start_unbound ;;

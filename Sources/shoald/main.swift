@@ -37,8 +37,13 @@ struct Shoald: ParsableCommand {
             segment's statistics (queries, answers by rcode, cache hits and entries, upstream \
             queries and timeouts, overload drops, worker restarts, answer latency).
             What a worker that dies was resolving is answered by its replacement (the pending \
-            queries are kept in the segment). Not yet: systemd notify, fd store and socket \
-            activation (see README.md).
+            queries are kept in the segment).
+            Under systemd (NOTIFY_SOCKET set; units in systemd/, installed by scripts/install): \
+            READY=1 once every worker answers, STATUS=, RELOADING=1 around a reload, STOPPING=1, \
+            WATCHDOG=1 from the run loop; every socket goes to the fd store (FDSTORE=1, \
+            FDNAME=shoal-udp-ADDR-PORT-sN / shoal-tcp-ADDR-PORT) and sockets handed back through \
+            LISTEN_FDS (the store, or shoald.socket) are taken when they match the \
+            configuration, so a restart of the service loses no query.
 
             Keys of the file for shoald: \(SharedConfigKeys.supervisor.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")).
             """,
