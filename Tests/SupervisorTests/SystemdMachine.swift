@@ -144,6 +144,18 @@ final class SystemdMachine: @unchecked Sendable {
         try run("systemctl", "daemon-reload")
     }
 
+    /// A machine whose shoald.service has every test name cached, and no authority any more:
+    /// only the cache can answer.
+    static func warmWithoutAuthority() throws -> SystemdMachine {
+        let m = try SystemdMachine()
+        try m.installShoal()
+        #expect(try m.run("systemctl", "start", "shoald").status == 0, "\(m.shoaldLog)")
+        let warm = try m.dnsperf(seconds: 3, rate: 1000, passes: 1)
+        #expect(warm.noError == names, "\(warm)")
+        #expect(try m.run("systemctl", "stop", "authority").status == 0)
+        return m
+    }
+
     /// The first A record `dig` gets, or "" (no answer, SERVFAIL, timeout).
     func dig(_ name: String, server: String = "127.0.0.1") throws -> String {
         let out = try run("dig", "+short", "+tries=1", "+time=2", "@\(server)", name, "A").output

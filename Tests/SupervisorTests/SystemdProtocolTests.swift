@@ -22,11 +22,15 @@ final class FakeNotifySocket: @unchecked Sendable {
         }
     }
 
+    let directory: String
     let path: String
     let fd: Int32
     private(set) var messages: [Message] = []
 
-    init(directory: String) throws {
+    /// A socket in a directory of its own (removed with it).
+    init(tag: String) throws {
+        directory = NSTemporaryDirectory() + "\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = directory + "/notify"
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         try #require(fd >= 0)
@@ -71,7 +75,7 @@ final class FakeNotifySocket: @unchecked Sendable {
     deinit {
         for m in messages { for f in m.fds { close(f) } }
         close(fd)
-        unlink(path)
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 
@@ -98,10 +102,7 @@ struct UDPClient: ~Copyable {
 struct SystemdProtocolTests {
     @Test("READY once the workers answer, the sockets stored with stable names, STATUS, WATCHDOG, RELOADING…READY, STOPPING; the workers see none of it")
     func notifyMessages() throws {
-        let dir = NSTemporaryDirectory() + "notify-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let sd = try FakeNotifySocket(directory: dir)
+        let sd = try FakeNotifySocket(tag: "notify")
         let d = try ShoaldProcess(tag: "notify", address: "127.59.20.1", workers: 2,
                                   environment: ["NOTIFY_SOCKET": sd.path, "WATCHDOG_USEC": "600000"])
         let ready = try #require(sd.wait { $0.fields["READY"] == "1" }, "no READY=1:\n\(sd.transcript)\n\(d.log)")
@@ -152,10 +153,7 @@ struct SystemdProtocolTests {
 
     @Test("the next shoald takes the stored sockets back: a query sent while no shoald ran is answered; a socket no longer configured leaves the store")
     func restartThroughTheStore() throws {
-        let dir = NSTemporaryDirectory() + "store-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let sd = try FakeNotifySocket(directory: dir)
+        let sd = try FakeNotifySocket(tag: "store")
         let first = try ShoaldProcess(tag: "store", address: "127.59.21.1", workers: 2,
                                       environment: ["NOTIFY_SOCKET": sd.path])
         try first.cacheKept(address: 21)
@@ -196,10 +194,7 @@ struct SystemdProtocolTests {
 
     @Test("a socket unit's UDP socket is shared by every slot, its TCP listener taken as is; nothing is stored for them")
     func socketActivation() throws {
-        let dir = NSTemporaryDirectory() + "activation-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let sd = try FakeNotifySocket(directory: dir)
+        let sd = try FakeNotifySocket(tag: "activation")
         // What systemd binds for shoald.socket (one UDP socket and one TCP listener).
         let unit = try Listeners.open(["127.59.22.1:53"], slots: 1)[0]
         let handed = [(fd: unit.udp.rawValues[0], name: "shoald.socket"), (fd: unit.tcp.rawValues[0], name: "shoald.socket")]

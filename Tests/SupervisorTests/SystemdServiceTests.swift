@@ -63,13 +63,7 @@ struct SystemdServiceTests {
 
     @Test("systemctl restart under dnsperf load: no query lost, cached names answered with the authority gone, sockets back from the fd store")
     func restartUnderLoad() throws {
-        let m = try SystemdMachine()
-        try m.installShoal()
-        #expect(try m.run("systemctl", "start", "shoald").status == 0, "\(m.shoaldLog)")
-        let warm = try m.dnsperf(seconds: 3, rate: 1000, passes: 1)
-        #expect(warm.noError == SystemdMachine.names, "\(warm)")
-        // Without the authority only the cache can answer.
-        #expect(try m.run("systemctl", "stop", "authority").status == 0)
+        let m = try SystemdMachine.warmWithoutAuthority()
         #expect(m.property("shoald", "NFileDescriptorStore") == "3")
         let before = m.property("shoald", "MainPID")
 
@@ -88,12 +82,7 @@ struct SystemdServiceTests {
 
     @Test("kill -9 of shoald: Restart=on-failure brings it back with its sockets and its cache")
     func crashRestart() throws {
-        let m = try SystemdMachine()
-        try m.installShoal()
-        #expect(try m.run("systemctl", "start", "shoald").status == 0, "\(m.shoaldLog)")
-        let warm = try m.dnsperf(seconds: 3, rate: 1000, passes: 1)
-        #expect(warm.noError == SystemdMachine.names, "\(warm)")
-        #expect(try m.run("systemctl", "stop", "authority").status == 0)
+        let m = try SystemdMachine.warmWithoutAuthority()
         let before = m.property("shoald", "MainPID")
         #expect(try m.run("kill", "-KILL", before).status == 0)
         let back = try m.wait(seconds: 20) {
