@@ -98,7 +98,7 @@ struct TestKey {
         var sig = RRSIG(typeCovered: set.type, algorithm: algorithm, labels: labels ?? UInt8(ownerLabels),
                         originalTTL: originalTTL ?? set.ttl, expiration: expiration, inception: inception,
                         keyTag: keyTag ?? dnskey.keyTag, signerName: signer ?? owner, signature: [])
-        sig.signature = rawSign(set.signedData(for: sig)!)
+        sig.signature = rawSign(set.signedData(for: sig) ?? [])
         return sig
     }
 
