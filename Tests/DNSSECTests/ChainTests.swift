@@ -1,0 +1,204 @@
+import DNSCore
+import Synchronization
+import Testing
+@testable import DNSSEC
+
+/// Signed zones served from memory, as a ``ChainSource``: DNSKEY sets from each zone, DS sets
+/// (or all of the parent's NSEC/NSEC3 sets) from the closest enclosing zone. Counts its calls.
+final class ZoneSource: ChainSource {
+    let zones: [LdnsZone]
+    let calls = Mutex(0)
+    init(_ zones: [LdnsZone]) { self.zones = zones }
+
+    func dnskeys(_ zone: DNSName) async -> RRSet? {
+        calls.withLock { $0 += 1 }
+        return zones.first { $0.origin == zone }?.keys
+    }
+
+    func ds(_ zone: DNSName) async -> DSAnswer {
+        calls.withLock { $0 += 1 }
+        guard let parent = zones.filter({ zone.isStrictSubdomain(of: $0.origin) }).max(by: { $0.origin.labelCount < $1.origin.labelCount }) else {
+            return .unavailable
+        }
+        if let ds = parent.sets.first(where: { $0.name == zone && $0.type == .ds }) { return .present(ds) }
+        return .absent(authority: parent.sets.filter { $0.type == .soa || $0.type == .nsec || $0.type == .nsec3 })
+    }
+}
+
+func dsLine(_ owner: String, _ d: DS) -> String {
+    "\(owner) 3600 IN DS \(d.keyTag) \(d.algorithm.rawValue) \(d.digestType.rawValue) \(Hex.encode(d.digest))"
+}
+
+/// A small signed hierarchy: the root (NSEC) delegating to example. (NSEC3), expired. (its
+/// signatures long expired), bogus. (DS matching no key), private. (DS of an unknown
+/// algorithm) and unsigned. (no DS); example. delegates to unsigned.example. without DS.
+struct Hierarchy {
+    let root: LdnsZone, example: LdnsZone, expired: LdnsZone, bogus: LdnsZone
+    let anchors: TrustAnchors
+    let source: ZoneSource
+
+    static func make() throws -> Hierarchy {
+        let example = try LdnsZone.make(origin: "example.", records: """
+            example. 3600 IN SOA ns.example. host.example. 1 3600 600 86400 300
+            example. 3600 IN NS ns.example.
+            ns.example. 3600 IN A 127.0.0.1
+            www.example. 3600 IN A 192.0.2.1
+            *.w.example. 3600 IN TXT "wild"
+            unsigned.example. 3600 IN NS ns.unsigned.example.
+            ns.unsigned.example. 3600 IN A 127.0.0.2
+
+            """, algorithm: 13, nsec3: ("", 0))
+        let expired = try LdnsZone.make(origin: "expired.", records: """
+            expired. 3600 IN SOA ns.expired. host.expired. 1 3600 600 86400 300
+            expired. 3600 IN NS ns.expired.
+            www.expired. 3600 IN A 192.0.2.3
+
+            """, algorithm: 15, inception: testNowReal - 200_000, expiration: testNowReal - 100_000)
+        let bogus = try LdnsZone.make(origin: "bogus.", records: """
+            bogus. 3600 IN SOA ns.bogus. host.bogus. 1 3600 600 86400 300
+            bogus. 3600 IN NS ns.bogus.
+            www.bogus. 3600 IN A 192.0.2.4
+
+            """, algorithm: 13)
+        var decoy = bogus.ds
+        decoy.digest[0] ^= 0xFF
+        let root = try LdnsZone.make(origin: ".", records: """
+            . 86400 IN SOA a.root. host.root. 1 3600 600 86400 300
+            . 86400 IN NS a.root.
+            example. 3600 IN NS ns.example.
+            \(dsLine("example.", example.ds))
+            expired. 3600 IN NS ns.expired.
+            \(dsLine("expired.", expired.ds))
+            bogus. 3600 IN NS ns.bogus.
+            \(dsLine("bogus.", decoy))
+            private. 3600 IN NS ns.private.
+            private. 3600 IN DS 1 253 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+            unsigned. 3600 IN NS ns.unsigned.
+
+            """, algorithm: 13)
+        var anchors = TrustAnchors()
+        anchors.add(.root, root.ds)
+        return Hierarchy(root: root, example: example, expired: expired, bogus: bogus, anchors: anchors,
+                         source: ZoneSource([root, example, expired, bogus]))
+    }
+
+    func validator(_ limits: WorkLimits = WorkLimits(), anchors: TrustAnchors? = nil) -> ChainValidator {
+        ChainValidator(anchors: anchors ?? self.anchors, policy: ValidationPolicy(limits: limits), source: source) { testNowReal }
+    }
+}
+
+@Suite(.enabled(if: ldnsInstalled, "needs ldnsutils (scripts/packages.txt)"))
+struct ChainTests {
+    let h: Hierarchy
+    init() throws { h = try Hierarchy.make() }
+
+    func answer(_ set: RRSet, authority: [RRSet] = []) -> SignedResponse {
+        SignedResponse(question: Question(name: set.name, type: set.type), kind: .answer, answers: [set], authority: authority)
+    }
+
+    @Test("a signed answer is secure through root → example.; the key sets are walked once")
+    func secureAnswer() async throws {
+        let v = h.validator()
+        var budget = WorkBudget()
+        let www = try #require(h.example.set("www.example.", .a))
+        #expect(await v.validate(answer(www), zone: name("example."), budget: &budget) == .secure)
+        let calls = h.source.calls.withLock { $0 }
+        let spent = budget.verifications
+        #expect(spent == 4)  // root DNSKEY, example. DS, example. DNSKEY, the A set
+        #expect(await v.validate(answer(www), zone: name("example."), budget: &budget) == .secure)
+        #expect(h.source.calls.withLock { $0 } == calls)
+        #expect(budget.verifications == spent + 1)
+        // Without its RRSIG the same answer is bogus: the zone is signed.
+        var stripped = www
+        stripped.signatures = []
+        #expect(await v.validate(answer(stripped), zone: name("example."), budget: &budget) == .bogus(.rrsigsMissing))
+    }
+
+    @Test("negative answers: NXDOMAIN and NODATA proven by NSEC3; a missing proof is bogus")
+    func negatives() async throws {
+        let v = h.validator()
+        var budget = WorkBudget()
+        let soa = try #require(h.example.set("example.", .soa))
+        let proof = [soa] + h.example.nsec3s
+        let nx = SignedResponse(question: Question(name: name("nope.example."), type: .a), kind: .nxDomain, authority: proof)
+        #expect(await v.validate(nx, zone: name("example."), budget: &budget) == .secure)
+        let nodata = SignedResponse(question: Question(name: name("www.example."), type: .aaaa), kind: .noData, authority: proof)
+        #expect(await v.validate(nodata, zone: name("example."), budget: &budget) == .secure)
+        let lie = SignedResponse(question: Question(name: name("www.example."), type: .a), kind: .nxDomain, authority: proof)
+        #expect(await v.validate(lie, zone: name("example."), budget: &budget).isBogus)
+        let bare = SignedResponse(question: Question(name: name("nope.example."), type: .a), kind: .nxDomain, authority: [soa])
+        #expect(await v.validate(bare, zone: name("example."), budget: &budget) == .bogus(.nsecMissing))
+        // The root's NSEC proves a missing TLD.
+        let rootNX = SignedResponse(question: Question(name: name("nope."), type: .a), kind: .nxDomain,
+                                    authority: [try #require(h.root.set(".", .soa))] + h.root.nsecs)
+        #expect(await v.validate(rootNX, zone: .root, budget: &budget) == .secure)
+    }
+
+    @Test("a wildcard answer needs its NSEC3 proof")
+    func wildcard() async throws {
+        let v = h.validator()
+        var budget = WorkBudget()
+        var expanded = try #require(h.example.set("*.w.example.", .txt))
+        expanded.name = name("a.w.example.")
+        #expect(await v.validate(answer(expanded, authority: h.example.nsec3s), zone: name("example."), budget: &budget) == .secure)
+        #expect(await v.validate(answer(expanded), zone: name("example."), budget: &budget) == .bogus(.nsecMissing))
+    }
+
+    @Test("unsigned delegations are insecure, from the root (NSEC) and from example. (NSEC3)")
+    func insecure() async throws {
+        let v = h.validator()
+        var budget = WorkBudget()
+        let data = RRSet(name: name("www.unsigned.example."), type: .a, ttl: 300, rdatas: [.a(IPv4Address(192, 0, 2, 9))])
+        #expect(await v.validate(answer(data), zone: name("unsigned.example."), budget: &budget)
+                == .insecure(.noDS(name("unsigned.example."))))
+        let tld = RRSet(name: name("www.unsigned."), type: .a, ttl: 300, rdatas: [.a(IPv4Address(192, 0, 2, 9))])
+        #expect(await v.validate(answer(tld), zone: name("unsigned."), budget: &budget) == .insecure(.noDS(name("unsigned."))))
+        // The referral itself: no DS, proven.
+        let referral = SignedResponse(question: Question(name: name("www.unsigned.example."), type: .a),
+                                      kind: .referral(child: name("unsigned.example.")), authority: h.example.nsec3s)
+        #expect(await v.validate(referral, zone: name("example."), budget: &budget) == .insecure(.noDS(name("unsigned.example."))))
+        // A referral with a DS set is secure; one whose proof was stripped is bogus.
+        let signedReferral = SignedResponse(question: Question(name: name("www.example."), type: .a), kind: .referral(child: name("example.")),
+                                            authority: [try #require(h.root.set("example.", .ds))])
+        #expect(await v.validate(signedReferral, zone: .root, budget: &budget) == .secure)
+        let stripped = SignedResponse(question: Question(name: name("www.unsigned."), type: .a), kind: .referral(child: name("unsigned.")))
+        #expect(await v.validate(stripped, zone: .root, budget: &budget) == .bogus(.nsecMissing))
+    }
+
+    @Test("bogus zones: DS matching no key, expired signatures; unknown DS algorithm is insecure")
+    func bogus() async throws {
+        let v = h.validator()
+        var budget = WorkBudget()
+        let www = try #require(h.bogus.set("www.bogus.", .a))
+        let r = await v.validate(answer(www), zone: name("bogus."), budget: &budget)
+        #expect(r == .bogus(.dnskeyMissing))
+        let old = try #require(h.expired.set("www.expired.", .a))
+        #expect(await v.validate(answer(old), zone: name("expired."), budget: &budget) == .bogus(.signatureExpired))
+        let priv = RRSet(name: name("www.private."), type: .a, ttl: 300, rdatas: [.a(IPv4Address(192, 0, 2, 5))])
+        #expect(await v.validate(answer(priv), zone: name("private."), budget: &budget)
+                == .insecure(.unsupportedAlgorithm(DNSSECAlgorithm(253))))
+    }
+
+    @Test("no trust anchor: insecure; a wrong anchor: bogus")
+    func anchors() async throws {
+        var budget = WorkBudget()
+        let www = try #require(h.example.set("www.example.", .a))
+        #expect(await h.validator(anchors: TrustAnchors()).validate(answer(www), zone: name("example."), budget: &budget)
+                == .insecure(.noTrustAnchor))
+        // The real IANA anchors do not match the test root.
+        #expect(await h.validator(anchors: .ianaRoot).validate(answer(www), zone: name("example."), budget: &budget)
+                == .bogus(.dnskeyMissing))
+        // An anchor for example. itself (as its DNSKEY) starts the chain there.
+        var own = TrustAnchors()
+        own.add(name("example."), dnskeys(of: h.example.keys).first { $0.isSEP }!)
+        #expect(await h.validator(anchors: own).validate(answer(www), zone: name("example."), budget: &budget) == .secure)
+    }
+
+    @Test("the per-resolution budget stops a chain walk with a typed result")
+    func budget() async throws {
+        var small = WorkBudget(WorkLimits(verificationsPerResolution: 2))
+        let www = try #require(h.example.set("www.example.", .a))
+        #expect(await h.validator().validate(answer(www), zone: name("example."), budget: &small)
+                == .bogus(.workLimitExceeded(.verificationsPerResolution)))
+    }
+}
