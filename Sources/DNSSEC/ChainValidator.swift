@@ -84,6 +84,13 @@ public final class ChainValidator: Sendable {
     /// The validated zone keys of `zone`: secure with the keys, insecure (no anchor above it,
     /// an unsigned delegation on the way, unsupported algorithms) or bogus.
     public func zoneKeys(_ zone: DNSName, budget: inout WorkBudget) async -> ZoneKeys {
+        var missing: DNSName?
+        return await zoneKeys(zone, budget: &budget, missing: &missing)
+    }
+
+    /// As ``zoneKeys(_:budget:)``; `missing` is set to a zone whose DNSKEY or DS set the source
+    /// could not give (the verdict is then bogus, DNSKEY Missing, and not remembered).
+    func zoneKeys(_ zone: DNSName, budget: inout WorkBudget, missing: inout DNSName?) async -> ZoneKeys {
         let now = clock()
         if let hit = cached(zone, now: now) { return hit }
         guard let anchorZone = anchors.closestAnchor(for: zone) else { return .insecure(.noTrustAnchor) }
@@ -94,18 +101,18 @@ public final class ChainValidator: Sendable {
             current = z
             result = r
         } else {
-            result = await anchorKeys(anchorZone, now: now, budget: &budget)
-            remember(anchorZone, result, now: now)
+            result = await anchorKeys(anchorZone, now: now, budget: &budget, missing: &missing)
+            if missing == nil { remember(anchorZone, result, now: now) }
         }
         var lastIsCut = true
         while current != zone {
             guard case let .secure(keys) = result else { return result }
             let next = zone.suffix(labels: current.labelCount + 1)
-            let (step, isCut) = await descend(from: current, keys: keys, to: next, now: now, budget: &budget)
+            let (step, isCut) = await descend(from: current, keys: keys, to: next, now: now, budget: &budget, missing: &missing)
             lastIsCut = isCut
             if isCut || !step.security.isSecure {
                 result = step
-                remember(next, step, now: now)
+                if missing == nil { remember(next, step, now: now) }
             }
             current = next
         }
@@ -115,8 +122,8 @@ public final class ChainValidator: Sendable {
     }
 
     /// The keys of an anchored zone: its DNSKEY set authenticated by the anchor's DS or keys.
-    private func anchorKeys(_ zone: DNSName, now: UInt32, budget: inout WorkBudget) async -> ZoneKeys {
-        guard let set = await source.dnskeys(zone) else { return .bogus(.dnskeyMissing) }
+    private func anchorKeys(_ zone: DNSName, now: UInt32, budget: inout WorkBudget, missing: inout DNSName?) async -> ZoneKeys {
+        guard let set = await source.dnskeys(zone) else { missing = zone; return .bogus(.dnskeyMissing) }
         let v = KeySetValidator(policy: policy, now: now)
         let r: Validated<VerifiedRRSet>
         if let ds = anchors.ds[zone], !ds.isEmpty {
@@ -130,10 +137,11 @@ public final class ChainValidator: Sendable {
     /// One step down: `next` is a zone cut with a validated DS (its keys), a provably unsigned
     /// delegation (insecure), or no cut at all (the parent's keys go on; `isCut` false).
     private func descend(from parent: DNSName, keys: [DNSKEY], to next: DNSName, now: UInt32,
-                         budget: inout WorkBudget) async -> (ZoneKeys, isCut: Bool) {
+                         budget: inout WorkBudget, missing: inout DNSName?) async -> (ZoneKeys, isCut: Bool) {
         let verifier = RRSetVerifier(policy: policy, now: now)
         switch await source.ds(next) {
         case .unavailable:
+            missing = next
             return (.bogus(.dnskeyMissing), true)
         case let .present(dsSet):
             switch verifier.verify(dsSet, zone: parent, keys: keys, budget: &budget) {
@@ -146,7 +154,7 @@ public final class ChainValidator: Sendable {
             if DSMatcher.usable(ds, policy: policy).isEmpty, !ds.isEmpty {
                 return (.insecure(DSMatcher.insecureReason(ds, policy: policy)), true)
             }
-            guard let childKeys = await source.dnskeys(next) else { return (.bogus(.dnskeyMissing), true) }
+            guard let childKeys = await source.dnskeys(next) else { missing = next; return (.bogus(.dnskeyMissing), true) }
             let v = KeySetValidator(policy: policy, now: now)
             return (self.keys(v.validate(childKeys, zone: next, dsSet: ds, budget: &budget), v), true)
         case let .absent(authority):
@@ -211,7 +219,24 @@ public final class ChainValidator: Sendable {
     /// every answer set verified by its signer's keys (a wildcard expansion with its proof),
     /// a negative answer's SOA and NSEC/NSEC3 sets verified and proving it, a referral's DS set
     /// verified or its absence proven (insecure). The worst verdict wins.
+    ///
+    /// A DNSKEY or DS set the source cannot give makes the zone's data bogus (DNSKEY Missing):
+    /// a validator that cannot authenticate a signed zone's keys must not call its data
+    /// anything else. ``validateIfAvailable(_:zone:budget:)`` says so instead.
     public func validate(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget) async -> Security {
+        var missing: DNSName?
+        return await validate(r, zone: zone, budget: &budget, missing: &missing)
+    }
+
+    /// As ``validate(_:zone:budget:)``, but nil when a DNSKEY or DS set needed for the verdict
+    /// could not be had from the source (a source that only reads a cache), instead of bogus.
+    public func validateIfAvailable(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget) async -> Security? {
+        var missing: DNSName?
+        let s = await validate(r, zone: zone, budget: &budget, missing: &missing)
+        return missing == nil ? s : nil
+    }
+
+    func validate(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget, missing: inout DNSName?) async -> Security {
         budget.startAnswer()
         var verdict = Security.secure
         func merge(_ s: Security) {
@@ -229,7 +254,7 @@ public final class ChainValidator: Sendable {
             // A CNAME synthesised from a DNAME (RFC 6672 §5.3.1) is unsigned; the DNAME is.
             if set.type == .cname, set.signatures.isEmpty, let p = previous, p.type == .dname,
                set.name.isStrictSubdomain(of: p.name) { continue }
-            merge(await validateAnswerSet(set, zone: zone, authority: r.authority, budget: &budget))
+            merge(await validateAnswerSet(set, zone: zone, authority: r.authority, budget: &budget, missing: &missing))
             if verdict.isBogus { return verdict }
         }
         switch r.kind {
@@ -239,7 +264,7 @@ public final class ChainValidator: Sendable {
             let signer = r.authority.lazy.flatMap(\.signatures).first?.signerName ?? zone
             guard r.finalName.isSubdomain(of: signer) else { return .bogus(.badSignatureFields("signer \(signer) above the name")) }
             let keys: [DNSKEY]
-            switch await zoneKeys(signer, budget: &budget) {
+            switch await zoneKeys(signer, budget: &budget, missing: &missing) {
             case let .secure(k): keys = k
             case let .insecure(x): merge(.insecure(x)); return verdict
             case let .bogus(x): return .bogus(x)
@@ -258,7 +283,7 @@ public final class ChainValidator: Sendable {
             merge(r.kind == .nxDomain ? proof.nameError(r.finalName, &budget) : proof.noData(r.finalName, r.question.type, &budget))
         case let .referral(child):
             let keys: [DNSKEY]
-            switch await zoneKeys(zone, budget: &budget) {
+            switch await zoneKeys(zone, budget: &budget, missing: &missing) {
             case let .secure(k): keys = k
             case let .insecure(x): merge(.insecure(x)); return verdict
             case let .bogus(x): return .bogus(x)
@@ -284,9 +309,10 @@ public final class ChainValidator: Sendable {
 
     /// One answer set: its signer's keys (or, unsigned, the server's zone must be insecure),
     /// the signature, and for a wildcard expansion the proof that no closer name exists.
-    func validateAnswerSet(_ set: RRSet, zone: DNSName, authority: [RRSet], budget: inout WorkBudget) async -> Security {
+    func validateAnswerSet(_ set: RRSet, zone: DNSName, authority: [RRSet], budget: inout WorkBudget,
+                           missing: inout DNSName?) async -> Security {
         guard let signer = set.signatures.first(where: { $0.typeCovered == set.type })?.signerName else {
-            switch await zoneKeys(zone, budget: &budget) {
+            switch await zoneKeys(zone, budget: &budget, missing: &missing) {
             case .secure: return .bogus(.rrsigsMissing)
             case let .insecure(r): return .insecure(r)
             case let .bogus(r): return .bogus(r)
@@ -294,7 +320,7 @@ public final class ChainValidator: Sendable {
         }
         guard set.name.isSubdomain(of: signer) else { return .bogus(.badSignatureFields("signer \(signer) above the owner")) }
         let keys: [DNSKEY]
-        switch await zoneKeys(signer, budget: &budget) {
+        switch await zoneKeys(signer, budget: &budget, missing: &missing) {
         case let .secure(k): keys = k
         case let .insecure(r): return .insecure(r)
         case let .bogus(r): return .bogus(r)

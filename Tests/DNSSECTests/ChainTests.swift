@@ -202,3 +202,33 @@ struct ChainTests {
                 == .bogus(.workLimitExceeded(.verificationsPerResolution)))
     }
 }
+
+/// A source with holes: the zones in `gap` have no DNSKEY set.
+final class GappySource: ChainSource {
+    let inner: ZoneSource
+    let gap: Mutex<Set<DNSName>>
+    init(_ inner: ZoneSource, gap: Set<DNSName>) { self.inner = inner; self.gap = Mutex(gap) }
+    func dnskeys(_ zone: DNSName) async -> RRSet? {
+        if gap.withLock({ $0.contains(zone) }) { return nil }
+        return await inner.dnskeys(zone)
+    }
+    func ds(_ zone: DNSName) async -> DSAnswer { await inner.ds(zone) }
+}
+
+@Suite(.enabled(if: ldnsInstalled, "needs ldnsutils (scripts/packages.txt)"))
+struct ChainSourceGapTests {
+    @Test("a key set the source cannot give: bogus for validate, nil for validateIfAvailable, and not remembered")
+    func unavailable() async throws {
+        let h = try Hierarchy.make()
+        let source = GappySource(h.source, gap: [name("example.")])
+        let v = ChainValidator(anchors: h.anchors, source: source) { testNowReal }
+        let www = try #require(h.example.set("www.example.", .a))
+        let q = SignedResponse(question: Question(name: www.name, type: .a), kind: .answer, answers: [www])
+        var budget = WorkBudget()
+        #expect(await v.validateIfAvailable(q, zone: name("example."), budget: &budget) == nil)
+        #expect(await v.validate(q, zone: name("example."), budget: &budget) == .bogus(.dnskeyMissing))
+        // Once the keys can be had, the same validator decides: nothing was remembered from the gap.
+        source.gap.withLock { $0.removeAll() }
+        #expect(await v.validateIfAvailable(q, zone: name("example."), budget: &budget) == .secure)
+    }
+}
