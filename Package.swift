@@ -48,7 +48,7 @@ let package = Package(
         ]),
         .target(name: "ShmCache", dependencies: ["DNSCore", "ShoalSystem", "CShoalShims", "CNuma"]),
         .target(name: "Worker", dependencies: [
-            "DNSCore", "ShmCache", "ShoalSystem", "CShoalShims",
+            "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
         .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache", "ShoalSystem"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),
     ]
 )
