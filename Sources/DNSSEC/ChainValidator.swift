@@ -51,8 +51,9 @@ public struct SignedResponse: Sendable {
 /// (RFC 4035 §5), and validates whole responses: answers, CNAME chains, wildcard expansions,
 /// negative answers and referrals.
 ///
-/// Validated key sets (and insecure or bogus zone verdicts) are remembered per zone until
-/// their TTL runs out (bogus ones for `bogusTTL` seconds), so one chain is walked once.
+/// Validated key sets (and insecure or bogus zone verdicts) are remembered per zone, key sets
+/// for their validated TTL but at most ``keyCacheSeconds``, bogus verdicts for `bogusTTL`
+/// seconds, so one chain is walked once.
 /// All work is spent from the caller's ``WorkBudget``.
 public final class ChainValidator: Sendable {
     public let anchors: TrustAnchors
@@ -68,7 +69,17 @@ public final class ChainValidator: Sendable {
     /// Cap on ``keyCache`` entries: beyond it, the cache is cleared (it is a shortcut, not state).
     static let keyCacheLimit = 4096
 
-    public typealias ZoneKeys = Validated<[DNSKEY]>
+    public typealias ZoneKeys = Validated<KeySet>
+
+    /// The validated zone keys of one zone, and for how many seconds they may be trusted (the
+    /// DNSKEY RRset's TTL capped by its signature, RFC 4035 §5.3.3).
+    public struct KeySet: Sendable, Hashable {
+        public var keys: [DNSKEY]
+        public var ttl: UInt32
+    }
+
+    /// The longest a verdict is remembered, whatever the TTLs say.
+    public static let keyCacheSeconds: UInt32 = 3600
 
     public init(anchors: TrustAnchors = .ianaRoot, policy: ValidationPolicy = ValidationPolicy(),
                 source: any ChainSource, bogusTTL: UInt32 = 60, clock: @escaping @Sendable () -> UInt32) {
@@ -106,9 +117,9 @@ public final class ChainValidator: Sendable {
         }
         var lastIsCut = true
         while current != zone {
-            guard case let .secure(keys) = result else { return result }
+            guard case let .secure(keySet) = result else { return result }
             let next = zone.suffix(labels: current.labelCount + 1)
-            let (step, isCut) = await descend(from: current, keys: keys, to: next, now: now, budget: &budget, missing: &missing)
+            let (step, isCut) = await descend(from: current, keys: keySet, to: next, now: now, budget: &budget, missing: &missing)
             lastIsCut = isCut
             if isCut || !step.security.isSecure {
                 result = step
@@ -136,9 +147,10 @@ public final class ChainValidator: Sendable {
 
     /// One step down: `next` is a zone cut with a validated DS (its keys), a provably unsigned
     /// delegation (insecure), or no cut at all (the parent's keys go on; `isCut` false).
-    private func descend(from parent: DNSName, keys: [DNSKEY], to next: DNSName, now: UInt32,
+    private func descend(from parent: DNSName, keys keySet: KeySet, to next: DNSName, now: UInt32,
                          budget: inout WorkBudget, missing: inout DNSName?) async -> (ZoneKeys, isCut: Bool) {
         let verifier = RRSetVerifier(policy: policy, now: now)
+        let keys = keySet.keys
         switch await source.ds(next) {
         case .unavailable:
             missing = next
@@ -172,7 +184,7 @@ public final class ChainValidator: Sendable {
             if case .bogus(.workLimitExceeded) = noDS { return (noDS.asKeys, true) }
             // Not a delegation at all: an ordinary name or an empty non-terminal of the parent.
             if proof.noData(next, .ds, &budget) == .secure || proof.nameError(next, &budget) == .secure {
-                return (.secure(keys), false)
+                return (.secure(keySet), false)
             }
             return (noDS.isBogus ? noDS.asKeys : .bogus(.nsecMissing), true)
         }
@@ -180,7 +192,7 @@ public final class ChainValidator: Sendable {
 
     private func keys(_ r: Validated<VerifiedRRSet>, _ v: KeySetValidator) -> ZoneKeys {
         switch r {
-        case let .secure(set): .secure(v.keys(of: set.rrset).filter(\.isUsableZoneKey))
+        case let .secure(set): .secure(KeySet(keys: v.keys(of: set.rrset).filter(\.isUsableZoneKey), ttl: set.rrset.ttl))
         case let .insecure(reason): .insecure(reason)
         case let .bogus(reason): .bogus(reason)
         }
@@ -203,7 +215,13 @@ public final class ChainValidator: Sendable {
     }
 
     private func remember(_ zone: DNSName, _ r: ZoneKeys, now: UInt32) {
-        let ttl: UInt32 = r.security.isBogus ? bogusTTL : 300
+        let ttl: UInt32
+        switch r {
+        case let .secure(k): ttl = min(k.ttl, Self.keyCacheSeconds)
+        case .insecure: ttl = Self.keyCacheSeconds
+        case .bogus: ttl = bogusTTL
+        }
+        guard ttl > 0 else { return }
         keyCache.withLock { c in
             if c.count >= Self.keyCacheLimit { c.removeAll() }
             c[zone] = (r, now &+ ttl)
@@ -265,7 +283,7 @@ public final class ChainValidator: Sendable {
             guard r.finalName.isSubdomain(of: signer) else { return .bogus(.badSignatureFields("signer \(signer) above the name")) }
             let keys: [DNSKEY]
             switch await zoneKeys(signer, budget: &budget, missing: &missing) {
-            case let .secure(k): keys = k
+            case let .secure(k): keys = k.keys
             case let .insecure(x): merge(.insecure(x)); return verdict
             case let .bogus(x): return .bogus(x)
             }
@@ -284,7 +302,7 @@ public final class ChainValidator: Sendable {
         case let .referral(child):
             let keys: [DNSKEY]
             switch await zoneKeys(zone, budget: &budget, missing: &missing) {
-            case let .secure(k): keys = k
+            case let .secure(k): keys = k.keys
             case let .insecure(x): merge(.insecure(x)); return verdict
             case let .bogus(x): return .bogus(x)
             }
@@ -321,7 +339,7 @@ public final class ChainValidator: Sendable {
         guard set.name.isSubdomain(of: signer) else { return .bogus(.badSignatureFields("signer \(signer) above the owner")) }
         let keys: [DNSKEY]
         switch await zoneKeys(signer, budget: &budget, missing: &missing) {
-        case let .secure(k): keys = k
+        case let .secure(k): keys = k.keys
         case let .insecure(r): return .insecure(r)
         case let .bogus(r): return .bogus(r)
         }

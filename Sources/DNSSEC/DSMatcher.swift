@@ -29,10 +29,10 @@ public enum DSMatcher {
     /// The DS records a validator acts on: supported algorithm and digest, and SHA-1 ones only
     /// when no SHA-256 or SHA-384 DS is offered (RFC 4509 §3, RFC 8624 §3.3), so an attacker
     /// cannot downgrade a zone to its SHA-1 digest. Empty means the zone is insecure for this
-    /// validator; ``insecureReason(_:policy:)`` says why.
+    /// validator; ``insecureReason(_:policy:)`` says why. (A digest of the wrong length stays
+    /// usable and matches no key: a malformed DS makes the zone bogus, never insecure.)
     public static func usable(_ dsSet: [DS], policy: ValidationPolicy) -> [DS] {
-        let supported = dsSet.filter { policy.supports($0.algorithm) && policy.supports($0.digestType)
-            && $0.digest.count == $0.digestType.digestLength }
+        let supported = dsSet.filter { policy.supports($0.algorithm) && policy.supports($0.digestType) }
         let better = supported.filter { $0.digestType != .sha1 }
         return better.isEmpty ? supported : better
     }

@@ -1,4 +1,5 @@
 import DNSCore
+import Synchronization
 
 /// Denial-of-existence proofs from NSEC3 records (RFC 5155 §8, RFC 9276).
 ///
@@ -40,15 +41,15 @@ public struct NSEC3Proof: Sendable {
     }
 
     /// Hashes computed so far by this proof, so one name costs one hash.
-    private final class Memo: @unchecked Sendable { var hashes: [DNSName: [UInt8]] = [:] }
+    private final class Memo: Sendable { let hashes = Mutex<[DNSName: [UInt8]]>([:]) }
     private let memo = Memo()
 
     func hash(_ name: DNSName, budget: inout WorkBudget) throws(WorkExhausted) -> [UInt8] {
-        if let h = memo.hashes[name] { return h }
+        if let h = memo.hashes.withLock({ $0[name] }) { return h }
         try budget.spendNSEC3Hash()
         let p = records[0].nsec3
         let h = NSEC3Hash.hash(name, salt: p.salt, iterations: p.iterations)
-        memo.hashes[name] = h
+        memo.hashes.withLock { $0[name] = h }
         return h
     }
 

@@ -28,7 +28,8 @@ public struct NSECProof: Sendable {
     /// one wrapping to the apex. One at a delegation point or a DNAME cannot deny names below
     /// its owner (RFC 6840 §4.1): the data there is another zone's, or redirected.
     public func covering(_ name: DNSName) -> (owner: DNSName, nsec: NSEC)? {
-        records.first { r in
+        guard name.isSubdomain(of: zone) else { return nil }
+        return records.first { r in
             guard Self.spanContains(owner: r.owner, next: r.nsec.nextName, name) else { return false }
             if name.isStrictSubdomain(of: r.owner), isDelegation(r.owner, r.nsec) || r.nsec.types.contains(.dname) {
                 return false

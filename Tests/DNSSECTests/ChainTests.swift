@@ -232,3 +232,48 @@ struct ChainSourceGapTests {
         #expect(await v.validateIfAvailable(q, zone: name("example."), budget: &budget) == .secure)
     }
 }
+
+@Suite(.enabled(if: ldnsInstalled, "needs ldnsutils (scripts/packages.txt)"))
+struct ChainMemoryTests {
+    @Test("remembered key sets run out with their TTL: the chain is walked again afterwards")
+    func keyTTL() async throws {
+        let h = try Hierarchy.make()
+        let clock = Mutex(testNowReal)
+        let v = ChainValidator(anchors: h.anchors, source: h.source) { clock.withLock { $0 } }
+        let www = try #require(h.example.set("www.example.", .a))
+        let q = SignedResponse(question: Question(name: www.name, type: .a), kind: .answer, answers: [www])
+        var budget = WorkBudget(WorkLimits(verificationsPerResolution: 1000))
+        #expect(await v.validate(q, zone: name("example."), budget: &budget) == .secure)
+        let walked = h.source.calls.withLock { $0 }
+        clock.withLock { $0 += 600 }
+        #expect(await v.validate(q, zone: name("example."), budget: &budget) == .secure)
+        #expect(h.source.calls.withLock { $0 } == walked)
+        let ttl = h.example.keys.ttl
+        clock.withLock { $0 += min(ttl, ChainValidator.keyCacheSeconds) }
+        #expect(await v.validate(q, zone: name("example."), budget: &budget) == .secure)
+        #expect(h.source.calls.withLock { $0 } > walked)
+    }
+}
+
+@Suite struct MalformedInputTests {
+    @Test("a DS digest of the wrong length matches nothing: bogus, not insecure")
+    func shortDigest() {
+        let zone = name("example.")
+        let key = TestKey(.ed25519, owner: zone)
+        var ds = key.dnskey.ds(owner: zone)!
+        ds.digest.removeLast()
+        var budget = WorkBudget()
+        #expect(KeySetValidator(now: testNow).validate(keySet(zone, [key]), zone: zone, dsSet: [ds], budget: &budget).security
+                == .bogus(.dnskeyMissing))
+    }
+
+    @Test("NSEC records never deny names outside their zone")
+    func outOfZone() {
+        let nsec = RRSet(name: name("zz.example."), type: .nsec, ttl: 300,
+                         rdatas: [.nsec(NSEC(nextName: name("example."), types: TypeBitmap([.a])))])
+        let p = NSECProof(zone: name("example."), rrsets: [nsec])
+        #expect(p.covering(name("zzz.example.")) != nil)
+        #expect(p.covering(name("www.other.")) == nil)
+        #expect(p.proveNameError(name("www.other.")) == .bogus(.nsecMissing))
+    }
+}
