@@ -269,9 +269,13 @@ public final class ChainValidator: Sendable {
         var previous: RRSet?
         for set in r.answers {
             defer { previous = set }
-            // A CNAME synthesised from a DNAME (RFC 6672 §5.3.1) is unsigned; the DNAME is.
+            // A CNAME synthesised from a DNAME (RFC 6672 §5.3.1) is unsigned; the DNAME is, and
+            // the CNAME must be exactly what it synthesises.
             if set.type == .cname, set.signatures.isEmpty, let p = previous, p.type == .dname,
-               set.name.isStrictSubdomain(of: p.name) { continue }
+               set.name.isStrictSubdomain(of: p.name) {
+                guard Self.isSynthesised(set, from: p) else { return .bogus(.badSynthesis) }
+                continue
+            }
             merge(await validateAnswerSet(set, zone: zone, authority: r.authority, budget: &budget, missing: &missing))
             if verdict.isBogus { return verdict }
         }
@@ -323,6 +327,16 @@ public final class ChainValidator: Sendable {
             }
         }
         return verdict
+    }
+
+    /// Whether `cname` is the CNAME `dname` synthesises for its owner: the owner's labels
+    /// below the DNAME's owner, put in front of the DNAME's target.
+    static func isSynthesised(_ cname: RRSet, from dname: RRSet) -> Bool {
+        guard cname.rdatas.count == 1, case let .cname(target) = cname.rdatas[0],
+              dname.rdatas.count == 1, case let .dname(newSuffix) = dname.rdatas[0] else { return false }
+        let prefix = cname.name.wire.prefix(cname.name.wire.count - dname.name.wire.count)
+        guard let expected = try? DNSName(wire: Array(prefix) + newSuffix.wire) else { return false }
+        return expected == target
     }
 
     /// One answer set: its signer's keys (or, unsigned, the server's zone must be insecure),

@@ -117,6 +117,8 @@ public enum BogusReason: Hashable, Sendable, CustomStringConvertible {
     case nsec3Iterations(UInt16)
     /// A work cap was reached (KeyTrap, CVE-2023-50387; CVE-2023-50868).
     case workLimitExceeded(WorkLimit)
+    /// An unsigned CNAME after a DNAME is not the one the DNAME synthesises (RFC 6672 §5.3.1).
+    case badSynthesis
 
     public var description: String {
         switch self {
@@ -133,6 +135,7 @@ public enum BogusReason: Hashable, Sendable, CustomStringConvertible {
         case let .denialContradicts(s): "denial contradicts: \(s)"
         case let .nsec3Iterations(i): "NSEC3 with \(i) iterations"
         case let .workLimitExceeded(l): "work limit exceeded: \(l)"
+        case .badSynthesis: "CNAME does not follow from its DNAME"
         }
     }
 
@@ -147,7 +150,7 @@ public enum BogusReason: Hashable, Sendable, CustomStringConvertible {
         case .noZoneKeyBitSet: .noZoneKeyBitSet
         case .nsecMissing: .nsecMissing
         case .nsec3Iterations: .unsupportedNSEC3Iterations
-        case .signatureInvalid, .malformedKey, .badSignatureFields, .denialContradicts, .workLimitExceeded:
+        case .signatureInvalid, .malformedKey, .badSignatureFields, .denialContradicts, .workLimitExceeded, .badSynthesis:
             .dnssecBogus
         }
     }

@@ -43,6 +43,7 @@ struct Hierarchy {
             example. 3600 IN NS ns.example.
             ns.example. 3600 IN A 127.0.0.1
             www.example. 3600 IN A 192.0.2.1
+            d.example. 3600 IN DNAME example.net.
             *.w.example. 3600 IN TXT "wild"
             unsigned.example. 3600 IN NS ns.unsigned.example.
             ns.unsigned.example. 3600 IN A 127.0.0.2
@@ -163,6 +164,22 @@ struct ChainTests {
         #expect(await v.validate(signedReferral, zone: .root, budget: &budget) == .secure)
         let stripped = SignedResponse(question: Question(name: name("www.unsigned."), type: .a), kind: .referral(child: name("unsigned.")))
         #expect(await v.validate(stripped, zone: .root, budget: &budget) == .bogus(.nsecMissing))
+    }
+
+    @Test("a DNAME's synthesised CNAME needs no signature, but must follow from the DNAME")
+    func dname() async throws {
+        let v = h.validator()
+        var budget = WorkBudget()
+        let dname = try #require(h.example.set("d.example.", .dname))
+        func cname(_ target: String) -> RRSet {
+            RRSet(name: name("x.y.d.example."), type: .cname, ttl: 3600, rdatas: [.cname(name(target))])
+        }
+        let good = SignedResponse(question: Question(name: name("x.y.d.example."), type: .a), kind: .answer,
+                                  answers: [dname, cname("x.y.example.net.")])
+        #expect(await v.validate(good, zone: name("example."), budget: &budget) == .secure)
+        let forged = SignedResponse(question: Question(name: name("x.y.d.example."), type: .a), kind: .answer,
+                                    answers: [dname, cname("x.y.evil.net.")])
+        #expect(await v.validate(forged, zone: name("example."), budget: &budget) == .bogus(.badSynthesis))
     }
 
     @Test("bogus zones: DS matching no key, expired signatures; unknown DS algorithm is insecure")

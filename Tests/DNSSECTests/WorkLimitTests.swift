@@ -121,3 +121,22 @@ import Testing
         #expect(throws: TrustAnchorError.self) { try TrustAnchors.parse(". IN DS 1 8 2 zz\n") }
     }
 }
+
+@Suite struct ExtendedErrorTests {
+    @Test("bogus reasons become EDE options that survive EDNS (RFC 8914), with the reason as extra text")
+    func ede() {
+        let cases: [(BogusReason, UInt16)] = [
+            (.signatureExpired, 7), (.signatureNotYetValid, 8), (.dnskeyMissing, 9), (.rrsigsMissing, 10),
+            (.noZoneKeyBitSet, 11), (.nsecMissing, 12), (.signatureInvalid, 6), (.signatureExpiredBeforeValid, 25),
+            (.nsec3Iterations(600), 27), (.workLimitExceeded(.nsec3HashesPerAnswer), 6),
+        ]
+        for (reason, code) in cases {
+            var edns = EDNS()
+            edns.addExtendedError(reason.extendedDNSError)
+            #expect(edns.extendedErrors.map(\.code.rawValue) == [code], "\(reason)")
+            #expect(edns.extendedErrors.first?.extraText == Array(reason.description.utf8))
+        }
+        #expect(EDECode.unsupportedNSEC3Iterations.description == "Unsupported NSEC3 Iterations Value")
+        #expect(InsecureReason.optOut.extendedError == nil)
+    }
+}
