@@ -1,4 +1,5 @@
 import DNSCore
+import Foundation
 
 /// The trust anchors a validator starts chains of trust from: per zone, DS records or DNSKEYs.
 public struct TrustAnchors: Hashable, Sendable {
@@ -73,6 +74,15 @@ public struct TrustAnchors: Hashable, Sendable {
     }
 
     /// Hex of a built-in constant (known good, so a decoding error is a programming error).
+    /// Anchors from the file at `path` (see ``parse(_:source:)``); errors name the file.
+    public static func load(path: String) throws(TrustAnchorError) -> TrustAnchors {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw TrustAnchorError(source: path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(text, source: path)
+    }
+
     static func hex(_ s: String) -> [UInt8] { try! Hex.decode(s) }
 }
 

@@ -1,4 +1,5 @@
 import DNSCore
+import Foundation
 import Testing
 @testable import DNSSEC
 
@@ -109,6 +110,16 @@ import Testing
         #expect(a.closestAnchor(for: name("www.example.com.")) == name("example.com."))
         #expect(a.closestAnchor(for: name("example.org.")) == .root)
         #expect(TrustAnchors().closestAnchor(for: name("example.org.")) == nil)
+    }
+
+    @Test("a file on disk, e.g. Debian's dns-root-data root.key form; a missing file names its path")
+    func load() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("anchors-\(UUID().uuidString).key").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ". IN DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4= ; keytag 3613\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try TrustAnchors.load(path: path).keys[.root]?.map(\.keyTag) == [3613])
+        #expect(throws: TrustAnchorError.self) { try TrustAnchors.load(path: path + ".missing") }
+        do { _ = try TrustAnchors.load(path: path + ".missing") } catch { #expect(error.source == path + ".missing") }
     }
 
     @Test("files that hold no anchor or something else are refused with the reason")
