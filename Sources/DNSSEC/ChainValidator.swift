@@ -81,8 +81,15 @@ public final class ChainValidator: Sendable {
     /// The longest a verdict is remembered, whatever the TTLs say.
     public static let keyCacheSeconds: UInt32 = 3600
 
+    /// The negative trust anchor (RFC 7646) at or above a name, if any: asked on every walk, so
+    /// anchors added or removed at run time take effect at once.
+    let negativeAnchor: @Sendable (DNSName) -> DNSName?
+
     public init(anchors: TrustAnchors = .ianaRoot, policy: ValidationPolicy = ValidationPolicy(),
-                source: any ChainSource, bogusTTL: UInt32 = 60, clock: @escaping @Sendable () -> UInt32) {
+                source: any ChainSource, bogusTTL: UInt32 = 60,
+                negativeAnchor: @escaping @Sendable (DNSName) -> DNSName? = { _ in nil },
+                clock: @escaping @Sendable () -> UInt32) {
+        self.negativeAnchor = negativeAnchor
         self.anchors = anchors
         self.policy = policy
         self.source = source
@@ -102,6 +109,7 @@ public final class ChainValidator: Sendable {
     /// As ``zoneKeys(_:budget:)``; `missing` is set to a zone whose DNSKEY or DS set the source
     /// could not give (the verdict is then bogus, DNSKEY Missing, and not remembered).
     func zoneKeys(_ zone: DNSName, budget: inout WorkBudget, missing: inout DNSName?) async -> ZoneKeys {
+        if let nta = negativeAnchor(zone) { return .insecure(.negativeTrustAnchor(nta)) }
         let now = clock()
         if let hit = cached(zone, now: now) { return hit }
         guard let anchorZone = anchors.closestAnchor(for: zone) else { return .insecure(.noTrustAnchor) }
@@ -255,6 +263,10 @@ public final class ChainValidator: Sendable {
     }
 
     func validate(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget, missing: inout DNSName?) async -> Security {
+        // RFC 7646: names at or below a negative trust anchor are not validated, whoever signed.
+        if let nta = negativeAnchor(r.question.name) ?? negativeAnchor(r.finalName) {
+            return .insecure(.negativeTrustAnchor(nta))
+        }
         budget.startAnswer()
         var verdict = Security.secure
         func merge(_ s: Security) {

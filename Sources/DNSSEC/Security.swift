@@ -62,6 +62,8 @@ public enum InsecureReason: Hashable, Sendable, CustomStringConvertible {
     case unsupportedNSEC3Hash(UInt8)
     /// No trust anchor at or above the name.
     case noTrustAnchor
+    /// A negative trust anchor (RFC 7646) at or above the name: validation is off there.
+    case negativeTrustAnchor(DNSName)
 
     public var description: String {
         switch self {
@@ -72,6 +74,7 @@ public enum InsecureReason: Hashable, Sendable, CustomStringConvertible {
         case let .nsec3Iterations(i): "NSEC3 with \(i) iterations"
         case let .unsupportedNSEC3Hash(h): "NSEC3 hash algorithm \(h)"
         case .noTrustAnchor: "no trust anchor"
+        case let .negativeTrustAnchor(n): "negative trust anchor \(n)"
         }
     }
 

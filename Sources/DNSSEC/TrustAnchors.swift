@@ -86,6 +86,26 @@ public struct TrustAnchors: Hashable, Sendable {
     static func hex(_ s: String) -> [UInt8] { try! Hex.decode(s) }
 }
 
+/// Negative trust anchors (RFC 7646): names below which validation is off, so a zone with
+/// broken DNSSEC can be answered (insecure) while its operator fixes it.
+public struct NegativeTrustAnchors: Hashable, Sendable {
+    public private(set) var names: Set<DNSName> = []
+    public init(_ names: some Sequence<DNSName> = []) { self.names = Set(names) }
+    public mutating func add(_ n: DNSName) { names.insert(n) }
+    public mutating func remove(_ n: DNSName) { names.remove(n) }
+
+    /// The anchor at or above `name`, if any (the closest).
+    public func covering(_ name: DNSName) -> DNSName? {
+        guard !names.isEmpty else { return nil }
+        var n: DNSName? = name
+        while let cur = n {
+            if names.contains(cur) { return cur }
+            n = cur.parent
+        }
+        return nil
+    }
+}
+
 /// A trust anchor source that could not be used, and why.
 public struct TrustAnchorError: Error, Hashable, Sendable, CustomStringConvertible {
     public var source: String

@@ -196,6 +196,30 @@ struct ChainTests {
                 == .insecure(.unsupportedAlgorithm(DNSSECAlgorithm(253))))
     }
 
+    @Test("negative trust anchors make a bogus zone insecure, and only below them")
+    func negativeAnchors() async throws {
+        let ntas = Mutex(NegativeTrustAnchors([name("bogus.")]))
+        let v = ChainValidator(anchors: h.anchors, source: h.source, negativeAnchor: { n in ntas.withLock { $0.covering(n) } }) { testNowReal }
+        var budget = WorkBudget()
+        let www = try #require(h.bogus.set("www.bogus.", .a))
+        let q = SignedResponse(question: Question(name: www.name, type: .a), kind: .answer, answers: [www])
+        #expect(await v.validate(q, zone: name("bogus."), budget: &budget) == .insecure(.negativeTrustAnchor(name("bogus."))))
+        let good = try #require(h.example.set("www.example.", .a))
+        #expect(await v.validate(SignedResponse(question: Question(name: good.name, type: .a), kind: .answer, answers: [good]),
+                                 zone: name("example."), budget: &budget) == .secure)
+        // Removed at run time: bogus again at once.
+        ntas.withLock { $0.remove(name("bogus.")) }
+        #expect(await v.validate(q, zone: name("bogus."), budget: &budget) == .bogus(.dnskeyMissing))
+        // An anchor below the signing zone still covers the names under it.
+        let narrow = ChainValidator(anchors: h.anchors, source: h.source, negativeAnchor: { NegativeTrustAnchors([name("www.example.")]).covering($0) }) { testNowReal }
+        var stripped = good
+        stripped.signatures = []
+        #expect(await narrow.validate(SignedResponse(question: Question(name: good.name, type: .a), kind: .answer, answers: [stripped]),
+                                      zone: name("example."), budget: &budget) == .insecure(.negativeTrustAnchor(name("www.example."))))
+        #expect(NegativeTrustAnchors([name("example.")]).covering(name("a.b.example.")) == name("example."))
+        #expect(NegativeTrustAnchors([name("example.")]).covering(name("example.org.")) == nil)
+    }
+
     @Test("no trust anchor: insecure; a wrong anchor: bogus")
     func anchors() async throws {
         var budget = WorkBudget()
