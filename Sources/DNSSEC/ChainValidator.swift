@@ -223,6 +223,8 @@ public final class ChainValidator: Sendable {
     }
 
     private func remember(_ zone: DNSName, _ r: ZoneKeys, now: UInt32) {
+        // Running out of work is this resolution's state, not the zone's.
+        if case .bogus(.workLimitExceeded) = r { return }
         let ttl: UInt32
         switch r {
         case let .secure(k): ttl = min(k.ttl, Self.keyCacheSeconds)

@@ -1,7 +1,6 @@
 import Crypto
 import _CryptoExtras
 import DNSCore
-import Foundation
 
 /// What one cryptographic check said.
 public enum SignatureCheck: Hashable, Sendable {

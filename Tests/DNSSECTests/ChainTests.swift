@@ -239,8 +239,12 @@ struct ChainTests {
     func budget() async throws {
         var small = WorkBudget(WorkLimits(verificationsPerResolution: 2))
         let www = try #require(h.example.set("www.example.", .a))
-        #expect(await h.validator().validate(answer(www), zone: name("example."), budget: &small)
+        let v = h.validator()
+        #expect(await v.validate(answer(www), zone: name("example."), budget: &small)
                 == .bogus(.workLimitExceeded(.verificationsPerResolution)))
+        // The next resolution, with its own budget, is not held to the last one's exhaustion.
+        var fresh = WorkBudget()
+        #expect(await v.validate(answer(www), zone: name("example."), budget: &fresh) == .secure)
     }
 }
 
