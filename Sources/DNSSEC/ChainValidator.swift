@@ -102,13 +102,44 @@ public final class ChainValidator: Sendable {
     /// The validated zone keys of `zone`: secure with the keys, insecure (no anchor above it,
     /// an unsigned delegation on the way, unsupported algorithms) or bogus.
     public func zoneKeys(_ zone: DNSName, budget: inout WorkBudget) async -> ZoneKeys {
-        var missing: DNSName?
-        return await zoneKeys(zone, budget: &budget, missing: &missing)
+        var walk = Walk()
+        return await zoneKeys(zone, budget: &budget, walk: &walk)
     }
 
-    /// As ``zoneKeys(_:budget:)``; `missing` is set to a zone whose DNSKEY or DS set the source
-    /// could not give (the verdict is then bogus, DNSKEY Missing, and not remembered).
-    func zoneKeys(_ zone: DNSName, budget: inout WorkBudget, missing: inout DNSName?) async -> ZoneKeys {
+    /// What one validation carries through its walks: the DNSKEY and DS sets the response
+    /// itself brought (used before the source's: they are verified the same way), and the zone
+    /// whose DNSKEY or DS set could not be had, if any (the verdict is then bogus, DNSKEY
+    /// Missing, and not remembered).
+    struct Walk {
+        var missing: DNSName?
+        /// Some set came from the response: a bogus verdict may be a forged response's, so it
+        /// is not remembered for the zone.
+        var usedResponseSets = false
+        var dnskeys: [DNSName: RRSet] = [:]
+        var ds: [DNSName: RRSet] = [:]
+
+        func mayRemember(_ r: ZoneKeys) -> Bool {
+            missing == nil && !(usedResponseSets && r.security.isBogus)
+        }
+
+        init(carrying sets: [RRSet] = []) {
+            for s in sets where s.type == .dnskey { dnskeys[s.name] = s }
+            for s in sets where s.type == .ds { ds[s.name] = s }
+        }
+    }
+
+    private func dnskeys(_ zone: DNSName, _ walk: inout Walk) async -> RRSet? {
+        if let s = walk.dnskeys[zone] { walk.usedResponseSets = true; return s }
+        return await source.dnskeys(zone)
+    }
+
+    private func ds(_ zone: DNSName, _ walk: inout Walk) async -> DSAnswer {
+        if let s = walk.ds[zone] { walk.usedResponseSets = true; return .present(s) }
+        return await source.ds(zone)
+    }
+
+    /// As ``zoneKeys(_:budget:)``, within one validation's walk.
+    func zoneKeys(_ zone: DNSName, budget: inout WorkBudget, walk: inout Walk) async -> ZoneKeys {
         if let nta = negativeAnchor(zone) { return .insecure(.negativeTrustAnchor(nta)) }
         let now = clock()
         if let hit = cached(zone, now: now) { return hit }
@@ -120,18 +151,18 @@ public final class ChainValidator: Sendable {
             current = z
             result = r
         } else {
-            result = await anchorKeys(anchorZone, now: now, budget: &budget, missing: &missing)
-            if missing == nil { remember(anchorZone, result, now: now) }
+            result = await anchorKeys(anchorZone, now: now, budget: &budget, walk: &walk)
+            if walk.mayRemember(result) { remember(anchorZone, result, now: now) }
         }
         var lastIsCut = true
         while current != zone {
             guard case let .secure(keySet) = result else { return result }
             let next = zone.suffix(labels: current.labelCount + 1)
-            let (step, isCut) = await descend(from: current, keys: keySet, to: next, now: now, budget: &budget, missing: &missing)
+            let (step, isCut) = await descend(from: current, keys: keySet, to: next, now: now, budget: &budget, walk: &walk)
             lastIsCut = isCut
             if isCut || !step.security.isSecure {
                 result = step
-                if missing == nil { remember(next, step, now: now) }
+                if walk.mayRemember(step) { remember(next, step, now: now) }
             }
             current = next
         }
@@ -141,8 +172,8 @@ public final class ChainValidator: Sendable {
     }
 
     /// The keys of an anchored zone: its DNSKEY set authenticated by the anchor's DS or keys.
-    private func anchorKeys(_ zone: DNSName, now: UInt32, budget: inout WorkBudget, missing: inout DNSName?) async -> ZoneKeys {
-        guard let set = await source.dnskeys(zone) else { missing = zone; return .bogus(.dnskeyMissing) }
+    private func anchorKeys(_ zone: DNSName, now: UInt32, budget: inout WorkBudget, walk: inout Walk) async -> ZoneKeys {
+        guard let set = await dnskeys(zone, &walk) else { walk.missing = zone; return .bogus(.dnskeyMissing) }
         let v = KeySetValidator(policy: policy, now: now)
         let r: Validated<VerifiedRRSet>
         if let ds = anchors.ds[zone], !ds.isEmpty {
@@ -156,12 +187,12 @@ public final class ChainValidator: Sendable {
     /// One step down: `next` is a zone cut with a validated DS (its keys), a provably unsigned
     /// delegation (insecure), or no cut at all (the parent's keys go on; `isCut` false).
     private func descend(from parent: DNSName, keys keySet: KeySet, to next: DNSName, now: UInt32,
-                         budget: inout WorkBudget, missing: inout DNSName?) async -> (ZoneKeys, isCut: Bool) {
+                         budget: inout WorkBudget, walk: inout Walk) async -> (ZoneKeys, isCut: Bool) {
         let verifier = RRSetVerifier(policy: policy, now: now)
         let keys = keySet.keys
-        switch await source.ds(next) {
+        switch await ds(next, &walk) {
         case .unavailable:
-            missing = next
+            walk.missing = next
             return (.bogus(.dnskeyMissing), true)
         case let .present(dsSet):
             switch verifier.verify(dsSet, zone: parent, keys: keys, budget: &budget) {
@@ -174,7 +205,7 @@ public final class ChainValidator: Sendable {
             if DSMatcher.usable(ds, policy: policy).isEmpty, !ds.isEmpty {
                 return (.insecure(DSMatcher.insecureReason(ds, policy: policy)), true)
             }
-            guard let childKeys = await source.dnskeys(next) else { missing = next; return (.bogus(.dnskeyMissing), true) }
+            guard let childKeys = await dnskeys(next, &walk) else { walk.missing = next; return (.bogus(.dnskeyMissing), true) }
             let v = KeySetValidator(policy: policy, now: now)
             return (self.keys(v.validate(childKeys, zone: next, dsSet: ds, budget: &budget), v), true)
         case let .absent(authority):
@@ -252,19 +283,19 @@ public final class ChainValidator: Sendable {
     /// a validator that cannot authenticate a signed zone's keys must not call its data
     /// anything else. ``validateIfAvailable(_:zone:budget:)`` says so instead.
     public func validate(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget) async -> Security {
-        var missing: DNSName?
-        return await validate(r, zone: zone, budget: &budget, missing: &missing)
+        var walk = Walk(carrying: r.answers + r.authority)
+        return await validate(r, zone: zone, budget: &budget, walk: &walk)
     }
 
     /// As ``validate(_:zone:budget:)``, but nil when a DNSKEY or DS set needed for the verdict
     /// could not be had from the source (a source that only reads a cache), instead of bogus.
     public func validateIfAvailable(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget) async -> Security? {
-        var missing: DNSName?
-        let s = await validate(r, zone: zone, budget: &budget, missing: &missing)
-        return missing == nil ? s : nil
+        var walk = Walk(carrying: r.answers + r.authority)
+        let s = await validate(r, zone: zone, budget: &budget, walk: &walk)
+        return walk.missing == nil ? s : nil
     }
 
-    func validate(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget, missing: inout DNSName?) async -> Security {
+    func validate(_ r: SignedResponse, zone: DNSName, budget: inout WorkBudget, walk: inout Walk) async -> Security {
         // RFC 7646: names at or below a negative trust anchor are not validated, whoever signed.
         if let nta = negativeAnchor(r.question.name) ?? negativeAnchor(r.finalName) {
             return .insecure(.negativeTrustAnchor(nta))
@@ -290,7 +321,7 @@ public final class ChainValidator: Sendable {
                 guard Self.isSynthesised(set, from: p) else { return .bogus(.badSynthesis) }
                 continue
             }
-            merge(await validateAnswerSet(set, zone: zone, authority: r.authority, budget: &budget, missing: &missing))
+            merge(await validateAnswerSet(set, zone: zone, authority: r.authority, budget: &budget, walk: &walk))
             if verdict.isBogus { return verdict }
         }
         switch r.kind {
@@ -300,7 +331,7 @@ public final class ChainValidator: Sendable {
             let signer = r.authority.lazy.flatMap(\.signatures).first?.signerName ?? zone
             guard r.finalName.isSubdomain(of: signer) else { return .bogus(.badSignatureFields("signer \(signer) above the name")) }
             let keys: [DNSKEY]
-            switch await zoneKeys(signer, budget: &budget, missing: &missing) {
+            switch await zoneKeys(signer, budget: &budget, walk: &walk) {
             case let .secure(k): keys = k.keys
             case let .insecure(x): merge(.insecure(x)); return verdict
             case let .bogus(x): return .bogus(x)
@@ -319,7 +350,7 @@ public final class ChainValidator: Sendable {
             merge(r.kind == .nxDomain ? proof.nameError(r.finalName, &budget) : proof.noData(r.finalName, r.question.type, &budget))
         case let .referral(child):
             let keys: [DNSKEY]
-            switch await zoneKeys(zone, budget: &budget, missing: &missing) {
+            switch await zoneKeys(zone, budget: &budget, walk: &walk) {
             case let .secure(k): keys = k.keys
             case let .insecure(x): merge(.insecure(x)); return verdict
             case let .bogus(x): return .bogus(x)
@@ -356,9 +387,9 @@ public final class ChainValidator: Sendable {
     /// One answer set: its signer's keys (or, unsigned, the server's zone must be insecure),
     /// the signature, and for a wildcard expansion the proof that no closer name exists.
     func validateAnswerSet(_ set: RRSet, zone: DNSName, authority: [RRSet], budget: inout WorkBudget,
-                           missing: inout DNSName?) async -> Security {
+                           walk: inout Walk) async -> Security {
         guard let signer = set.signatures.first(where: { $0.typeCovered == set.type })?.signerName else {
-            switch await zoneKeys(zone, budget: &budget, missing: &missing) {
+            switch await zoneKeys(zone, budget: &budget, walk: &walk) {
             case .secure: return .bogus(.rrsigsMissing)
             case let .insecure(r): return .insecure(r)
             case let .bogus(r): return .bogus(r)
@@ -366,7 +397,7 @@ public final class ChainValidator: Sendable {
         }
         guard set.name.isSubdomain(of: signer) else { return .bogus(.badSignatureFields("signer \(signer) above the owner")) }
         let keys: [DNSKEY]
-        switch await zoneKeys(signer, budget: &budget, missing: &missing) {
+        switch await zoneKeys(signer, budget: &budget, walk: &walk) {
         case let .secure(k): keys = k.keys
         case let .insecure(r): return .insecure(r)
         case let .bogus(r): return .bogus(r)

@@ -252,12 +252,18 @@ struct ChainTests {
 final class GappySource: ChainSource {
     let inner: ZoneSource
     let gap: Mutex<Set<DNSName>>
-    init(_ inner: ZoneSource, gap: Set<DNSName>) { self.inner = inner; self.gap = Mutex(gap) }
+    let dsGap: Mutex<Set<DNSName>>
+    init(_ inner: ZoneSource, gap: Set<DNSName>, dsGap: Set<DNSName> = []) {
+        self.inner = inner; self.gap = Mutex(gap); self.dsGap = Mutex(dsGap)
+    }
     func dnskeys(_ zone: DNSName) async -> RRSet? {
         if gap.withLock({ $0.contains(zone) }) { return nil }
         return await inner.dnskeys(zone)
     }
-    func ds(_ zone: DNSName) async -> DSAnswer { await inner.ds(zone) }
+    func ds(_ zone: DNSName) async -> DSAnswer {
+        if dsGap.withLock({ $0.contains(zone) }) { return .unavailable }
+        return await inner.ds(zone)
+    }
 }
 
 @Suite(.enabled(if: ldnsInstalled, "needs ldnsutils (scripts/packages.txt)"))
@@ -320,5 +326,37 @@ struct ChainMemoryTests {
         #expect(p.covering(name("zzz.example.")) != nil)
         #expect(p.covering(name("www.other.")) == nil)
         #expect(p.proveNameError(name("www.other.")) == .bogus(.nsecMissing))
+    }
+}
+
+@Suite(.enabled(if: ldnsInstalled, "needs ldnsutils (scripts/packages.txt)"))
+struct ResponseSetsTests {
+    @Test("a response's own DNSKEY and DS sets fill the source's gaps, verified like any other")
+    func overlay() async throws {
+        let h = try Hierarchy.make()
+        let source = GappySource(h.source, gap: [name("example.")], dsGap: [name("example.")])
+        let v = ChainValidator(anchors: h.anchors, source: source) { testNowReal }
+        var budget = WorkBudget()
+        // The answer to "example. DNSKEY" carries the keys; the DS comes from the cache-less gap: undecided.
+        let keys = SignedResponse(question: Question(name: name("example."), type: .dnskey), kind: .answer, answers: [h.example.keys])
+        #expect(await v.validateIfAvailable(keys, zone: name("example."), budget: &budget) == nil)
+        // With the parent's DS in the authority section too (as a referral brings it), decided.
+        let ds = try #require(h.root.set("example.", .ds))
+        let both = SignedResponse(question: Question(name: name("example."), type: .dnskey), kind: .answer,
+                                  answers: [h.example.keys], authority: [ds])
+        #expect(await v.validateIfAvailable(both, zone: name("example."), budget: &budget) == .secure)
+    }
+
+    @Test("a forged DNSKEY set in a response is bogus, but the zone is not held bogus for it")
+    func forged() async throws {
+        let h = try Hierarchy.make()
+        let v = h.validator()
+        var budget = WorkBudget()
+        let other = try LdnsZone.make(origin: "example.", records: "example. 3600 IN SOA ns.example. h.example. 1 3600 600 86400 300\n")
+        let forged = SignedResponse(question: Question(name: name("example."), type: .dnskey), kind: .answer, answers: [other.keys])
+        #expect(await v.validate(forged, zone: name("example."), budget: &budget) == .bogus(.dnskeyMissing))
+        let www = try #require(h.example.set("www.example.", .a))
+        #expect(await v.validate(SignedResponse(question: Question(name: www.name, type: .a), kind: .answer, answers: [www]),
+                                 zone: name("example."), budget: &budget) == .secure)
     }
 }

@@ -7,8 +7,9 @@ import ShoalSystem
 /// trust from the trust anchors (``ChainValidator``) over the DNSKEY and DS sets in the shared
 /// cache.
 ///
-/// Not yet the worker's validator (it still runs ``NoValidation``): this step reads keys only
-/// from the cache and fetches nothing, so a response whose chain is not cached yet is
+/// Not yet the worker's validator (it still runs ``NoValidation``): this step reads DNSKEY and
+/// DS sets only from the cache and from the response itself (a DNSKEY answer, a referral's DS)
+/// and fetches nothing, so a response whose chain is not at hand is
 /// ``ValidationState/indeterminate`` (stored as today), never bogus for want of data. Bogus
 /// responses are not cached (``CacheWriter``). Each response gets its own ``WorkBudget``: the
 /// seam has no resolution context yet to carry one across a resolution.
