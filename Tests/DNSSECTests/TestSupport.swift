@@ -2,6 +2,7 @@ import Crypto
 import _CryptoExtras
 import DNSCore
 import Foundation
+import Glibc
 import Testing
 @testable import DNSSEC
 
@@ -126,24 +127,15 @@ func keySet(_ zone: DNSName, _ keys: [TestKey], signers: [TestKey]? = nil, now: 
 
 // MARK: ldns, for zones signed by a real signer
 
-/// Runs a tool and returns its standard output; fails the test when it exits non-zero.
+/// Runs a tool in `dir` and returns its standard output; throws when it exits non-zero.
+///
+/// posix_spawn and waitpid, with the output in files, rather than Foundation's `Process` and
+/// pipes: tests running beside these start daemons (the lab's nsd) that inherit whatever
+/// descriptors are open at that moment, and a pipe or `Process`'s own exit descriptor held by a
+/// daemon never reaches end of file, so `Process` would wait forever.
 @discardableResult
 func run(_ tool: String, _ args: [String], in dir: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: tool)
-    p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: dir)
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw LdnsFailure(message: "\(tool) \(args): \(String(decoding: errData, as: UTF8.self))")
-    }
-    return String(decoding: data, as: UTF8.self)
+    try spawnAndWait(tool, args, in: dir)
 }
 
 struct LdnsFailure: Error, CustomStringConvertible { var message: String; var description: String { message } }
@@ -193,3 +185,32 @@ let testNowReal = UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970))
 /// Whether ldns-keygen and ldns-signzone are installed (scripts/packages.txt has ldnsutils).
 let ldnsInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/ldns-signzone")
     && FileManager.default.isExecutableFile(atPath: "/usr/bin/ldns-keygen")
+
+/// See ``run(_:_:in:)``.
+func spawnAndWait(_ tool: String, _ args: [String], in dir: String) throws -> String {
+    let id = UUID().uuidString
+    let outPath = "\(dir)/.out-\(id)", errPath = "\(dir)/.err-\(id)"
+    defer { unlink(outPath); unlink(errPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    // (posix_spawn_file_actions_addchdir_np is not visible from Swift: sh changes directory.)
+    let argv = (["/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", dir, tool] + args).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
+    guard rc == 0 else { throw LdnsFailure(message: "\(tool): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw LdnsFailure(message: "waitpid: \(String(cString: strerror(errno)))") }
+    }
+    let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    guard status == 0 else {
+        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        throw LdnsFailure(message: "\(tool) \(args) exited with status \(status): \(err)")
+    }
+    return out
+}

@@ -1,6 +1,7 @@
 import DNSCore
 import DNSSEC
 import Foundation
+import Glibc
 import ShmCache
 import Synchronization
 import Testing
@@ -32,18 +33,27 @@ struct DNSSECValidatorTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("validator-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        // posix_spawn and waitpid with the output in a file, not `Process` and pipes: lab tests
+        // running beside this start nsd, which inherits open descriptors and would keep a pipe
+        // (or `Process`'s own exit descriptor) open forever.
         func run(_ tool: String, _ args: [String]) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: tool)
-            p.arguments = args
-            p.currentDirectoryURL = URL(fileURLWithPath: dir)
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(tool) \(args)")
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let outPath = dir + "/.out-\(UUID().uuidString)"
+            defer { unlink(outPath) }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            // (posix_spawn_file_actions_addchdir_np is not visible from Swift: sh changes directory.)
+            let argv = (["/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", dir, tool] + args).map { strdup($0) } + [nil]
+            defer { for p in argv { free(p) } }
+            var pid: pid_t = 0
+            #expect(posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            #expect(status == 0, "\(tool) \(args)")
+            return ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let base = try run("/usr/bin/ldns-keygen", ["-a", "13", "-k", "-r", "/dev/urandom", origin])
         try records.write(toFile: dir + "/zone", atomically: true, encoding: .utf8)
