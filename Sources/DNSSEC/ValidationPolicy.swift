@@ -10,8 +10,8 @@ public struct ValidationPolicy: Hashable, Sendable {
     /// before it counts as not yet valid or expired: clocks of signers and validators differ.
     public var clockSkew: UInt32
     /// NSEC3 records with more iterations than this make a denial insecure (RFC 9276 §3.2:
-    /// validators may treat high counts as insecure). 150 is what BIND, Unbound, Knot Resolver
-    /// and PowerDNS Recursor moved to after RFC 9276.
+    /// validators may treat high counts as insecure). 150 is the limit the major validators
+    /// first adopted around RFC 9276 (some went lower since; RFC 9276 asks signers for 0).
     public var nsec3InsecureIterations: UInt16
     /// Above this many iterations a denial is bogus (RFC 9276 §3.2 allows SERVFAIL); well
     /// above anything signers still publish, and it bounds a single hash's cost at 501 SHA-1
