@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "DNSCore", targets: ["DNSCore"]),
         .library(name: "ShmCache", targets: ["ShmCache"]),
         .library(name: "ShoalLab", targets: ["ShoalLab"]),
+        .library(name: "DNSSEC", targets: ["DNSSEC"]),
         .executable(name: "shoald", targets: ["shoald"]),
         .executable(name: "shoalctl", targets: ["shoalctl"]),
         .executable(name: "shoal-worker", targets: ["shoal-worker"]),
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries and C shims (DESIGN.md: nothing imports Glibc ad hoc for these).
@@ -36,13 +38,19 @@ let package = Package(
 
         // Libraries: the logic, testable.
         .target(name: "DNSCore"),
+        // DNSSEC validation: canonical forms, signatures, digests, denial proofs, trust anchors.
+        .target(name: "DNSSEC", dependencies: [
+            "DNSCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         // The system layer: descriptor owners, the syscall helper, named constants from the shim.
         .target(name: "ShoalSystem", dependencies: [
             "CShoalShims", "CCap", "CNuma", .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "ShmCache", dependencies: ["DNSCore", "ShoalSystem", "CShoalShims", "CNuma"]),
         .target(name: "Worker", dependencies: [
-            "DNSCore", "ShmCache", "ShoalSystem", "CShoalShims",
+            "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem", "CShoalShims",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -95,10 +103,15 @@ let package = Package(
         .executableTarget(name: "shm-stress", dependencies: ["ShmCache", "DNSCore"]),
 
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore"]),
+        .testTarget(name: "DNSSECTests", dependencies: [
+            "DNSSEC", "DNSCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
         .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache", "ShoalSystem"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),
     ]
 )

@@ -121,6 +121,9 @@ public struct EDECode: RawRepresentable, Hashable, Sendable, CustomStringConvert
     public static let notAuthoritative = EDECode(20), notSupported = EDECode(21)
     public static let noReachableAuthority = EDECode(22), networkError = EDECode(23)
     public static let invalidData = EDECode(24)
+    /// IANA registry additions after RFC 8914: 25 and 26 (DNSSEC timing), 27 (RFC 9276 §3.2).
+    public static let signatureExpiredBeforeValid = EDECode(25), tooEarly = EDECode(26)
+    public static let unsupportedNSEC3Iterations = EDECode(27)
 
     public var description: String {
         let names = ["Other", "Unsupported DNSKEY Algorithm", "Unsupported DS Digest Type", "Stale Answer",
@@ -128,7 +131,8 @@ public struct EDECode: RawRepresentable, Hashable, Sendable, CustomStringConvert
                      "Signature Not Yet Valid", "DNSKEY Missing", "RRSIGs Missing", "No Zone Key Bit Set",
                      "NSEC Missing", "Cached Error", "Not Ready", "Blocked", "Censored", "Filtered",
                      "Prohibited", "Stale NXDOMAIN Answer", "Not Authoritative", "Not Supported",
-                     "No Reachable Authority", "Network Error", "Invalid Data"]
+                     "No Reachable Authority", "Network Error", "Invalid Data",
+                     "Signature Expired before Valid", "Too Early", "Unsupported NSEC3 Iterations Value"]
         return Int(rawValue) < names.count ? names[Int(rawValue)] : "EDE\(rawValue)"
     }
 }

@@ -32,7 +32,8 @@ public struct UpstreamResponse: Sendable, Equatable {
     public var chain: [RRSet] = []
     /// The sets of the asked type at the end of the chain (with their RRSIGs).
     public var answers: [RRSet] = []
-    /// For answers and referrals: the NS set (and DS); for negatives: SOA and NSEC/NSEC3 proofs.
+    /// For answers: the zone's NS set and NSEC/NSEC3 sets (wildcard proofs); for referrals: the
+    /// NS set, DS or the NSEC/NSEC3 proving its absence; for negatives: SOA and NSEC/NSEC3 proofs.
     public var authority: [RRSet] = []
     /// For referrals: A/AAAA glue of the new NS names that lies inside the referring zone.
     public var glue: [RRSet] = []
@@ -157,7 +158,8 @@ public struct UpstreamResponse: Sendable, Equatable {
         } else if !out.answers.isEmpty {
             out.kind = .answer
             // Keep the zone's NS set from the authority section: it may refresh the delegation.
-            out.authority = authoritySets.filter { $0.type == .ns && $0.name == zone }
+            // NSEC/NSEC3 sets are kept too: they prove a wildcard expansion (RFC 4035 §5.3.4).
+            out.authority = authoritySets.filter { $0.type == .ns && $0.name == zone } + proofs
         } else if let ns = delegation, !soaValid, !(msg.header.authoritative && ns.name == zone),
                   !out.chain.isEmpty || !msg.answers.contains(where: { $0.name == name }) {
             // (The zone's own NS set in an authoritative reply is no referral: some servers give
