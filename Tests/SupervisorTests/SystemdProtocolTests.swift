@@ -151,6 +151,31 @@ struct SystemdProtocolTests {
         #expect(d.waitForExit() == 0, "\(d.log)")
     }
 
+    @Test("a reload to 3 workers stores the new slot's socket; back to 1, the removed slots leave the store")
+    func reloadChangesTheStore() throws {
+        let sd = try FakeNotifySocket(tag: "reload-store")
+        let d = try ShoaldProcess(tag: "reload-store", address: "127.59.23.1", workers: 2,
+                                  environment: ["NOTIFY_SOCKET": sd.path])
+        let ready = try #require(sd.wait { $0.fields["READY"] == "1" }, "\(sd.transcript)")
+        let config = try String(contentsOfFile: d.directory + "/shoal.yaml", encoding: .utf8)
+        func reload(to workers: Int, after mark: Int) throws -> Int {
+            try config.replacingOccurrences(of: "workers: 2", with: "workers: \(workers)")
+                .write(toFile: d.directory + "/shoal.yaml", atomically: true, encoding: .utf8)
+            kill(d.pid, SIGHUP)
+            return try #require(sd.wait(after: mark) { $0.fields["READY"] == "1" }, "\(sd.transcript)\n\(d.log)")
+        }
+        let grown = try reload(to: 3, after: ready)
+        let added = sd.messages[(ready + 1)...grown].filter { $0.fields["FDSTORE"] == "1" }
+        #expect(added.map { $0.fields["FDNAME"] } == ["shoal-udp-127.59.23.1-53-s2"], "\(sd.transcript)")
+        #expect(added.first?.fds.count == 1)
+        let shrunk = try reload(to: 1, after: grown)
+        let removed = sd.messages[(grown + 1)...shrunk].filter { $0.fields["FDSTOREREMOVE"] == "1" }.compactMap { $0.fields["FDNAME"] }
+        #expect(Set(removed) == ["shoal-udp-127.59.23.1-53-s1", "shoal-udp-127.59.23.1-53-s2"], "\(sd.transcript)")
+        for _ in 0..<100 where d.workerPIDs().count != 1 { usleep(50_000) }   // the removed workers drain
+        #expect(d.workerPIDs().count == 1)
+        d.stop()
+    }
+
     @Test("the next shoald takes the stored sockets back: a query sent while no shoald ran is answered; a socket no longer configured leaves the store")
     func restartThroughTheStore() throws {
         let sd = try FakeNotifySocket(tag: "store")
