@@ -55,7 +55,7 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "MeshBridge", dependencies: [
-            "DNSCore", "ShmCache", "CNATS", .product(name: "Logging", package: "swift-log"),
+            "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ShoalLab", dependencies: ["DNSCore"]),
 
@@ -74,7 +74,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "shoal-bridge", dependencies: [
-            "MeshBridge", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CShoalShims",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "shoal-lab", dependencies: [
             "ShoalLab", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -97,6 +99,10 @@ let package = Package(
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
         .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache", "ShoalSystem"]),
+        .testTarget(name: "MeshBridgeTests", dependencies: [
+            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),
     ]
 )

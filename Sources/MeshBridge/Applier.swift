@@ -1,0 +1,119 @@
+import DNSCore
+import Logging
+import ShmCache
+
+/// Writes peers' batches into the segment, as untrusted input.
+///
+/// Every message goes through the strict ``BatchDecoder``; a refused one is counted by reason
+/// and touches nothing. Accepted entries get their TTL reduced by the time they spent in
+/// transit and capped by the local `max-ttl`, are written with origin `.mesh` (so they are not
+/// journaled, hence never published again), and never replace a live local entry that ranks
+/// higher, is validated when the peer's is not, or lives at least as long.
+///
+/// The check of the local entry and the write are two steps: a worker storing the same key in
+/// between can be overwritten by the peer's equally ranked data, which the cache allows anyway.
+public final class Applier {
+    let segment: SharedSegment
+    let decoder: BatchDecoder
+    let counters: BridgeCounters
+    let logger: Logger
+    let maxTTL: UInt32
+    /// Rejections logged so far (the first few of each reason, then every 1000th).
+    var logged: [RejectionReason: UInt64] = [:]
+
+    public init(segment: SharedSegment, settings: BridgeSettings, maxPayload: Int, counters: BridgeCounters,
+                logger: Logger) {
+        self.segment = segment
+        self.decoder = BatchDecoder(cluster: settings.cluster, node: settings.nodeID, maxPayload: maxPayload)
+        self.counters = counters
+        self.logger = logger
+        self.maxTTL = min(settings.maxTTL, MeshFormat.maxTTL)
+    }
+
+    /// Decodes and applies one message received at `nowMillis` (wall clock, ms since the epoch).
+    /// Returns the entries written, or the rejection.
+    @discardableResult
+    public func apply(_ bytes: [UInt8], subject: String = "", nowMillis: UInt64) -> Result<Int, MeshRejection> {
+        counters.receivedBatches.wrappingAdd(1, ordering: .relaxed)
+        let batch: MeshBatch
+        do {
+            batch = try decoder.decode(bytes, nowMillis: nowMillis)
+        } catch {
+            counters.reject(error.reason)
+            let n = logged[error.reason, default: 0]
+            logged[error.reason] = n + 1
+            if n < 5 || n % 1000 == 0 {
+                logger.warning("rejected a batch of \(bytes.count) bytes on \(subject): \(error)")
+            }
+            return .failure(error)
+        }
+        // Whole seconds in transit, rounded up; a sender's clock ahead of ours counts as none.
+        let transit = UInt32(clamping: nowMillis > batch.sentAtMillis ? (nowMillis - batch.sentAtMillis + 999) / 1000 : 0)
+        let now = shmNow()
+        var written = 0
+        for entry in batch.entries {
+            switch entry {
+            case let .rrset(s): if apply(s, transit: transit, now: now) { written += 1 }
+            case let .negative(n): if apply(n, transit: transit, now: now) { written += 1 }
+            }
+        }
+        counters.applied.wrappingAdd(UInt64(written), ordering: .relaxed)
+        return .success(written)
+    }
+
+    /// The TTL to store, or nil when the entry expired in transit.
+    func ttl(_ sent: UInt32, transit: UInt32) -> UInt32? {
+        guard sent > transit else {
+            counters.expiredInTransit.wrappingAdd(1, ordering: .relaxed)
+            return nil
+        }
+        return min(sent - transit, maxTTL)
+    }
+
+    func apply(_ s: MeshRRSet, transit: UInt32, now: UInt32) -> Bool {
+        guard let ttl = ttl(s.ttl, transit: transit) else { return false }
+        if let local = segment.records.lookup(name: s.name, type: s.type, class: s.rrclass, now: now),
+           local.origin == .local,
+           local.rank > s.rank || local.expiry >= now &+ ttl || (local.validation == .secure && s.validation != .secure) {
+            counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        let r = segment.records.insert(name: s.name, type: s.type, class: s.rrclass, ttl: ttl, rdata: s.rdata,
+                                       signatures: s.signatures, validation: s.validation, rank: s.rank,
+                                       origin: .mesh, now: now)
+        return counted(r)
+    }
+
+    func apply(_ n: MeshNegative, transit: UInt32, now: UInt32) -> Bool {
+        guard let ttl = ttl(n.ttl, transit: transit) else { return false }
+        if let local = segment.negative.lookup(name: n.name, type: n.type, class: n.rrclass, now: now),
+           local.origin == .local, local.kind == n.kind,
+           local.expiry >= now &+ ttl || (local.validation == .secure && n.validation != .secure) {
+            counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        // A NODATA claim never hides data this node has.
+        if n.kind == .noData, let local = segment.records.lookup(name: n.name, type: n.type, class: n.rrclass, now: now),
+           local.origin == .local {
+            counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
+            return false
+        }
+        let soa = ResourceRecord(name: n.soa.name, type: .soa, rrclass: n.soa.rrclass, ttl: min(n.soa.ttl, ttl),
+                                 rdata: n.soa.rdata)
+        let r = n.kind == .nxDomain
+            ? segment.negative.insertNXDomain(name: n.name, class: n.rrclass, ttl: ttl, soa: soa, proofs: n.proofs,
+                                              validation: n.validation, origin: .mesh, now: now)
+            : segment.negative.insertNoData(name: n.name, type: n.type, class: n.rrclass, ttl: ttl, soa: soa,
+                                            proofs: n.proofs, validation: n.validation, origin: .mesh, now: now)
+        return counted(r)
+    }
+
+    func counted(_ r: InsertResult) -> Bool {
+        switch r {
+        case .inserted, .replaced, .evicted: return true
+        case .rejectedLowerRank: counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
+        case .droppedBusy, .tooLarge: counters.writeFailures.wrappingAdd(1, ordering: .relaxed)
+        }
+        return false
+    }
+}

@@ -1,0 +1,77 @@
+import Synchronization
+
+/// What the bridge did, counted with relaxed atomics (read by the executable at exit, by tests
+/// and, later, by metrics while the bridge runs).
+public final class BridgeCounters: Sendable {
+    /// Entries and batches sent.
+    let published = Atomic<UInt64>(0)
+    let publishedBatches = Atomic<UInt64>(0)
+    /// Batches libnats refused (reconnect buffer full, connection closed): followed by a resync.
+    let publishFailures = Atomic<UInt64>(0)
+    /// Journal events whose slot no longer held the journaled version (overwritten since).
+    let superseded = Atomic<UInt64>(0)
+    /// Entries not published: from the mesh, bogus, expired, or too large for a batch.
+    let notPublished = Atomic<UInt64>(0)
+    let journalOverruns = Atomic<UInt64>(0)
+    let resyncs = Atomic<UInt64>(0)
+
+    let receivedBatches = Atomic<UInt64>(0)
+    let applied = Atomic<UInt64>(0)
+    /// Entries not written because the local entry is fresher, ranked higher, or validated.
+    let keptLocal = Atomic<UInt64>(0)
+    let expiredInTransit = Atomic<UInt64>(0)
+    /// Writes the cache dropped (slots busy, too large).
+    let writeFailures = Atomic<UInt64>(0)
+    /// Refused batches by reason (rare: a mutex is cheap enough).
+    let rejected = Mutex<[RejectionReason: UInt64]>([:])
+
+    let connectFailures = Atomic<UInt64>(0)
+    let lastConnectError = Mutex<String>("")
+
+    public init() {}
+
+    func reject(_ r: RejectionReason) {
+        rejected.withLock { $0[r, default: 0] += 1 }
+    }
+
+    /// The counters at one moment.
+    public struct Snapshot: Sendable, Hashable, CustomStringConvertible {
+        public var published: UInt64, publishedBatches: UInt64, publishFailures: UInt64, superseded: UInt64
+        public var notPublished: UInt64, journalOverruns: UInt64, resyncs: UInt64
+        public var receivedBatches: UInt64, applied: UInt64, keptLocal: UInt64, expiredInTransit: UInt64
+        public var writeFailures: UInt64
+        public var rejected: [RejectionReason: UInt64]
+        public var connectFailures: UInt64
+        public var lastConnectError: String
+
+        public var totalRejected: UInt64 { rejected.values.reduce(0, +) }
+
+        /// One `name value` line per counter, named as the metrics will be.
+        public var description: String {
+            var lines = [
+                "shoal_mesh_published_total \(published)", "shoal_mesh_published_batches_total \(publishedBatches)",
+                "shoal_mesh_publish_failures_total \(publishFailures)", "shoal_mesh_superseded_total \(superseded)",
+                "shoal_mesh_not_published_total \(notPublished)", "shoal_mesh_journal_overruns_total \(journalOverruns)",
+                "shoal_mesh_resyncs_total \(resyncs)", "shoal_mesh_received_batches_total \(receivedBatches)",
+                "shoal_mesh_applied_total \(applied)", "shoal_mesh_kept_local_total \(keptLocal)",
+                "shoal_mesh_expired_in_transit_total \(expiredInTransit)",
+                "shoal_mesh_write_failures_total \(writeFailures)", "shoal_mesh_connect_failures_total \(connectFailures)",
+            ]
+            for r in RejectionReason.allCases {
+                lines.append("shoal_mesh_rejected_total{reason=\"\(r.rawValue)\"} \(rejected[r] ?? 0)")
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    public func snapshot() -> Snapshot {
+        func l(_ a: borrowing Atomic<UInt64>) -> UInt64 { a.load(ordering: .relaxed) }
+        let rej = rejected.withLock { $0 }
+        return Snapshot(published: l(published), publishedBatches: l(publishedBatches),
+                        publishFailures: l(publishFailures), superseded: l(superseded), notPublished: l(notPublished),
+                        journalOverruns: l(journalOverruns), resyncs: l(resyncs), receivedBatches: l(receivedBatches),
+                        applied: l(applied), keptLocal: l(keptLocal), expiredInTransit: l(expiredInTransit),
+                        writeFailures: l(writeFailures), rejected: rej, connectFailures: l(connectFailures),
+                        lastConnectError: lastConnectError.withLock { $0 })
+    }
+}
