@@ -70,6 +70,8 @@ public final class Bridge: Sendable {
                 wait = 0
                 applier.apply(m.data, subject: m.subject, nowMillis: UInt64(max(nats_Now(), 0)))
             }
+            counters.disconnects.store(connection.disconnects, ordering: .relaxed)
+            counters.reconnects.store(connection.reconnects, ordering: .relaxed)
             let d = subscription.dropped
             if d > dropped {
                 logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind)")

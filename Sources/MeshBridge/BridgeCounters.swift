@@ -26,6 +26,9 @@ public final class BridgeCounters: Sendable {
     let rejected = Mutex<[RejectionReason: UInt64]>([:])
 
     let connectFailures = Atomic<UInt64>(0)
+    /// Copied from the connection by the bridge's loop.
+    let disconnects = Atomic<UInt64>(0)
+    let reconnects = Atomic<UInt64>(0)
     let lastConnectError = Mutex<String>("")
 
     public init() {}
@@ -41,7 +44,7 @@ public final class BridgeCounters: Sendable {
         public var receivedBatches: UInt64, applied: UInt64, keptLocal: UInt64, expiredInTransit: UInt64
         public var writeFailures: UInt64
         public var rejected: [RejectionReason: UInt64]
-        public var connectFailures: UInt64
+        public var connectFailures: UInt64, disconnects: UInt64, reconnects: UInt64
         public var lastConnectError: String
 
         public var totalRejected: UInt64 { rejected.values.reduce(0, +) }
@@ -56,6 +59,7 @@ public final class BridgeCounters: Sendable {
                 "shoal_mesh_applied_total \(applied)", "shoal_mesh_kept_local_total \(keptLocal)",
                 "shoal_mesh_expired_in_transit_total \(expiredInTransit)",
                 "shoal_mesh_write_failures_total \(writeFailures)", "shoal_mesh_connect_failures_total \(connectFailures)",
+                "shoal_mesh_disconnects_total \(disconnects)", "shoal_mesh_reconnects_total \(reconnects)",
             ]
             for r in RejectionReason.allCases {
                 lines.append("shoal_mesh_rejected_total{reason=\"\(r.rawValue)\"} \(rejected[r] ?? 0)")
@@ -72,6 +76,7 @@ public final class BridgeCounters: Sendable {
                         journalOverruns: l(journalOverruns), resyncs: l(resyncs), receivedBatches: l(receivedBatches),
                         applied: l(applied), keptLocal: l(keptLocal), expiredInTransit: l(expiredInTransit),
                         writeFailures: l(writeFailures), rejected: rej, connectFailures: l(connectFailures),
+                        disconnects: l(disconnects), reconnects: l(reconnects),
                         lastConnectError: lastConnectError.withLock { $0 })
     }
 }

@@ -254,4 +254,130 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         #expect(good.bridge.currentState == .running)
         good.stop()
     }
+
+    /// The bridge follows a nats-server restart: what A stores while the server is down reaches
+    /// B once both reconnected.
+    @Test func serverRestartIsSurvived() throws {
+        var server = try NATSServer()
+        defer { server.stop() }
+        let a = try TestSegment("ra"), b = try TestSegment("rb")
+        defer { a.close(); b.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let bridgeA = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-a", segment: a), segment: a)
+        defer { bridgeA.stop() }
+        let bridgeB = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-b", segment: b), segment: b)
+        defer { bridgeB.stop() }
+        a.segment.records.insert(name: dn("before.example."), type: .a, ttl: 300, rdata: [aRecord(1)],
+                                 rank: .authoritativeAnswer, now: shmNow())
+        #expect(poll { b.segment.records.lookup(name: dn("before.example."), type: .a, now: shmNow()) != nil })
+
+        server.stop(keepFiles: true)
+        #expect(poll { bridgeA.counters.disconnects >= 1 && bridgeB.counters.disconnects >= 1 })
+        a.segment.records.insert(name: dn("during.example."), type: .a, ttl: 300, rdata: [aRecord(2)],
+                                 rank: .authoritativeAnswer, now: shmNow())
+        #expect(bridgeA.bridge.currentState == .running)
+        server = try NATSServer(port: server.port, dir: server.dir)
+        #expect(poll { bridgeA.counters.reconnects >= 1 && bridgeB.counters.reconnects >= 1 })
+        // Published while disconnected: held by libnats, or resent by a resync.
+        #expect(poll { b.segment.records.lookup(name: dn("during.example."), type: .a, now: shmNow()) != nil })
+        a.segment.records.insert(name: dn("after.example."), type: .a, ttl: 300, rdata: [aRecord(3)],
+                                 rank: .authoritativeAnswer, now: shmNow())
+        #expect(poll { b.segment.records.lookup(name: dn("after.example."), type: .a, now: shmNow()) != nil })
+    }
+
+    /// TLS with a CA made by the test, and a client certificate the server requires.
+    @Test func tlsWithClientCertificates() throws {
+        let dir = "/tmp/meshtest-tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try TLSFiles.make(in: dir)
+        defer {
+            for f in TLSFiles.names { unlink(dir + "/" + f) }
+            rmdir(dir)
+        }
+        let server = try NATSServer(config: """
+            tls {
+              cert_file: "\(dir)/server.pem"
+              key_file: "\(dir)/server.key"
+              ca_file: "\(dir)/ca.pem"
+              verify: true
+            }
+            """)
+        defer { server.stop() }
+        let a = try TestSegment("ta"), b = try TestSegment("tb")
+        defer { a.close(); b.close() }
+        let tlsKeys = "  tls-ca: \(dir)/ca.pem\n  tls-cert: \(dir)/client.pem\n  tls-key: \(dir)/client.key"
+        let settingsA = try bridgeSettings(server: server, cluster: "tls", node: "node-a", segment: a, extra: tlsKeys)
+        #expect(settingsA.tls == BridgeSettings.TLS(caFile: dir + "/ca.pem", certFile: dir + "/client.pem",
+                                                     keyFile: dir + "/client.key"))
+        let bridgeA = try RunningBridge(settingsA, segment: a)
+        defer { bridgeA.stop() }
+        let bridgeB = try RunningBridge(try bridgeSettings(server: server, cluster: "tls", node: "node-b", segment: b,
+                                                           extra: tlsKeys), segment: b)
+        defer { bridgeB.stop() }
+        a.segment.records.insert(name: dn("secure.example."), type: .a, ttl: 300, rdata: [aRecord(1)],
+                                 rank: .authoritativeAnswer, now: shmNow())
+        #expect(poll { b.segment.records.lookup(name: dn("secure.example."), type: .a, now: shmNow()) != nil })
+
+        // Without a client certificate the server refuses the handshake: retried, not fatal.
+        let noCert = try bridgeSettings(server: server, cluster: "tls", node: "node-c", segment: b,
+                                        extra: "  tls-ca: \(dir)/ca.pem")
+        let refused = try RunningBridge(noCert, segment: b, waitUntilRunning: false)
+        #expect(poll { refused.counters.connectFailures >= 2 })
+        #expect(refused.bridge.currentState == .connecting)
+        refused.stop()
+    }
+
+    /// The executable: a spawned shoal-bridge applies A's entries to B and prints its counters
+    /// when stopped with SIGTERM.
+    @Test func executableBridgesAndReportsCounters() throws {
+        let exe = try builtExecutable("shoal-bridge")
+        let server = try NATSServer()
+        defer { server.stop() }
+        let a = try TestSegment("xa"), b = try TestSegment("xb")
+        defer { a.close(); b.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let bridgeA = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-a", segment: a), segment: a)
+        defer { bridgeA.stop() }
+        let config = server.dir + "/bridge.yaml"
+        try writeFile(config, """
+            segment: not-this-one
+            max-ttl: 120
+            bridge:
+              servers: [\(server.url)]
+              cluster: \(meshName)
+              node-id: node-b
+
+            """)
+        let child = try Child(exe, ["--config", config, "--segment", b.instance], output: server.dir + "/bridge.out")
+        #expect(poll { child.output.contains("connected to NATS") })
+        a.segment.records.insert(name: dn("spawned.example."), type: .a, ttl: 3600, rdata: [aRecord(7)],
+                                 rank: .authoritativeAnswer, now: shmNow())
+        var got: CachedRRSet? = nil
+        #expect(poll { got = b.segment.records.lookup(name: dn("spawned.example."), type: .a, now: shmNow()); return got != nil })
+        #expect(got?.origin == .mesh)
+        #expect((got?.originalTTL ?? 0) <= 120)
+        let status = child.stop(SIGTERM)
+        #expect(status == 0, "\(child.output)")
+        #expect(child.output.contains("shoal_mesh_applied_total 1"), "\(child.output)")
+        #expect(child.output.contains("shoal_mesh_rejected_total{reason=\"bogus-marked\"} 0"))
+    }
+
+    @Test func executableExplainsItselfAndRefusesAMissingSegment() throws {
+        let exe = try builtExecutable("shoal-bridge")
+        let out = "/tmp/meshtest-help-\(getpid()).out"
+        defer { unlink(out) }
+        let help = try Child(exe, ["--help"], output: out)
+        var st: Int32 = 0
+        waitpid(help.pid, &st, 0)
+        #expect(st == 0)
+        #expect(help.output.contains("bridge:"))
+        #expect(help.output.contains("password-file"))
+
+        let config = "/tmp/meshtest-missing-\(getpid()).yaml"
+        defer { unlink(config) }
+        try writeFile(config, "bridge:\n  servers: [nats://127.0.0.1:1]\n")
+        let run = try Child(exe, ["--config", config, "--segment", "meshtest-none-\(getpid())"], output: out)
+        waitpid(run.pid, &st, 0)
+        #expect(st != 0)
+        #expect(run.output.contains("cannot attach the segment"), "\(run.output)")
+    }
 }

@@ -86,15 +86,16 @@ final class NATSServer {
     let dir: String
     var url: String { "nats://127.0.0.1:\(port)" }
 
-    /// `config`: extra nats-server configuration text (e.g. an authorization block).
-    init(config: String = "") throws {
+    /// `config`: extra nats-server configuration text (e.g. an authorization block); `port`:
+    /// a port to reuse (a restart), else a free one.
+    init(config: String = "", port reuse: Int? = nil, dir reuseDir: String? = nil) throws {
         let executable = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { (p: String) in access(p, X_OK) == 0 }
         guard let executable else {
             Issue.record("nats-server is not installed: apt-get install -y nats-server (scripts/packages.txt)")
             throw TestFailure("no nats-server")
         }
-        port = try freePort()
-        dir = "/tmp/meshtest-nats-\(getpid())-\(port)"
+        port = try reuse ?? freePort()
+        dir = reuseDir ?? "/tmp/meshtest-nats-\(getpid())-\(port)"
         mkdir(dir, 0o700)
         let conf = dir + "/nats.conf"
         try writeFile(conf, "listen: 127.0.0.1:\(port)\nmax_payload: 1048576\n\(config)\n")
@@ -108,13 +109,13 @@ final class NATSServer {
         throw TestFailure("nats-server did not listen on \(port) (see \(dir)/nats.log)")
     }
 
-    func stop() {
+    /// Stops the server; `keepFiles` for a restart in the same directory.
+    func stop(keepFiles: Bool = false) {
         kill(pid, SIGTERM)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        unlink(dir + "/nats.conf")
-        unlink(dir + "/nats.log")
-        unlink(dir + "/password")
+        guard !keepFiles else { return }
+        for f in ["nats.conf", "nats.log", "password", "bridge.yaml", "bridge.out"] + TLSFiles.names { unlink(dir + "/" + f) }
         rmdir(dir)
     }
 }
@@ -176,3 +177,80 @@ func soaRecord(_ zone: String, ttl: UInt32 = 300) -> ResourceRecord {
 }
 
 func nowMillis() -> UInt64 { UInt64(Clock.wallSeconds()) * 1000 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+enum TLSFiles {
+    static let names = ["ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "client.key", "client.csr",
+                        "client.pem", "san.ext", "ca.srl"]
+
+    static func make(in dir: String) throws {
+        mkdir(dir, 0o700)
+        let script = """
+            set -e
+            cd '\(dir)'
+            openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+            openssl req -x509 -new -key ca.key -subj /CN=shoal-test-ca -days 2 -out ca.pem
+            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+            for who in server client; do
+              openssl ecparam -name prime256v1 -genkey -noout -out $who.key
+              openssl req -new -key $who.key -subj /CN=$who -out $who.csr
+              openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out $who.pem
+            done
+            """
+        let pid = try Spawn.start("/bin/sh", arguments: ["-c", script + " >/dev/null 2>&1"], descriptors: [],
+                                  environment: ["PATH=/usr/bin:/bin"])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        guard status == 0 else { throw TestFailure("openssl failed making test certificates in \(dir)") }
+    }
+}
+
+/// A spawned executable whose stdout and stderr go to `outPath`.
+final class Child {
+    let pid: pid_t
+    let outPath: String
+    var status: Int32? = nil
+
+    init(_ exe: String, _ args: [String], output: String) throws {
+        outPath = output
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&fa, 1, 2)
+        let argv = ([exe] + args).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var p: pid_t = 0
+        let r = posix_spawn(&p, exe, &fa, nil, argv, environ)
+        try #require(r == 0, "posix_spawn: \(r)")
+        pid = p
+    }
+
+    /// Sends `signal` and waits for the exit; the wait status.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+        if let status { return status }
+        kill(pid, signal)
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) == -1 && errno == EINTR {}
+        status = st
+        return st
+    }
+
+    var output: String { KernelFiles.read(outPath) ?? "" }
+}
+
+/// An executable built next to the test bundle.
+func builtExecutable(_ name: String) throws -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    try #require(n > 0)
+    var dir = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    while let slash = dir.lastIndex(of: "/") {
+        dir = String(dir[..<slash])
+        if access(dir + "/" + name, X_OK) == 0 { return dir + "/" + name }
+        if dir.hasSuffix("/debug") || dir.hasSuffix("/release") || dir.isEmpty { break }
+    }
+    Issue.record("\(name) not found: build with `swift build --build-tests`")
+    throw TestFailure("no \(name)")
+}
