@@ -30,14 +30,18 @@ public final class Applier {
         self.maxTTL = min(settings.maxTTL, MeshFormat.maxTTL)
     }
 
-    /// Decodes and applies one message received at `nowMillis` (wall clock, ms since the epoch).
-    /// Returns the entries written, or the rejection.
+    /// Decodes and applies one message received at `nowMillis` (wall clock, ms since the epoch)
+    /// on `subject` (an updates subject must be the origin's own; empty: not checked, for
+    /// snapshot chunks). Returns the entries written, or the rejection.
     @discardableResult
     public func apply(_ bytes: [UInt8], subject: String = "", nowMillis: UInt64) -> Result<Int, MeshRejection> {
         counters.receivedBatches.wrappingAdd(1, ordering: .relaxed)
         let batch: MeshBatch
-        do {
+        do throws(MeshRejection) {
             batch = try decoder.decode(bytes, nowMillis: nowMillis)
+            if !subject.isEmpty, subject != MeshSubjects.updates(cluster: batch.cluster, node: batch.origin) {
+                throw MeshRejection(.originMismatch, at: 0, "origin '\(batch.origin)' on \(subject)")
+            }
         } catch {
             counters.reject(error.reason)
             let n = logged[error.reason, default: 0]
@@ -72,11 +76,18 @@ public final class Applier {
 
     func apply(_ s: MeshRRSet, transit: UInt32, now: UInt32) -> Bool {
         guard let ttl = ttl(s.ttl, transit: transit) else { return false }
-        if let local = segment.records.lookup(name: s.name, type: s.type, class: s.rrclass, now: now),
-           local.origin == .local,
-           local.rank > s.rank || local.expiry >= now &+ ttl || (local.validation == .secure && s.validation != .secure) {
-            counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
-            return false
+        if let cached = segment.records.lookup(name: s.name, type: s.type, class: s.rrclass, now: now) {
+            if cached.origin == .local,
+               cached.rank > s.rank || cached.expiry >= now &+ ttl || (cached.validation == .secure && s.validation != .secure) {
+                counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
+            // The same data again (a snapshot and an update crossing): nothing to write.
+            if cached.origin == .mesh, cached.rank == s.rank, cached.validation == s.validation,
+               cached.expiry >= now &+ ttl, cached.rdata == s.rdata, cached.signatures == s.signatures {
+                counters.duplicates.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
         }
         let r = segment.records.insert(name: s.name, type: s.type, class: s.rrclass, ttl: ttl, rdata: s.rdata,
                                        signatures: s.signatures, validation: s.validation, rank: s.rank,

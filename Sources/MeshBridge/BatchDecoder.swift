@@ -16,6 +16,9 @@ public enum RejectionReason: String, CaseIterable, Hashable, Sendable {
     case wrongCluster = "wrong-cluster"
     /// Our own node id: a loop (or someone impersonating us).
     case ownEcho = "own-echo"
+    /// Published on another node's subject than the origin it names (NATS permissions can
+    /// then pin each node to its own subject).
+    case originMismatch = "origin-mismatch"
     /// Sent more than five minutes in the future.
     case clockSkew = "clock-skew"
     case badEntryKind = "bad-entry-kind"
@@ -79,34 +82,34 @@ public struct BatchDecoder: Sendable {
             throw MeshRejection(.oversized, at: 0, "\(bytes.count) bytes, limit \(maxPayload)")
         }
         var r = WireReader(bytes)
-        guard try u8(&r) == MeshFormat.magic.0, try u8(&r) == MeshFormat.magic.1 else {
+        guard try Self.u8(&r) == MeshFormat.magic.0, try Self.u8(&r) == MeshFormat.magic.1 else {
             throw MeshRejection(.badMagic, at: 0)
         }
-        let version = try u8(&r)
+        let version = try Self.u8(&r)
         guard version == MeshFormat.version else {
             throw MeshRejection(.wrongVersion, at: 2, "version \(version), this node reads \(MeshFormat.version)")
         }
-        guard try u8(&r) == 0 else { throw MeshRejection(.badMagic, at: 3, "reserved flags set") }
+        guard try Self.u8(&r) == 0 else { throw MeshRejection(.badMagic, at: 3, "reserved flags set") }
         let clusterAt = r.offset
-        let cluster = try identifier(&r)
+        let cluster = try Self.identifier(&r)
         guard cluster == self.cluster else {
             throw MeshRejection(.wrongCluster, at: clusterAt, "cluster '\(cluster)', this node is in '\(self.cluster)'")
         }
         let originAt = r.offset
-        let origin = try identifier(&r)
+        let origin = try Self.identifier(&r)
         guard origin != node else { throw MeshRejection(.ownEcho, at: originAt, "origin is this node ('\(node)')") }
-        let sentAt = UInt64(try u32(&r)) << 32 | UInt64(try u32(&r))
+        let sentAt = UInt64(try Self.u32(&r)) << 32 | UInt64(try Self.u32(&r))
         guard sentAt <= nowMillis + MeshFormat.maxClockSkewSeconds * 1000 else {
             throw MeshRejection(.clockSkew, at: r.offset - 8, "sent \((sentAt - nowMillis) / 1000) s in the future")
         }
-        let sequence = UInt64(try u32(&r)) << 32 | UInt64(try u32(&r))
-        let count = Int(try u16(&r))
+        let sequence = UInt64(try Self.u32(&r)) << 32 | UInt64(try Self.u32(&r))
+        let count = Int(try Self.u16(&r))
         var entries: [MeshEntry] = []
         entries.reserveCapacity(count)
         for _ in 0..<count {
             let kindAt = r.offset
-            let kind = try u8(&r)
-            let length = Int(try u32(&r))
+            let kind = try Self.u8(&r)
+            let length = Int(try Self.u32(&r))
             guard length <= r.remaining else {
                 throw MeshRejection(.truncated, at: r.offset, "entry of \(length) bytes, \(r.remaining) left")
             }
@@ -133,12 +136,12 @@ public struct BatchDecoder: Sendable {
     func rrset(_ r: inout WireReader) throws(MeshRejection) -> MeshRRSet {
         let name = try self.name(&r)
         let typeAt = r.offset
-        let type = RRType(try u16(&r))
+        let type = RRType(try Self.u16(&r))
         try checkType(type, at: typeAt)
         let rrclass = try classIN(&r)
         let ttl = try ttl(&r)
         let rankAt = r.offset
-        let rank = Rank(rawValue: try u8(&r))
+        let rank = Rank(rawValue: try Self.u8(&r))
         // A peer's data is at most an authoritative answer: `configured` (hints, anchors) is
         // local only, and unknown ranks are refused.
         guard [Rank.additional, .glue, .nonAuthoritativeAnswer, .authoritativeAuthority, .authoritativeAnswer]
@@ -160,7 +163,7 @@ public struct BatchDecoder: Sendable {
     func negative(_ r: inout WireReader, kind: CachedNegative.Kind) throws(MeshRejection) -> MeshNegative {
         let name = try self.name(&r)
         let typeAt = r.offset
-        let type = RRType(try u16(&r))
+        let type = RRType(try Self.u16(&r))
         if kind == .nxDomain {
             guard type.rawValue == 0 else { throw MeshRejection(.badType, at: typeAt, "NXDOMAIN entry with type \(type)") }
         } else {
@@ -170,7 +173,7 @@ public struct BatchDecoder: Sendable {
         let ttl = try ttl(&r)
         let validation = try validationState(&r)
         let countAt = r.offset
-        let count = Int(try u16(&r))
+        let count = Int(try Self.u16(&r))
         guard (1...MeshFormat.maxNegativeRecords).contains(count) else {
             throw MeshRejection(.badRecordCount, at: countAt, "\(count) records in a negative entry")
         }
@@ -178,11 +181,11 @@ public struct BatchDecoder: Sendable {
         for _ in 0..<count {
             let at = r.offset
             let owner = try self.name(&r)
-            let t = RRType(try u16(&r))
+            let t = RRType(try Self.u16(&r))
             let c = try classIN(&r)
             let rttl = try self.ttl(&r)
-            let len = Int(try u16(&r))
-            let data = try bytes(&r, len)
+            let len = Int(try Self.u16(&r))
+            let data = try Self.bytes(&r, len)
             let rd = try checkedRData(type: t, data, at: at)
             records.append(ResourceRecord(name: owner, type: t, rrclass: c, ttl: rttl, rdata: rd))
         }
@@ -209,7 +212,7 @@ public struct BatchDecoder: Sendable {
     /// Count-prefixed RDATA items of `type`, each checked.
     func items(_ r: inout WireReader, type: RRType, allowEmpty: Bool) throws(MeshRejection) -> [(bytes: [UInt8], parsed: RData)] {
         let at = r.offset
-        let n = Int(try u16(&r))
+        let n = Int(try Self.u16(&r))
         guard n <= MeshFormat.maxRecordsPerSet, allowEmpty || n > 0 else {
             throw MeshRejection(.badRecordCount, at: at, "\(n) records of \(type)")
         }
@@ -217,8 +220,8 @@ public struct BatchDecoder: Sendable {
         out.reserveCapacity(n)
         for _ in 0..<n {
             let itemAt = r.offset
-            let len = Int(try u16(&r))
-            let d = try bytes(&r, len)
+            let len = Int(try Self.u16(&r))
+            let d = try Self.bytes(&r, len)
             out.append((d, try checkedRData(type: type, d, at: itemAt)))
         }
         return out
@@ -248,21 +251,21 @@ public struct BatchDecoder: Sendable {
 
     func classIN(_ r: inout WireReader) throws(MeshRejection) -> RRClass {
         let at = r.offset
-        let c = RRClass(try u16(&r))
+        let c = RRClass(try Self.u16(&r))
         guard c == .in else { throw MeshRejection(.badClass, at: at, "class \(c)") }
         return c
     }
 
     func ttl(_ r: inout WireReader) throws(MeshRejection) -> UInt32 {
         let at = r.offset
-        let t = try u32(&r)
+        let t = try Self.u32(&r)
         guard t <= MeshFormat.maxTTL else { throw MeshRejection(.absurdTTL, at: at, "TTL \(t) s") }
         return t
     }
 
     func validationState(_ r: inout WireReader) throws(MeshRejection) -> ValidationState {
         let at = r.offset
-        let v = ValidationState(rawValue: try u8(&r))
+        let v = ValidationState(rawValue: try Self.u8(&r))
         guard v != .bogus else { throw MeshRejection(.bogusMarked, at: at) }
         guard [ValidationState.indeterminate, .insecure, .secure].contains(v) else {
             throw MeshRejection(.badValidationState, at: at, "state \(v.rawValue)")
@@ -280,23 +283,23 @@ public struct BatchDecoder: Sendable {
         }
     }
 
-    func identifier(_ r: inout WireReader) throws(MeshRejection) -> MeshIdentifier {
+    static func identifier(_ r: inout WireReader) throws(MeshRejection) -> MeshIdentifier {
         let at = r.offset
-        let n = Int(try u8(&r))
-        guard let id = MeshIdentifier(bytes: try bytes(&r, n)) else { throw MeshRejection(.badIdentifier, at: at) }
+        let n = Int(try Self.u8(&r))
+        guard let id = MeshIdentifier(bytes: try Self.bytes(&r, n)) else { throw MeshRejection(.badIdentifier, at: at) }
         return id
     }
 
-    func bytes(_ r: inout WireReader, _ n: Int) throws(MeshRejection) -> [UInt8] {
+    static func bytes(_ r: inout WireReader, _ n: Int) throws(MeshRejection) -> [UInt8] {
         do { return try r.bytes(n) } catch { throw MeshRejection(.truncated, at: r.offset, "\(error)") }
     }
-    func u8(_ r: inout WireReader) throws(MeshRejection) -> UInt8 {
+    static func u8(_ r: inout WireReader) throws(MeshRejection) -> UInt8 {
         do { return try r.u8() } catch { throw MeshRejection(.truncated, at: r.offset) }
     }
-    func u16(_ r: inout WireReader) throws(MeshRejection) -> UInt16 {
+    static func u16(_ r: inout WireReader) throws(MeshRejection) -> UInt16 {
         do { return try r.u16() } catch { throw MeshRejection(.truncated, at: r.offset) }
     }
-    func u32(_ r: inout WireReader) throws(MeshRejection) -> UInt32 {
+    static func u32(_ r: inout WireReader) throws(MeshRejection) -> UInt32 {
         do { return try r.u32() } catch { throw MeshRejection(.truncated, at: r.offset) }
     }
 }

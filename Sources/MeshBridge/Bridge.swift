@@ -20,7 +20,7 @@ public final class Bridge: Sendable {
 
     /// Where the loop is.
     public enum BridgeState: UInt8, Sendable {
-        case starting = 0, connecting, running, stopped
+        case starting = 0, connecting, warmingUp, running, stopped
     }
 
     public init(settings: BridgeSettings, segment: SharedSegment, logger: Logger) {
@@ -59,8 +59,22 @@ public final class Bridge: Sendable {
                                   logger: logger)
         let applier = Applier(segment: segment, settings: settings, maxPayload: maxPayload, counters: counters,
                               logger: logger)
+        let puller = SnapshotPuller(connection: connection, applier: applier, settings: settings, maxPayload: maxPayload,
+                                    counters: counters, logger: { [logger] in logger.notice("\($0)") },
+                                    shouldStop: { [self] in shouldStop })
+        state.store(BridgeState.warmingUp.rawValue, ordering: .releasing)
+        warmUp(puller)
+        // A donor only once warm itself (a requester never gets its own request: no-echo).
+        let donor = SnapshotDonor(segment: segment, settings: settings, maxPayload: maxPayload)
+        let donorSubs = [
+            try connection.subscribe(MeshSubjects.snapshot(cluster: settings.cluster), queue: MeshSubjects.donorQueue),
+            try connection.subscribe(MeshSubjects.snapshot(cluster: settings.cluster, donor: settings.nodeID)),
+        ]
         state.store(BridgeState.running.rawValue, ordering: .releasing)
         var dropped: UInt64 = 0
+        var seenReconnects: UInt64 = 0
+        var lastConnected = Clock.wallSeconds()
+        var catchUp: (since: UInt32, attempt: Int, at: UInt64)? = nil
         while !shouldStop {
             publisher.pump(to: connection, canResync: connection.isConnected)
             // Up to 256 messages per turn; the first wait is what paces the loop when idle.
@@ -70,8 +84,38 @@ public final class Bridge: Sendable {
                 wait = 0
                 applier.apply(m.data, subject: m.subject, nowMillis: UInt64(max(nats_Now(), 0)))
             }
+            for sub in donorSubs {
+                for _ in 0..<16 {
+                    guard let m = try? sub.next(timeoutMillis: 0) else { break }
+                    serve(m, donor: donor, connection: connection)
+                }
+            }
             counters.disconnects.store(connection.disconnects, ordering: .relaxed)
-            counters.reconnects.store(connection.reconnects, ordering: .relaxed)
+            let reconnects = connection.reconnects
+            counters.reconnects.store(reconnects, ordering: .relaxed)
+            if connection.isConnected {
+                if reconnects > seenReconnects, settings.warmUp {
+                    // What peers published while we were away is lost to core NATS: pull it.
+                    catchUp = (lastConnected &- 5, 0, Clock.monotonicNanos() + 200_000_000)
+                }
+                seenReconnects = reconnects
+                lastConnected = Clock.wallSeconds()
+            }
+            if let c = catchUp, connection.isConnected, Clock.monotonicNanos() >= c.at {
+                catchUp = nil
+                counters.catchUps.wrappingAdd(1, ordering: .relaxed)
+                switch puller.pull(since: c.since) {
+                case let .complete(n, donor):
+                    logger.notice("catch-up after reconnect: \(n) entries from \(donor)")
+                case .noPeer where c.attempt < 5:
+                    catchUp = (c.since, c.attempt + 1, Clock.monotonicNanos() + UInt64(250 << c.attempt) * 1_000_000)
+                case .noPeer:
+                    logger.notice("catch-up after reconnect: no peer answered")
+                case let .incomplete(n, why):
+                    logger.warning("catch-up after reconnect incomplete (\(n) entries): \(why)")
+                case .stopped: break
+                }
+            }
             let d = subscription.dropped
             if d > dropped {
                 logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind)")
@@ -81,5 +125,52 @@ public final class Bridge: Sendable {
         publisher.pump(to: connection, canResync: false)
         try? connection.flush(timeoutMillis: 1000)
         logger.notice("stopping")
+    }
+
+    /// Pulls a snapshot when the segment is empty (new, wiped, or a changed layout).
+    func warmUp(_ puller: SnapshotPuller) {
+        guard settings.warmUp else { return }
+        let now = shmNow()
+        let held = segment.records.count(now: now).entries + segment.negative.count(now: now).entries
+        guard held == 0 else {
+            logger.info("warm-up: the segment holds \(held) entries; not needed")
+            return
+        }
+        counters.warmUpState.store(WarmUpState.pulling.rawValue, ordering: .relaxed)
+        let started = Clock.monotonicNanos()
+        let outcome = puller.pull(since: 0)
+        let ms = (Clock.monotonicNanos() - started) / 1_000_000
+        let state: WarmUpState
+        switch outcome {
+        case let .complete(n, donor):
+            state = .complete
+            logger.notice("warm-up: \(n) entries from \(donor) in \(ms) ms")
+        case .noPeer:
+            state = .cold
+            logger.notice("warm-up: no peer answered; starting cold")
+        case let .incomplete(n, why):
+            state = .incomplete
+            logger.warning("warm-up: incomplete after \(n) entries in \(ms) ms: \(why)")
+        case .stopped:
+            state = .incomplete
+        }
+        counters.warmUpState.store(state.rawValue, ordering: .relaxed)
+    }
+
+    /// Answers one snapshot request.
+    func serve(_ m: NATSMessage, donor: SnapshotDonor, connection: NATSConnection) {
+        guard let reply = m.reply else { return }
+        switch donor.answer(m.data) {
+        case let .success(bytes):
+            do {
+                try connection.publish(subject: reply, bytes)
+                counters.chunksServed.wrappingAdd(1, ordering: .relaxed)
+            } catch {
+                logger.warning("snapshot reply not sent: \(error)")
+            }
+        case let .failure(e):
+            counters.reject(e.reason)
+            logger.warning("snapshot request refused: \(e)")
+        }
     }
 }

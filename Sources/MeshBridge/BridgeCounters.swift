@@ -20,10 +20,21 @@ public final class BridgeCounters: Sendable {
     /// Entries not written because the local entry is fresher, ranked higher, or validated.
     let keptLocal = Atomic<UInt64>(0)
     let expiredInTransit = Atomic<UInt64>(0)
+    /// Entries already cached from the mesh with the same data and expiry.
+    let duplicates = Atomic<UInt64>(0)
     /// Writes the cache dropped (slots busy, too large).
     let writeFailures = Atomic<UInt64>(0)
     /// Refused batches by reason (rare: a mutex is cheap enough).
     let rejected = Mutex<[RejectionReason: UInt64]>([:])
+
+    /// Warm-up: ``WarmUpState`` raw value, chunks and entries pulled, the donor's total.
+    let warmUpState = Atomic<UInt8>(0)
+    let warmUpChunks = Atomic<UInt64>(0)
+    let warmUpEntries = Atomic<UInt64>(0)
+    let warmUpTotal = Atomic<UInt64>(0)
+    /// Catch-ups pulled after a reconnect, and snapshot chunks served to peers.
+    let catchUps = Atomic<UInt64>(0)
+    let chunksServed = Atomic<UInt64>(0)
 
     let connectFailures = Atomic<UInt64>(0)
     /// Copied from the connection by the bridge's loop.
@@ -42,9 +53,12 @@ public final class BridgeCounters: Sendable {
         public var published: UInt64, publishedBatches: UInt64, publishFailures: UInt64, superseded: UInt64
         public var notPublished: UInt64, journalOverruns: UInt64, resyncs: UInt64
         public var receivedBatches: UInt64, applied: UInt64, keptLocal: UInt64, expiredInTransit: UInt64
+        public var duplicates: UInt64
         public var writeFailures: UInt64
         public var rejected: [RejectionReason: UInt64]
         public var connectFailures: UInt64, disconnects: UInt64, reconnects: UInt64
+        public var warmUpState: WarmUpState, warmUpChunks: UInt64, warmUpEntries: UInt64, warmUpTotal: UInt64
+        public var catchUps: UInt64, chunksServed: UInt64
         public var lastConnectError: String
 
         public var totalRejected: UInt64 { rejected.values.reduce(0, +) }
@@ -57,9 +71,12 @@ public final class BridgeCounters: Sendable {
                 "shoal_mesh_not_published_total \(notPublished)", "shoal_mesh_journal_overruns_total \(journalOverruns)",
                 "shoal_mesh_resyncs_total \(resyncs)", "shoal_mesh_received_batches_total \(receivedBatches)",
                 "shoal_mesh_applied_total \(applied)", "shoal_mesh_kept_local_total \(keptLocal)",
-                "shoal_mesh_expired_in_transit_total \(expiredInTransit)",
+                "shoal_mesh_expired_in_transit_total \(expiredInTransit)", "shoal_mesh_duplicates_total \(duplicates)",
                 "shoal_mesh_write_failures_total \(writeFailures)", "shoal_mesh_connect_failures_total \(connectFailures)",
                 "shoal_mesh_disconnects_total \(disconnects)", "shoal_mesh_reconnects_total \(reconnects)",
+                "shoal_mesh_warmup_state{state=\"\(warmUpState)\"} 1", "shoal_mesh_warmup_chunks_total \(warmUpChunks)",
+                "shoal_mesh_warmup_entries_total \(warmUpEntries)", "shoal_mesh_warmup_donor_entries \(warmUpTotal)",
+                "shoal_mesh_catchups_total \(catchUps)", "shoal_mesh_snapshot_chunks_served_total \(chunksServed)",
             ]
             for r in RejectionReason.allCases {
                 lines.append("shoal_mesh_rejected_total{reason=\"\(r.rawValue)\"} \(rejected[r] ?? 0)")
@@ -75,8 +92,33 @@ public final class BridgeCounters: Sendable {
                         publishFailures: l(publishFailures), superseded: l(superseded), notPublished: l(notPublished),
                         journalOverruns: l(journalOverruns), resyncs: l(resyncs), receivedBatches: l(receivedBatches),
                         applied: l(applied), keptLocal: l(keptLocal), expiredInTransit: l(expiredInTransit),
+                        duplicates: l(duplicates),
                         writeFailures: l(writeFailures), rejected: rej, connectFailures: l(connectFailures),
                         disconnects: l(disconnects), reconnects: l(reconnects),
+                        warmUpState: WarmUpState(rawValue: warmUpState.load(ordering: .relaxed)) ?? .notNeeded,
+                        warmUpChunks: l(warmUpChunks), warmUpEntries: l(warmUpEntries), warmUpTotal: l(warmUpTotal),
+                        catchUps: l(catchUps), chunksServed: l(chunksServed),
                         lastConnectError: lastConnectError.withLock { $0 })
+    }
+}
+
+/// Where the warm-up of this node's segment is.
+public enum WarmUpState: UInt8, Sendable, Hashable, CustomStringConvertible {
+    /// Disabled, or the segment was not empty.
+    case notNeeded = 0
+    case pulling, complete
+    /// No peer answered: started cold.
+    case cold
+    /// Donors failed part way; what arrived is kept.
+    case incomplete
+
+    public var description: String {
+        switch self {
+        case .notNeeded: "not-needed"
+        case .pulling: "pulling"
+        case .complete: "complete"
+        case .cold: "cold"
+        case .incomplete: "incomplete"
+        }
     }
 }

@@ -27,6 +27,13 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
     /// Messages and bytes queued in the client before it drops (counted as slow-consumer drops).
     public var pendingMessages = 65_536
     public var pendingBytes = 256 * 1024 * 1024
+    /// Pull a snapshot from a peer when the segment is empty at start, and what was missed
+    /// after a reconnect.
+    public var warmUp = true
+    /// How long a snapshot request waits for a donor's reply.
+    public var warmUpTimeoutMillis = 2_000
+    /// Snapshot chunks this node sends per second, over all requesters.
+    public var donorChunksPerSecond = 200
 
     /// Prints as the kind of authentication only: the secrets never reach a log line.
     public enum Auth: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -75,6 +82,9 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
         ("connect-timeout-ms", "milliseconds"), ("write-deadline-ms", "milliseconds"),
         ("reconnect-wait-min-ms", "milliseconds"), ("reconnect-wait-max-ms", "milliseconds"),
         ("pending-messages", "messages queued before drops"), ("pending-bytes", "bytes queued before drops"),
+        ("warm-up", "true/false: fill an empty segment from a peer at start (default true)"),
+        ("warm-up-timeout-ms", "milliseconds a snapshot request waits (default 2000)"),
+        ("donor-chunks-per-second", "snapshot chunks sent per second to peers (default 200)"),
     ]
 
     /// Reads the settings from a shared configuration file. Errors name the file, the line and
@@ -132,6 +142,9 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
         }
         if let v = try b.int("pending-messages", 16...10_000_000) { s.pendingMessages = v }
         if let v = try b.int("pending-bytes", 1 << 20...1 << 34) { s.pendingBytes = v }
+        if let v = try b.bool("warm-up") { s.warmUp = v }
+        if let v = try b.int("warm-up-timeout-ms", 50...60_000) { s.warmUpTimeoutMillis = v }
+        if let v = try b.int("donor-chunks-per-second", 1...100_000) { s.donorChunksPerSecond = v }
 
         func secret(_ key: String) throws(ConfigError) -> String? {
             guard let path = try b.string(key) else { return nil }

@@ -15,6 +15,7 @@ public struct NATSStatus: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let authFailed = NATSStatus(NATS_CONNECTION_AUTH_FAILED)
     public static let notPermitted = NATSStatus(NATS_NOT_PERMITTED)
     public static let noServer = NATSStatus(NATS_NO_SERVER)
+    public static let noResponders = NATSStatus(NATS_NO_RESPONDERS)
 
     public var description: String { String(cString: natsStatus_GetText(natsStatus(rawValue: rawValue))) }
 }
@@ -267,6 +268,31 @@ public final class NATSConnection: @unchecked Sendable {   // libnats handles ar
     public var reconnects: UInt64 { events.reconnects.load(ordering: .relaxed) }
     public var asyncErrors: UInt64 { events.asyncErrors.load(ordering: .relaxed) }
 
+    /// Sends a request and waits at most `timeoutMillis` for the reply. Throws `.noResponders`
+    /// at once when nobody subscribes to `subject`, `.timeout` when nobody answered in time.
+    public func request(subject: String, _ bytes: [UInt8], timeoutMillis: Int) throws(NATSError) -> NATSMessage {
+        var reply: OpaquePointer? = nil
+        try natsCheck("natsConnection_Request") {
+            bytes.withUnsafeBytes {
+                natsConnection_Request(&reply, handle, subject, $0.baseAddress, Int32($0.count), Int64(timeoutMillis))
+            }
+        }
+        guard let reply else { throw NATSError(call: "natsConnection_Request", status: .timeout, detail: "no reply") }
+        defer { natsMsg_Destroy(reply) }
+        return NATSMessage(reply)
+    }
+
+    /// A queue subscription: each message goes to one member of `queue`.
+    public func subscribe(_ subject: String, queue: String) throws(NATSError) -> NATSSubscription {
+        var sub: OpaquePointer? = nil
+        try natsCheck("natsConnection_QueueSubscribeSync") { natsConnection_QueueSubscribeSync(&sub, handle, subject, queue) }
+        let s = NATSSubscription(handle: sub!, connection: self)
+        try natsCheck("natsSubscription_SetPendingLimits") {
+            natsSubscription_SetPendingLimits(sub, Int32(pendingMessages), Int32(clamping: pendingBytes))
+        }
+        return s
+    }
+
     /// A subscription whose messages are taken with ``NATSSubscription/next(timeoutMillis:)``,
     /// with this connection's pending limits.
     public func subscribe(_ subject: String) throws(NATSError) -> NATSSubscription {
@@ -280,10 +306,23 @@ public final class NATSConnection: @unchecked Sendable {   // libnats handles ar
     }
 }
 
-/// A message as the bridge needs it: its subject and a copy of its payload.
+/// A message as the bridge needs it: its subject, reply subject and a copy of its payload.
 public struct NATSMessage: Sendable {
     public var subject: String
+    public var reply: String?
     public var data: [UInt8]
+
+    /// Copies what the bridge needs out of a libnats message (which the caller still owns).
+    init(_ msg: OpaquePointer) {
+        let n = Int(natsMsg_GetDataLength(msg))
+        if n > 0, let p = natsMsg_GetData(msg) {
+            data = p.withMemoryRebound(to: UInt8.self, capacity: n) { Array(UnsafeBufferPointer(start: $0, count: n)) }
+        } else {
+            data = []
+        }
+        subject = natsMsg_GetSubject(msg).map { String(cString: $0) } ?? ""
+        reply = natsMsg_GetReply(msg).map { String(cString: $0) }
+    }
 }
 
 /// A synchronous subscription, owned: unsubscribed and freed in `deinit`, before its connection
@@ -307,15 +346,7 @@ public final class NATSSubscription: @unchecked Sendable {   // used by one thre
         try natsCheck("natsSubscription_NextMsg") { s }
         guard let msg else { return nil }
         defer { natsMsg_Destroy(msg) }
-        let n = Int(natsMsg_GetDataLength(msg))
-        let data: [UInt8]
-        if n > 0, let p = natsMsg_GetData(msg) {
-            data = p.withMemoryRebound(to: UInt8.self, capacity: n) { Array(UnsafeBufferPointer(start: $0, count: n)) }
-        } else {
-            data = []
-        }
-        let subject = natsMsg_GetSubject(msg).map { String(cString: $0) } ?? ""
-        return NATSMessage(subject: subject, data: data)
+        return NATSMessage(msg)
     }
 
     /// Messages libnats dropped for this subscription (slow consumer).

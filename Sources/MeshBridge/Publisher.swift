@@ -138,4 +138,11 @@ public enum MeshSubjects {
     }
     /// Every node's batches.
     public static func allUpdates(cluster: MeshIdentifier) -> String { "shoal.\(cluster).v1.updates.*" }
+    /// Snapshot requests to any donor (queue group ``donorQueue``).
+    public static func snapshot(cluster: MeshIdentifier) -> String { "shoal.\(cluster).v1.snapshot" }
+    /// Snapshot requests to one donor (the chunks after the first).
+    public static func snapshot(cluster: MeshIdentifier, donor: MeshIdentifier) -> String {
+        "shoal.\(cluster).v1.snapshot.\(donor)"
+    }
+    public static let donorQueue = "donors"
 }
