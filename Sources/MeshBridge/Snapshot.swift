@@ -88,7 +88,8 @@ public enum SnapshotWire {
 ///
 /// A session's order is fixed at its first chunk (slots sorted by hits, then by last hit; the
 /// negative entries after the RRsets); each chunk re-reads its slots, so an entry overwritten
-/// since is skipped, never sent torn. The same chunk asked twice (a lost reply) is sent again.
+/// since is skipped, never sent torn. The same chunk asked twice (a lost reply) is sent again;
+/// a session is dropped after 30 s without requests.
 /// Chunks are rate-limited across all sessions so that a donor's host keeps serving.
 public final class SnapshotDonor {
     struct Ref { var table: TableID; var slot: Int; var version: UInt32 }
@@ -142,13 +143,14 @@ public final class SnapshotDonor {
         }
         var session: Session
         if req.chunk == 0 {
-            guard sessions.count < Self.maxSessions || sessions[key] != nil else {
+            let open = sessions.values.filter { $0.next < $0.refs.count }.count
+            guard open < Self.maxSessions || sessions[key] != nil else {
                 reply.busy = true
                 reply.retryAfterMillis = 1000
                 return .success(SnapshotWire.encode(reply))
             }
             session = Session(refs: collect(since: req.since), lastUsed: now)
-        } else if let s = sessions[key], let last = s.last, last.chunk &+ 1 == req.chunk {
+        } else if let s = sessions[key], let last = s.last, last.chunk &+ 1 == req.chunk, s.next < s.refs.count {
             session = s
         } else {
             reply.unknownSession = true
@@ -183,7 +185,10 @@ public final class SnapshotDonor {
         let bytes = SnapshotWire.encode(reply)
         session.last = (req.chunk, bytes)
         session.lastUsed = now
-        if reply.last { sessions[key] = nil } else { sessions[key] = session }
+        // Kept after the last chunk too, until idle (its reply may be lost and asked for
+        // again), without its list.
+        if reply.last { session.refs = []; session.next = 0 }
+        sessions[key] = session
         return .success(bytes)
     }
 

@@ -21,10 +21,11 @@ final class TestSegment {
     let instance: String
     let segment: SharedSegment
 
-    init(_ tag: String, journal: Int = 1024) throws {
+    /// `recordBuckets`: enough that no bucket overflows (and evicts) for the entries a test stores.
+    init(_ tag: String, journal: Int = 1024, recordBuckets: Int = 64) throws {
         instance = "meshtest-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let g = SegmentGeometry(
-            records: TableGeometry(buckets: 64, waySizes: [128, 128, 128, 128, 256, 256, 512, 1024, 2048]),
+            records: TableGeometry(buckets: recordBuckets, waySizes: [128, 128, 128, 128, 256, 256, 512, 1024, 2048]),
             negative: TableGeometry(buckets: 16, waySizes: [256, 256, 512, 1024]),
             packets: TableGeometry(buckets: 8, waySizes: [256, 512, 1024]),
             nsSpeed: TableGeometry(buckets: 8, waySizes: [64, 64, 64, 64]),
