@@ -18,6 +18,7 @@ public final class Applier {
     let counters: BridgeCounters
     let logger: Logger
     let maxTTL: UInt32
+    let policy: BridgeSettings.PeerDNSSECPolicy
     /// Rejections logged so far (the first few of each reason, then every 1000th).
     var logged: [RejectionReason: UInt64] = [:]
 
@@ -28,6 +29,7 @@ public final class Applier {
         self.counters = counters
         self.logger = logger
         self.maxTTL = min(settings.maxTTL, MeshFormat.maxTTL)
+        self.policy = settings.dnssecFromPeers
     }
 
     /// Decodes and applies one message received at `nowMillis` (wall clock, ms since the epoch)
@@ -74,9 +76,24 @@ public final class Applier {
         return min(sent - transit, maxTTL)
     }
 
-    func apply(_ s: MeshRRSet, transit: UInt32, now: UInt32) -> Bool {
+    /// The state to store a peer's entry with under the `dnssec-from-peers` policy; nil: not taken.
+    func state(_ v: ValidationState) -> ValidationState? {
+        guard v == .secure else { return v }
+        switch policy {
+        case .trust: return v
+        case .revalidate: return .indeterminate
+        case .insecureOnly:
+            counters.policySkipped.wrappingAdd(1, ordering: .relaxed)
+            return nil
+        }
+    }
+
+    func apply(_ peer: MeshRRSet, transit: UInt32, now: UInt32) -> Bool {
+        guard let v = state(peer.validation) else { return false }
+        var s = peer
+        s.validation = v
         guard let ttl = ttl(s.ttl, transit: transit) else { return false }
-        if let cached = segment.records.lookup(name: s.name, type: s.type, class: s.rrclass, now: now) {
+        if let cached = segment.records.peek(name: s.name, type: s.type, class: s.rrclass, now: now) {
             if cached.origin == .local,
                cached.rank > s.rank || cached.expiry >= now &+ ttl || (cached.validation == .secure && s.validation != .secure) {
                 counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
@@ -95,16 +112,19 @@ public final class Applier {
         return counted(r)
     }
 
-    func apply(_ n: MeshNegative, transit: UInt32, now: UInt32) -> Bool {
+    func apply(_ peer: MeshNegative, transit: UInt32, now: UInt32) -> Bool {
+        guard let v = state(peer.validation) else { return false }
+        var n = peer
+        n.validation = v
         guard let ttl = ttl(n.ttl, transit: transit) else { return false }
-        if let local = segment.negative.lookup(name: n.name, type: n.type, class: n.rrclass, now: now),
+        if let local = segment.negative.peek(name: n.name, type: n.type, class: n.rrclass, now: now),
            local.origin == .local, local.kind == n.kind,
            local.expiry >= now &+ ttl || (local.validation == .secure && n.validation != .secure) {
             counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
             return false
         }
         // A NODATA claim never hides data this node has.
-        if n.kind == .noData, let local = segment.records.lookup(name: n.name, type: n.type, class: n.rrclass, now: now),
+        if n.kind == .noData, let local = segment.records.peek(name: n.name, type: n.type, class: n.rrclass, now: now),
            local.origin == .local {
             counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
             return false

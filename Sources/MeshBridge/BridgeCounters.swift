@@ -22,6 +22,8 @@ public final class BridgeCounters: Sendable {
     let expiredInTransit = Atomic<UInt64>(0)
     /// Entries already cached from the mesh with the same data and expiry.
     let duplicates = Atomic<UInt64>(0)
+    /// Secure entries not taken under `dnssec-from-peers: insecure-only`.
+    let policySkipped = Atomic<UInt64>(0)
     /// Writes the cache dropped (slots busy, too large).
     let writeFailures = Atomic<UInt64>(0)
     /// Refused batches by reason (rare: a mutex is cheap enough).
@@ -53,7 +55,7 @@ public final class BridgeCounters: Sendable {
         public var published: UInt64, publishedBatches: UInt64, publishFailures: UInt64, superseded: UInt64
         public var notPublished: UInt64, journalOverruns: UInt64, resyncs: UInt64
         public var receivedBatches: UInt64, applied: UInt64, keptLocal: UInt64, expiredInTransit: UInt64
-        public var duplicates: UInt64
+        public var duplicates: UInt64, policySkipped: UInt64
         public var writeFailures: UInt64
         public var rejected: [RejectionReason: UInt64]
         public var connectFailures: UInt64, disconnects: UInt64, reconnects: UInt64
@@ -72,6 +74,7 @@ public final class BridgeCounters: Sendable {
                 "shoal_mesh_resyncs_total \(resyncs)", "shoal_mesh_received_batches_total \(receivedBatches)",
                 "shoal_mesh_applied_total \(applied)", "shoal_mesh_kept_local_total \(keptLocal)",
                 "shoal_mesh_expired_in_transit_total \(expiredInTransit)", "shoal_mesh_duplicates_total \(duplicates)",
+                "shoal_mesh_policy_skipped_total \(policySkipped)",
                 "shoal_mesh_write_failures_total \(writeFailures)", "shoal_mesh_connect_failures_total \(connectFailures)",
                 "shoal_mesh_disconnects_total \(disconnects)", "shoal_mesh_reconnects_total \(reconnects)",
                 "shoal_mesh_warmup_state{state=\"\(warmUpState)\"} 1", "shoal_mesh_warmup_chunks_total \(warmUpChunks)",
@@ -92,7 +95,7 @@ public final class BridgeCounters: Sendable {
                         publishFailures: l(publishFailures), superseded: l(superseded), notPublished: l(notPublished),
                         journalOverruns: l(journalOverruns), resyncs: l(resyncs), receivedBatches: l(receivedBatches),
                         applied: l(applied), keptLocal: l(keptLocal), expiredInTransit: l(expiredInTransit),
-                        duplicates: l(duplicates),
+                        duplicates: l(duplicates), policySkipped: l(policySkipped),
                         writeFailures: l(writeFailures), rejected: rej, connectFailures: l(connectFailures),
                         disconnects: l(disconnects), reconnects: l(reconnects),
                         warmUpState: WarmUpState(rawValue: warmUpState.load(ordering: .relaxed)) ?? .notNeeded,

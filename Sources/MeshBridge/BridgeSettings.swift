@@ -34,6 +34,18 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
     public var warmUpTimeoutMillis = 2_000
     /// Snapshot chunks this node sends per second, over all requesters.
     public var donorChunksPerSecond = 200
+    /// What to do with the DNSSEC state peers claim.
+    public var dnssecFromPeers = PeerDNSSECPolicy.trust
+
+    /// How far a peer's validation state is believed.
+    public enum PeerDNSSECPolicy: String, Sendable, Equatable, CaseIterable {
+        /// Stored with the state the peer gives (peers are this operator's own resolvers).
+        case trust
+        /// Entries a peer marks secure are not taken: this node validates signed data itself.
+        case insecureOnly = "insecure-only"
+        /// Secure entries are stored as indeterminate, with their RRSIGs, for local validation.
+        case revalidate
+    }
 
     /// Prints as the kind of authentication only: the secrets never reach a log line.
     public enum Auth: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -85,6 +97,7 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
         ("warm-up", "true/false: fill an empty segment from a peer at start (default true)"),
         ("warm-up-timeout-ms", "milliseconds a snapshot request waits (default 2000)"),
         ("donor-chunks-per-second", "snapshot chunks sent per second to peers (default 200)"),
+        ("dnssec-from-peers", "trust, insecure-only or revalidate: what a peer's 'secure' means here (default trust)"),
     ]
 
     /// Reads the settings from a shared configuration file. Errors name the file, the line and
@@ -145,6 +158,12 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
         if let v = try b.bool("warm-up") { s.warmUp = v }
         if let v = try b.int("warm-up-timeout-ms", 50...60_000) { s.warmUpTimeoutMillis = v }
         if let v = try b.int("donor-chunks-per-second", 1...100_000) { s.donorChunksPerSecond = v }
+        if let v = try b.string("dnssec-from-peers") {
+            guard let p = PeerDNSSECPolicy(rawValue: v) else {
+                throw b.error("dnssec-from-peers", "must be one of \(PeerDNSSECPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.dnssecFromPeers = p
+        }
 
         func secret(_ key: String) throws(ConfigError) -> String? {
             guard let path = try b.string(key) else { return nil }

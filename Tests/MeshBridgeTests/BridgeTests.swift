@@ -25,12 +25,33 @@ final class CollectingSink: BatchSink {
     }
 }
 
-func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400) throws -> BridgeSettings {
-    try BridgeSettings.load(yaml: "max-ttl: \(maxTTL)\nbridge:\n  servers: [nats://127.0.0.1:1]\n  cluster: \(c)\n  node-id: \(node)\n",
+func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400, extra: String = "") throws -> BridgeSettings {
+    try BridgeSettings.load(yaml: "max-ttl: \(maxTTL)\nbridge:\n  servers: [nats://127.0.0.1:1]\n  cluster: \(c)\n  node-id: \(node)\n\(extra)",
                             file: "t.yaml")
 }
 
 @Suite struct PublisherApplierTests {
+    @Test(arguments: [("trust", ValidationState.secure), ("revalidate", .indeterminate), ("insecure-only", nil)])
+    func peersDNSSECStateFollowsThePolicy(_ policy: String, _ stored: ValidationState?) throws {
+        let seg = try TestSegment("policy")
+        defer { seg.close() }
+        let counters = BridgeCounters()
+        let settings = try localSettings(node: "node-b", extra: "  dnssec-from-peers: \(policy)\n")
+        let applier = Applier(segment: seg.segment, settings: settings, maxPayload: MeshFormat.minPayload,
+                              counters: counters, logger: testLogger)
+        let insecure = MeshRRSet(name: dn("plain.example."), type: .a, ttl: 300, rank: .authoritativeAnswer,
+                                 validation: .insecure, rdata: [aRecord(1)])
+        let batch = try #require(BatchEncoder.batch([.rrset(sampleRRSet()), .rrset(insecure)], cluster: cluster,
+                                                    origin: peer, sentAtMillis: nowMillis()))
+        _ = applier.apply(batch, nowMillis: nowMillis())
+        let got = seg.segment.records.lookup(name: dn("www.example."), type: .a, now: shmNow())
+        #expect(got?.validation == stored)
+        if stored != nil { #expect(got?.signatures == [rrsig(covering: .a)]) }
+        #expect(counters.snapshot().policySkipped == (stored == nil ? 1 : 0))
+        // Insecure data is taken under every policy.
+        #expect(seg.segment.records.lookup(name: dn("plain.example."), type: .a, now: shmNow())?.validation == .insecure)
+    }
+
     @Test func journalOverrunIsFollowedByAResyncOfLocalEntriesOnly() throws {
         let seg = try TestSegment("overrun", journal: 64)
         defer { seg.close() }
@@ -96,7 +117,10 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
                                                      set("stale.example.", ttl: 300), set("long.example.", ttl: 604_800),
                                                      set("short.example.", ttl: 100), set("gone.example.", ttl: 5)],
                                                     cluster: cluster, origin: peer, sentAtMillis: sent))
+        let hitsBefore = try #require(records.peek(name: dn("ranked.example."), type: .a, now: now)).hits
         let written = try applier.apply(batch, nowMillis: nowMillis()).get()
+        // Looking before writing is not a use: hits (which order snapshots) are unchanged.
+        #expect(records.peek(name: dn("ranked.example."), type: .a, now: now)?.hits == hitsBefore)
         #expect(written == 3)
         let c = counters.snapshot()
         #expect(c.keptLocal == 2)

@@ -48,6 +48,7 @@ import Worker
         ("bridge:\n  servers: [nats://127.0.0.1:4222]\n  max-payload: 2000000\n", "shoal.yaml:3: 'max-payload' must be an integer"),
         ("bridge:\n  servers: [nats://127.0.0.1:4222]\n  nkey-seed-file: /etc/seed\n", "needs 'nkey'"),
         ("segment: a\n", "no 'bridge:' section"),
+        ("bridge:\n  servers: [nats://127.0.0.1:4222]\n  dnssec-from-peers: always\n", "shoal.yaml:3: 'dnssec-from-peers' must be one of trust, insecure-only, revalidate"),
         ("bridge:\n  servers: [nats://127.0.0.1:4222]\nfrobnicate: 1\n", "shoal.yaml:3: unknown key 'frobnicate'"),
     ])
     func errorsNameTheLine(_ yaml: String, _ message: String) {
