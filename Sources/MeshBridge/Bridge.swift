@@ -42,7 +42,7 @@ public final class Bridge: Sendable {
         state.store(BridgeState.connecting.rawValue, ordering: .releasing)
         let connection: NATSConnection
         do {
-            connection = try NATSConnection.connect(settings, logger: logger, attempted: { _, error in
+            connection = try NATSConnection.connect(settings, logger: logger, counters: counters, attempted: { _, error in
                 counters.connectFailures.wrappingAdd(1, ordering: .relaxed)
                 counters.lastConnectError.withLock { $0 = error.description }
             }, shouldStop: { shouldStop })
@@ -90,9 +90,7 @@ public final class Bridge: Sendable {
                     serve(m, donor: donor, connection: connection)
                 }
             }
-            counters.disconnects.store(connection.disconnects, ordering: .relaxed)
             let reconnects = connection.reconnects
-            counters.reconnects.store(reconnects, ordering: .relaxed)
             if connection.isConnected {
                 if reconnects > seenReconnects, settings.warmUp {
                     // What peers published while we were away is lost to core NATS: pull it.

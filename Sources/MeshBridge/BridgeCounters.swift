@@ -39,7 +39,7 @@ public final class BridgeCounters: Sendable {
     let chunksServed = Atomic<UInt64>(0)
 
     let connectFailures = Atomic<UInt64>(0)
-    /// Copied from the connection by the bridge's loop.
+    /// Counted by the connection's callbacks.
     let disconnects = Atomic<UInt64>(0)
     let reconnects = Atomic<UInt64>(0)
     let lastConnectError = Mutex<String>("")

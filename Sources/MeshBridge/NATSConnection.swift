@@ -76,8 +76,12 @@ final class ConnectionEvents: Sendable {
     let asyncErrors = Atomic<UInt64>(0)
     let slowConsumer = Atomic<UInt64>(0)
     let closed = Atomic<Bool>(false)
+    /// The bridge's counters, kept live from here (nil for other connections).
+    let counters: BridgeCounters?
 
-    init(logger: Logger, backoff: Backoff) { self.logger = logger; self.backoff = backoff }
+    init(logger: Logger, backoff: Backoff, counters: BridgeCounters?) {
+        self.logger = logger; self.backoff = backoff; self.counters = counters
+    }
 
     static func from(_ closure: UnsafeMutableRawPointer?) -> ConnectionEvents? {
         guard let closure else { return nil }
@@ -92,12 +96,14 @@ final class ConnectionEvents: Sendable {
 func natsOnDisconnected(_ nc: OpaquePointer?, _ closure: UnsafeMutableRawPointer?) {
     guard let ev = ConnectionEvents.from(closure), !ev.closed.load(ordering: .relaxed) else { return }
     ev.disconnects.wrappingAdd(1, ordering: .relaxed)
+    ev.counters?.disconnects.wrappingAdd(1, ordering: .relaxed)
     ev.logger.warning("NATS: disconnected; reconnecting with back-off")
 }
 
 func natsOnReconnected(_ nc: OpaquePointer?, _ closure: UnsafeMutableRawPointer?) {
     guard let ev = ConnectionEvents.from(closure) else { return }
     ev.reconnects.wrappingAdd(1, ordering: .relaxed)
+    ev.counters?.reconnects.wrappingAdd(1, ordering: .relaxed)
     var buf = [CChar](repeating: 0, count: 256)
     let url = nc.map { natsConnection_GetConnectedUrl($0, &buf, buf.count) == NATS_OK } == true
         ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
@@ -156,7 +162,7 @@ public final class NATSConnection: @unchecked Sendable {   // libnats handles ar
     /// Connects, retrying with back-off and jitter until connected or `shouldStop()` says so
     /// (then throws the last error). `attempted` hears of every failure. Errors retrying cannot
     /// fix (options libnats refuses, such as an unreadable certificate) are thrown at once.
-    public static func connect(_ settings: BridgeSettings, logger: Logger,
+    public static func connect(_ settings: BridgeSettings, logger: Logger, counters: BridgeCounters? = nil,
                                attempted: (Int, NATSError) -> Void = { _, _ in },
                                shouldStop: () -> Bool) throws(NATSError) -> NATSConnection {
         let backoff = Backoff(minMillis: settings.reconnectMinMillis, maxMillis: settings.reconnectMaxMillis)
@@ -164,7 +170,7 @@ public final class NATSConnection: @unchecked Sendable {   // libnats handles ar
         while true {
             attempt += 1
             do {
-                return try connectOnce(settings, logger: logger, backoff: backoff)
+                return try connectOnce(settings, logger: logger, backoff: backoff, counters: counters)
             } catch {
                 if error.permanent { throw error }
                 attempted(attempt, error)
@@ -180,13 +186,14 @@ public final class NATSConnection: @unchecked Sendable {   // libnats handles ar
         }
     }
 
-    static func connectOnce(_ s: BridgeSettings, logger: Logger, backoff: Backoff) throws(NATSError) -> NATSConnection {
+    static func connectOnce(_ s: BridgeSettings, logger: Logger, backoff: Backoff,
+                            counters: BridgeCounters?) throws(NATSError) -> NATSConnection {
         var opts: OpaquePointer? = nil
         try natsCheck("natsOptions_Create", permanent: true) { natsOptions_Create(&opts) }
         guard let opts else { throw NATSError(call: "natsOptions_Create", status: NATSStatus(NATS_NO_MEMORY), detail: "") }
         defer { natsOptions_Destroy(opts) }
         try configure(opts, s)
-        let events = ConnectionEvents(logger: logger, backoff: backoff)
+        let events = ConnectionEvents(logger: logger, backoff: backoff, counters: counters)
         // One reference for libnats' callbacks, given back by natsOnClosed (or below if no
         // connection is made).
         let closure = Unmanaged.passRetained(events).toOpaque()

@@ -148,3 +148,60 @@ extension NATSBridgeTests {
         #expect(bridgeL.counters.warmUpEntries == 0)
     }
 }
+
+extension NATSBridgeTests {
+    /// A 3-server NATS cluster (routes on loopback): the server the warming node is connected to
+    /// is killed mid-warm-up; the node reconnects to another (learnt from the cluster) and the
+    /// warm-up completes.
+    @Test func warmUpSurvivesTheLossOfItsServer() throws {
+        let routes = try (0..<3).map { _ in try freePort() }
+        func cluster(_ i: Int) -> String {
+            """
+            cluster {
+              name: meshtest
+              listen: 127.0.0.1:\(routes[i])
+              routes: [\(routes.indices.filter { $0 != i }.map { "nats-route://127.0.0.1:\(routes[$0])" }.joined(separator: ", "))]
+            }
+            """
+        }
+        let servers = try (0..<3).map { try NATSServer(config: cluster($0)) }
+        var alive = [true, true, true]
+        defer { for (i, s) in servers.enumerated() where alive[i] { s.stop() } }
+        let a = try TestSegment("ca", recordBuckets: 4096), b = try TestSegment("cb", recordBuckets: 4096)
+        defer { a.close(); b.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let now = shmNow()
+        for i in 0..<6000 {
+            a.segment.records.insert(name: dn("c\(i).example."), type: .a, ttl: 3600, rdata: [aRecord(UInt32(i))],
+                                     rank: .authoritativeAnswer, now: now)
+        }
+        let held = a.segment.records.count(now: now).entries
+        let tuning = "  max-payload: \(MeshFormat.minPayload)\n  donor-chunks-per-second: 2\n  warm-up-timeout-ms: 1000"
+        let bridgeA = try RunningBridge(try bridgeSettings(server: servers[0], cluster: meshName, node: "node-a",
+                                                           segment: a, extra: tuning), segment: a)
+        defer { bridgeA.stop() }
+
+        // The cluster is formed and A's donor subscription is known on server 3.
+        let probeSettings = try bridgeSettings(server: servers[2], cluster: meshName, node: "probe", segment: b)
+        let probe = try NATSConnection.connect(probeSettings, logger: testLogger, shouldStop: { false })
+        let probeRequest = SnapshotWire.encode(SnapshotWire.Request(requester: MeshIdentifier("probe")!, session: 1,
+                                                                    chunk: 0, since: UInt32.max, maxBytes: 1 << 20))
+        #expect(poll { (try? probe.request(subject: MeshSubjects.snapshot(cluster: probeSettings.cluster), probeRequest,
+                                           timeoutMillis: 200)) != nil })
+
+        // B knows only server 3; the cluster tells it of the others.
+        let bridgeB = try RunningBridge(try bridgeSettings(server: servers[2], cluster: meshName, node: "node-b",
+                                                           segment: b, extra: tuning), segment: b, waitUntilRunning: false)
+        defer { bridgeB.stop() }
+        #expect(poll { bridgeB.counters.warmUpChunks >= 1 })
+        #expect(bridgeB.counters.warmUpState == .pulling)
+        servers[2].stop()
+        alive[2] = false
+        #expect(poll(tries: 3000) { bridgeB.bridge.currentState == .running })
+        let c = bridgeB.counters
+        #expect(c.disconnects >= 1)
+        #expect(c.warmUpState == .complete)
+        #expect(c.warmUpEntries == UInt64(held))
+        #expect(b.segment.records.count(now: shmNow()).entries == held)
+    }
+}
