@@ -117,6 +117,7 @@ public final class Bridge: Sendable {
             let d = subscription.dropped
             if d > dropped {
                 logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind)")
+                counters.slowConsumerDrops.wrappingAdd(d - dropped, ordering: .relaxed)
                 dropped = d
             }
         }

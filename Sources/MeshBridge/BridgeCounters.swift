@@ -39,6 +39,8 @@ public final class BridgeCounters: Sendable {
     let chunksServed = Atomic<UInt64>(0)
 
     let connectFailures = Atomic<UInt64>(0)
+    /// Messages libnats dropped because this bridge fell behind (slow consumer).
+    let slowConsumerDrops = Atomic<UInt64>(0)
     /// Counted by the connection's callbacks.
     let disconnects = Atomic<UInt64>(0)
     let reconnects = Atomic<UInt64>(0)
@@ -58,7 +60,7 @@ public final class BridgeCounters: Sendable {
         public var duplicates: UInt64, policySkipped: UInt64
         public var writeFailures: UInt64
         public var rejected: [RejectionReason: UInt64]
-        public var connectFailures: UInt64, disconnects: UInt64, reconnects: UInt64
+        public var connectFailures: UInt64, disconnects: UInt64, reconnects: UInt64, slowConsumerDrops: UInt64
         public var warmUpState: WarmUpState, warmUpChunks: UInt64, warmUpEntries: UInt64, warmUpTotal: UInt64
         public var catchUps: UInt64, chunksServed: UInt64
         public var lastConnectError: String
@@ -77,6 +79,7 @@ public final class BridgeCounters: Sendable {
                 "shoal_mesh_policy_skipped_total \(policySkipped)",
                 "shoal_mesh_write_failures_total \(writeFailures)", "shoal_mesh_connect_failures_total \(connectFailures)",
                 "shoal_mesh_disconnects_total \(disconnects)", "shoal_mesh_reconnects_total \(reconnects)",
+                "shoal_mesh_slow_consumer_drops_total \(slowConsumerDrops)",
                 "shoal_mesh_warmup_state{state=\"\(warmUpState)\"} 1", "shoal_mesh_warmup_chunks_total \(warmUpChunks)",
                 "shoal_mesh_warmup_entries_total \(warmUpEntries)", "shoal_mesh_warmup_donor_entries \(warmUpTotal)",
                 "shoal_mesh_catchups_total \(catchUps)", "shoal_mesh_snapshot_chunks_served_total \(chunksServed)",
@@ -97,7 +100,7 @@ public final class BridgeCounters: Sendable {
                         applied: l(applied), keptLocal: l(keptLocal), expiredInTransit: l(expiredInTransit),
                         duplicates: l(duplicates), policySkipped: l(policySkipped),
                         writeFailures: l(writeFailures), rejected: rej, connectFailures: l(connectFailures),
-                        disconnects: l(disconnects), reconnects: l(reconnects),
+                        disconnects: l(disconnects), reconnects: l(reconnects), slowConsumerDrops: l(slowConsumerDrops),
                         warmUpState: WarmUpState(rawValue: warmUpState.load(ordering: .relaxed)) ?? .notNeeded,
                         warmUpChunks: l(warmUpChunks), warmUpEntries: l(warmUpEntries), warmUpTotal: l(warmUpTotal),
                         catchUps: l(catchUps), chunksServed: l(chunksServed),
