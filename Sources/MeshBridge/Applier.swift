@@ -21,6 +21,9 @@ public final class Applier {
     let policy: BridgeSettings.PeerDNSSECPolicy
     /// Rejections logged so far (the first few of each reason, then every 1000th).
     var logged: [RejectionReason: UInt64] = [:]
+    /// Servers whose table entry was created from the mesh, with the update time it got: the
+    /// publisher does not send them on (bounded: forgotten when it grows past 100,000).
+    public private(set) var learntServers: [ServerAddress: UInt32] = [:]
 
     public init(segment: SharedSegment, settings: BridgeSettings, maxPayload: Int, counters: BridgeCounters,
                 logger: Logger) {
@@ -61,6 +64,7 @@ public final class Applier {
             switch entry {
             case let .rrset(s): if apply(s, transit: transit, now: now) { written += 1 }
             case let .negative(n): if apply(n, transit: transit, now: now) { written += 1 }
+            case let .server(v): if apply(v, transit: transit, now: now) { written += 1 }
             }
         }
         counters.applied.wrappingAdd(UInt64(written), ordering: .relaxed)
@@ -137,6 +141,29 @@ public final class Applier {
             : segment.negative.insertNoData(name: n.name, type: n.type, class: n.rrclass, ttl: ttl, soa: soa,
                                             proofs: n.proofs, validation: n.validation, origin: .mesh, now: now)
         return counted(r)
+    }
+
+    /// A peer's measurement of a server. This node's own measurements win: a server it knows
+    /// keeps its RTT, and only learns an EDNS or cookie status still unknown here.
+    func apply(_ v: MeshServer, transit: UInt32, now: UInt32) -> Bool {
+        let table = segment.nsSpeed
+        if let local = table.lookup(v.address) {
+            var learnt = false
+            if local.edns == .unknown && v.edns != .unknown { table.setEDNSStatus(v.address, v.edns, now: now); learnt = true }
+            if local.cookie == .unknown && v.cookie != .unknown {
+                table.setCookieStatus(v.address, v.cookie, now: now)
+                learnt = true
+            }
+            if !learnt { counters.keptLocal.wrappingAdd(1, ordering: .relaxed) }
+            return learnt
+        }
+        let srtt = table.policy.decayed(v.srttMicros, elapsed: v.ageSeconds &+ transit)
+        table.recordRTT(v.address, microseconds: max(1, srtt), now: now)
+        if v.edns != .unknown { table.setEDNSStatus(v.address, v.edns, now: now) }
+        if v.cookie != .unknown { table.setCookieStatus(v.address, v.cookie, now: now) }
+        if learntServers.count >= 100_000 { learntServers.removeAll() }
+        learntServers[v.address] = now
+        return true
     }
 
     func counted(_ r: InsertResult) -> Bool {

@@ -44,6 +44,9 @@ public enum RejectionReason: String, CaseIterable, Hashable, Sendable {
     case badProof = "bad-proof"
     /// An RRset without records, or more records than any cache slot holds.
     case badRecordCount = "bad-record-count"
+    /// A server entry with the unspecified address, an RTT of 0 or above 10 s, an age above an
+    /// hour, or an unknown EDNS or cookie status.
+    case badServer = "bad-server"
 }
 
 /// A refused message: the reason, and where and what for the log.
@@ -120,6 +123,7 @@ public struct BatchDecoder: Sendable {
             case MeshEntry.kindRRSet: entries.append(.rrset(try rrset(&r)))
             case MeshEntry.kindNXDomain: entries.append(.negative(try negative(&r, kind: .nxDomain)))
             case MeshEntry.kindNoData: entries.append(.negative(try negative(&r, kind: .noData)))
+            case MeshEntry.kindServer: entries.append(.server(try server(&r)))
             default: throw MeshRejection(.badEntryKind, at: kindAt, "entry kind \(kind)")
             }
             guard r.offset == end else {
@@ -205,6 +209,25 @@ public struct BatchDecoder: Sendable {
         }
         return MeshNegative(kind: kind, name: name, type: type, rrclass: rrclass, ttl: ttl, validation: validation,
                             soa: soa, proofs: Array(records.dropFirst()))
+    }
+
+    func server(_ r: inout WireReader) throws(MeshRejection) -> MeshServer {
+        let at = r.offset
+        let high = UInt64(try Self.u32(&r)) << 32 | UInt64(try Self.u32(&r))
+        let low = UInt64(try Self.u32(&r)) << 32 | UInt64(try Self.u32(&r))
+        var address = ServerAddress(IPv4Address(0))
+        address.high = high
+        address.low = low
+        let srtt = try Self.u32(&r), age = try Self.u32(&r)
+        let edns = EDNSStatus(rawValue: try Self.u8(&r)), cookie = CookieStatus(rawValue: try Self.u8(&r))
+        guard high != 0 || low != 0, high != 0 || low != 0xFFFF_0000_0000 else {
+            throw MeshRejection(.badServer, at: at, "unspecified address")
+        }
+        guard (1...MeshServer.maxMicros).contains(srtt), age <= MeshServer.maxAgeSeconds, edns.rawValue <= 3,
+              cookie.rawValue <= 3 else {
+            throw MeshRejection(.badServer, at: at, "\(address): RTT \(srtt) µs, age \(age) s, EDNS \(edns.rawValue), cookie \(cookie.rawValue)")
+        }
+        return MeshServer(address: address, srttMicros: srtt, ageSeconds: age, edns: edns, cookie: cookie)
     }
 
     // MARK: - Fields

@@ -76,6 +76,12 @@ public struct BatchEncoder: Sendable {
             b.u8(n.validation.rawValue)
             b.u16(UInt16(truncatingIfNeeded: 1 + n.proofs.count))
             for rr in [n.soa] + n.proofs { rr.write(to: &b, compress: false) }
+        case let .server(v):
+            kind = MeshEntry.kindServer
+            b.u32(UInt32(truncatingIfNeeded: v.address.high >> 32)); b.u32(UInt32(truncatingIfNeeded: v.address.high))
+            b.u32(UInt32(truncatingIfNeeded: v.address.low >> 32)); b.u32(UInt32(truncatingIfNeeded: v.address.low))
+            b.u32(v.srttMicros); b.u32(v.ageSeconds)
+            b.u8(v.edns.rawValue); b.u8(v.cookie.rawValue)
         }
         var out: [UInt8] = [kind]
         out.reserveCapacity(5 + b.count)

@@ -75,8 +75,13 @@ public final class Bridge: Sendable {
         var seenReconnects: UInt64 = 0
         var lastConnected = Clock.wallSeconds()
         var catchUp: (since: UInt32, attempt: Int, at: UInt64)? = nil
+        var nextServerSync = Clock.monotonicNanos()
         while !shouldStop {
             publisher.pump(to: connection, canResync: connection.isConnected)
+            if settings.serverSyncSeconds > 0, Clock.monotonicNanos() >= nextServerSync {
+                publisher.publishServers(to: connection, learnt: applier.learntServers)
+                nextServerSync = Clock.monotonicNanos() + UInt64(settings.serverSyncSeconds) * 1_000_000_000
+            }
             // Up to 256 messages per turn; the first wait is what paces the loop when idle.
             var wait = 20
             for _ in 0..<256 {

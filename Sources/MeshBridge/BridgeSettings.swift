@@ -34,6 +34,8 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
     public var warmUpTimeoutMillis = 2_000
     /// Snapshot chunks this node sends per second, over all requesters.
     public var donorChunksPerSecond = 200
+    /// How often what this node measured of authoritative servers is published (0: never).
+    public var serverSyncSeconds = 30
     /// What to do with the DNSSEC state peers claim.
     public var dnssecFromPeers = PeerDNSSECPolicy.trust
 
@@ -97,6 +99,7 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
         ("warm-up", "true/false: fill an empty segment from a peer at start (default true)"),
         ("warm-up-timeout-ms", "milliseconds a snapshot request waits (default 2000)"),
         ("donor-chunks-per-second", "snapshot chunks sent per second to peers (default 200)"),
+        ("server-sync-seconds", "seconds between publications of NS speed and EDNS status (0: off; default 30)"),
         ("dnssec-from-peers", "trust, insecure-only or revalidate: what a peer's 'secure' means here (default trust)"),
     ]
 
@@ -158,6 +161,7 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
         if let v = try b.bool("warm-up") { s.warmUp = v }
         if let v = try b.int("warm-up-timeout-ms", 50...60_000) { s.warmUpTimeoutMillis = v }
         if let v = try b.int("donor-chunks-per-second", 1...100_000) { s.donorChunksPerSecond = v }
+        if let v = try b.int("server-sync-seconds", 0...3600) { s.serverSyncSeconds = v }
         if let v = try b.string("dnssec-from-peers") {
             guard let p = PeerDNSSECPolicy(rawValue: v) else {
                 throw b.error("dnssec-from-peers", "must be one of \(PeerDNSSECPolicy.allCases.map(\.rawValue).joined(separator: ", "))")

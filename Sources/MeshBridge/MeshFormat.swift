@@ -101,15 +101,37 @@ public struct MeshNegative: Hashable, Sendable {
     }
 }
 
+/// What a node measured of an authoritative server: smoothed RTT and EDNS and cookie support.
+/// Timeouts and throttling stay local (they say as much about the path as about the server).
+public struct MeshServer: Hashable, Sendable {
+    public var address: ServerAddress
+    public var srttMicros: UInt32
+    /// Seconds since the sender last updated it, at send time.
+    public var ageSeconds: UInt32
+    public var edns: EDNSStatus
+    public var cookie: CookieStatus
+
+    public init(address: ServerAddress, srttMicros: UInt32, ageSeconds: UInt32, edns: EDNSStatus, cookie: CookieStatus) {
+        self.address = address; self.srttMicros = srttMicros; self.ageSeconds = ageSeconds; self.edns = edns
+        self.cookie = cookie
+    }
+
+    /// The largest RTT a table stores (10 s) and the oldest measurement worth sending (1 h).
+    public static let maxMicros: UInt32 = 10_000_000
+    public static let maxAgeSeconds: UInt32 = 3600
+}
+
 /// An entry of a batch.
 public enum MeshEntry: Hashable, Sendable {
     case rrset(MeshRRSet)
     case negative(MeshNegative)
+    case server(MeshServer)
 
     /// Entry kinds on the wire.
     static let kindRRSet: UInt8 = 1
     static let kindNXDomain: UInt8 = 2
     static let kindNoData: UInt8 = 3
+    static let kindServer: UInt8 = 4
 }
 
 /// A decoded batch: who sent it, when, and its entries.

@@ -76,6 +76,26 @@ public final class Publisher {
         return n
     }
 
+    /// Wall-clock second of the last scan of the NS speed table.
+    var lastServerScan: UInt32 = 0
+
+    /// Publishes what this node measured of authoritative servers since the last call (at
+    /// most an hour old); entries created from the mesh and not measured here since (`learnt`,
+    /// from the applier) are not sent on.
+    public func publishServers(to sink: BatchSink, learnt: [ServerAddress: UInt32]) {
+        let now = shmNow()
+        let since = lastServerScan
+        lastServerScan = now
+        segment.nsSpeed.forEach { e in
+            guard e.srttMicros > 0, e.lastUpdate >= since, e.lastUpdate <= now,
+                  now - e.lastUpdate <= MeshServer.maxAgeSeconds, learnt[e.address] != e.lastUpdate else { return true }
+            add(.server(MeshServer(address: e.address, srttMicros: min(e.srttMicros, MeshServer.maxMicros),
+                                   ageSeconds: now - e.lastUpdate, edns: e.edns, cookie: e.cookie)), to: sink)
+            return true
+        }
+        send(to: sink)
+    }
+
     /// Publishes every live local entry of the record and negative caches.
     func resync(to sink: BatchSink, now: UInt32) {
         resyncPending = false

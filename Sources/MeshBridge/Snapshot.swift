@@ -87,7 +87,7 @@ public enum SnapshotWire {
 /// The donor side: answers snapshot requests from the segment, hottest entries first.
 ///
 /// A session's order is fixed at its first chunk (slots sorted by hits, then by last hit; the
-/// negative entries after the RRsets); each chunk re-reads its slots, so an entry overwritten
+/// negative entries after the RRsets, then what this node measured of authoritative servers); each chunk re-reads its slots, so an entry overwritten
 /// since is skipped, never sent torn. The same chunk asked twice (a lost reply) is sent again;
 /// a session is dropped after 30 s without requests.
 /// Chunks are rate-limited across all sessions so that a donor's host keeps serving.
@@ -95,7 +95,10 @@ public final class SnapshotDonor {
     struct Ref { var table: TableID; var slot: Int; var version: UInt32 }
     struct Session {
         var refs: [Ref]
+        /// Server measurements, sent after the entries (copied at the start: they are small).
+        var servers: [MeshServer] = []
         var next = 0
+        var count: Int { refs.count + servers.count }
         var last: (chunk: UInt32, bytes: [UInt8])? = nil
         var lastUsed: UInt64
     }
@@ -143,14 +146,14 @@ public final class SnapshotDonor {
         }
         var session: Session
         if req.chunk == 0 {
-            let open = sessions.values.filter { $0.next < $0.refs.count }.count
+            let open = sessions.values.filter { $0.next < $0.count }.count
             guard open < Self.maxSessions || sessions[key] != nil else {
                 reply.busy = true
                 reply.retryAfterMillis = 1000
                 return .success(SnapshotWire.encode(reply))
             }
-            session = Session(refs: collect(since: req.since), lastUsed: now)
-        } else if let s = sessions[key], let last = s.last, last.chunk &+ 1 == req.chunk, s.next < s.refs.count {
+            session = Session(refs: collect(since: req.since), servers: servers(since: req.since), lastUsed: now)
+        } else if let s = sessions[key], let last = s.last, last.chunk &+ 1 == req.chunk, s.next < s.count {
             session = s
         } else {
             reply.unknownSession = true
@@ -162,34 +165,38 @@ public final class SnapshotDonor {
         }
         var enc = BatchEncoder(cluster: cluster, origin: node, maxPayload: limit)
         let wall = shmNow()
-        while session.next < session.refs.count {
-            let ref = session.refs[session.next]
-            let entry: MeshEntry?
-            switch ref.table {
-            case .records:
-                entry = segment.records.entry(slot: ref.slot, version: ref.version, now: wall)
-                    .flatMap { $0.isStale || $0.ttl == 0 ? nil : .rrset(MeshRRSet($0)) }
-            default:
-                entry = segment.negative.entry(slot: ref.slot, version: ref.version, now: wall)
-                    .flatMap { $0.isStale || $0.ttl == 0 ? nil : MeshNegative($0).map { .negative($0) } }
-            }
-            if let entry {
+        while session.next < session.count {
+            if let entry = item(session, session.next, now: wall) {
                 let e = BatchEncoder.encode(entry)
                 if enc.fits(entryBytes: e.count) && !enc.add(encoded: e) { break }
             }
             session.next += 1
         }
-        reply.last = session.next >= session.refs.count
-        reply.total = UInt32(clamping: session.refs.count)
+        reply.last = session.next >= session.count
+        reply.total = UInt32(clamping: session.count)
         reply.batch = enc.finish(sentAtMillis: UInt64(Clock.wallSeconds()) * 1000, sequence: UInt64(req.chunk))
         let bytes = SnapshotWire.encode(reply)
         session.last = (req.chunk, bytes)
         session.lastUsed = now
         // Kept after the last chunk too, until idle (its reply may be lost and asked for
         // again), without its list.
-        if reply.last { session.refs = []; session.next = 0 }
+        if reply.last { session.refs = []; session.servers = []; session.next = 0 }
         sessions[key] = session
         return .success(bytes)
+    }
+
+    /// Item `i` of a session as it is now: nil when its slot changed since the session began.
+    func item(_ session: Session, _ i: Int, now: UInt32) -> MeshEntry? {
+        guard i < session.refs.count else { return .server(session.servers[i - session.refs.count]) }
+        let ref = session.refs[i]
+        switch ref.table {
+        case .records:
+            return segment.records.entry(slot: ref.slot, version: ref.version, now: now)
+                .flatMap { $0.isStale || $0.ttl == 0 ? nil : .rrset(MeshRRSet($0)) }
+        default:
+            return segment.negative.entry(slot: ref.slot, version: ref.version, now: now)
+                .flatMap { $0.isStale || $0.ttl == 0 ? nil : MeshNegative($0).map { .negative($0) } }
+        }
     }
 
     func take(now: UInt64) -> Bool {
@@ -198,6 +205,21 @@ public final class SnapshotDonor {
         guard tokens >= 1 else { return false }
         tokens -= 1
         return true
+    }
+
+    /// What this node knows of authoritative servers, measured at most an hour ago and at or
+    /// after `since`.
+    func servers(since: UInt32) -> [MeshServer] {
+        let now = shmNow()
+        var out: [MeshServer] = []
+        segment.nsSpeed.forEach { e in
+            if e.srttMicros > 0, e.lastUpdate >= since, e.lastUpdate <= now, now - e.lastUpdate <= MeshServer.maxAgeSeconds {
+                out.append(MeshServer(address: e.address, srttMicros: min(e.srttMicros, MeshServer.maxMicros),
+                                      ageSeconds: now - e.lastUpdate, edns: e.edns, cookie: e.cookie))
+            }
+            return true
+        }
+        return out
     }
 
     /// Live, non-bogus entries stored at or after `since`: RRsets hottest first, then negatives.

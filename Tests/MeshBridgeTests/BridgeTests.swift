@@ -15,10 +15,11 @@ final class CollectingSink: BatchSink {
     func names(as node: MeshIdentifier = me, cluster c: MeshIdentifier = cluster) throws -> [DNSName] {
         let d = BatchDecoder(cluster: c, node: node, maxPayload: 1 << 20)
         return try batches.flatMap { b in
-            try d.decode(b, nowMillis: nowMillis()).entries.map { e -> DNSName in
+            try d.decode(b, nowMillis: nowMillis()).entries.compactMap { e -> DNSName? in
                 switch e {
                 case let .rrset(s): s.name
                 case let .negative(n): n.name
+                case .server: nil
                 }
             }
         }

@@ -137,3 +137,78 @@ extension NATSBridgeTests {
         #expect(bridgeA.bridge.currentState == .stopped)
     }
 }
+
+@Suite struct ServerSyncTests {
+    let known = ServerAddress(IPv4Address(192, 0, 2, 1))
+    let unknown = ServerAddress(IPv4Address(192, 0, 2, 2))
+
+    /// A peer's measurement creates an entry for a server this node does not know; a server it
+    /// knows keeps its RTT and learns only a status still unknown here; learnt entries are not
+    /// published again, measured ones are.
+    @Test func serversAreLearntNotOverwrittenAndNotEchoed() throws {
+        let seg = try TestSegment("servers")
+        defer { seg.close() }
+        let now = shmNow()
+        let table = seg.segment.nsSpeed
+        table.recordRTT(known, microseconds: 2000, now: now)
+        let counters = BridgeCounters()
+        let settings = try localSettings(node: "node-b")
+        let applier = Applier(segment: seg.segment, settings: settings, maxPayload: MeshFormat.minPayload,
+                              counters: counters, logger: testLogger)
+        let batch = try #require(BatchEncoder.batch([
+            .server(MeshServer(address: known, srttMicros: 90_000, ageSeconds: 0, edns: .noEDNS, cookie: .supported)),
+            .server(MeshServer(address: unknown, srttMicros: 30_000, ageSeconds: 0, edns: .ok, cookie: .unknown)),
+        ], cluster: cluster, origin: peer, sentAtMillis: nowMillis()))
+        #expect(try applier.apply(batch, nowMillis: nowMillis()).get() == 2)
+        let k = try #require(table.lookup(known))
+        #expect(k.srttMicros == 2000)
+        #expect(k.edns == .noEDNS)        // was unknown here
+        #expect(k.cookie == .supported)
+        let u = try #require(table.lookup(unknown))
+        #expect(u.srttMicros >= 29_000 && u.srttMicros <= 30_000)
+        #expect(u.edns == .ok)
+
+        let publisher = Publisher(segment: seg.segment, settings: settings, maxPayload: MeshFormat.minPayload,
+                                  counters: counters, logger: testLogger, resyncAtStart: false)
+        let sink = CollectingSink()
+        publisher.publishServers(to: sink, learnt: applier.learntServers)
+        let d = BatchDecoder(cluster: cluster, node: peer, maxPayload: 1 << 20)
+        let sent = try sink.batches.flatMap { try d.decode($0, nowMillis: nowMillis()).entries }
+        #expect(sent.count == 1)
+        guard case let .server(s) = sent.first else { Issue.record("no server entry"); return }
+        #expect(s.address == known)
+        #expect(s.srttMicros == 2000)
+    }
+}
+
+extension NATSBridgeTests {
+    /// What A measured of a server reaches B; a warm-up carries it too.
+    @Test func serverMeasurementsTravel() throws {
+        let server = try NATSServer()
+        defer { server.stop() }
+        let a = try TestSegment("sa"), b = try TestSegment("sb"), c = try TestSegment("sc")
+        defer { a.close(); b.close(); c.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let fast = "  server-sync-seconds: 1"
+        let bridgeA = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-a", segment: a,
+                                                           extra: fast), segment: a)
+        defer { bridgeA.stop() }
+        let bridgeB = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-b", segment: b,
+                                                           extra: fast), segment: b)
+        defer { bridgeB.stop() }
+        let ns = ServerAddress(IPv4Address(198, 51, 100, 7))
+        a.segment.nsSpeed.recordRTT(ns, microseconds: 45_000, now: shmNow())
+        a.segment.nsSpeed.setEDNSStatus(ns, .ok, now: shmNow())
+        var got: NSSpeedEntry? = nil
+        #expect(poll { got = b.segment.nsSpeed.lookup(ns); return got != nil })
+        #expect(got?.edns == .ok)
+        #expect((got?.srttMicros ?? 0) > 40_000 && (got?.srttMicros ?? 0) <= 45_000)
+
+        // C starts empty: its warm-up brings the server too.
+        let bridgeC = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-c", segment: c),
+                                        segment: c)
+        defer { bridgeC.stop() }
+        #expect(bridgeC.counters.warmUpState == .complete)
+        #expect(c.segment.nsSpeed.lookup(ns)?.edns == .ok)
+    }
+}

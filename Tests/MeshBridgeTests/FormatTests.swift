@@ -50,6 +50,15 @@ func rawBatch(_ entries: [[UInt8]], cluster c: MeshIdentifier = cluster, origin:
     return e.finish(sentAtMillis: sentAt, sequence: 1)
 }
 
+/// A server entry with every field as given, encoded by hand.
+func server(high: UInt64 = 0, low: UInt64 = 0xFFFF_C000_0235, srtt: UInt32 = 5000, age: UInt32 = 1, edns: UInt8 = 1,
+            cookie: UInt8 = 0) -> [UInt8] {
+    var b = WireWriter()
+    b.u32(UInt32(high >> 32)); b.u32(UInt32(truncatingIfNeeded: high)); b.u32(UInt32(low >> 32)); b.u32(UInt32(truncatingIfNeeded: low))
+    b.u32(srtt); b.u32(age); b.u8(edns); b.u8(cookie)
+    return [4, 0, 0, 0, UInt8(b.count)] + b.bytes
+}
+
 let decoder = BatchDecoder(cluster: cluster, node: me, maxPayload: MeshFormat.minPayload)
 let www = dn("www.example.").wire
 
@@ -95,6 +104,13 @@ let hostile: [(String, [UInt8], RejectionReason)] = {
         ("negative with a foreign SOA", BatchEncoder.batch([.negative(wrongSOA)], cluster: cluster, origin: peer,
                                                            sentAtMillis: nowMillis())!, .badProof),
         ("entry kind 9", rawBatch([[9, 0, 0, 0, 0]]), .badEntryKind),
+        ("server with RTT 0", rawBatch([server(srtt: 0)]), .badServer),
+        ("server with RTT 11 s", rawBatch([server(srtt: 11_000_000)]), .badServer),
+        ("server measured a day ago", rawBatch([server(age: 86_400)]), .badServer),
+        ("server with EDNS status 9", rawBatch([server(edns: 9)]), .badServer),
+        ("server ::", rawBatch([server(high: 0, low: 0)]), .badServer),
+        ("server entry cut short", rawBatch([Array(server().dropLast(2)).enumerated().map { $0.offset == 4 ? $0.element - 2 : $0.element }]),
+         .truncated),
         ("bytes after the last entry", good + [0], .badLength),
         ("cluster name with a dot", {
             var b = good; b[5] = 0x2E; return b
@@ -106,7 +122,9 @@ let hostile: [(String, [UInt8], RejectionReason)] = {
     @Test func roundTrip() throws {
         let entries: [MeshEntry] = [.rrset(sampleRRSet()), .negative(sampleNegative()),
                                     .negative(MeshNegative(kind: .noData, name: dn("www.example."), type: .aaaa, ttl: 60,
-                                                           validation: .insecure, soa: soaRecord("example.")))]
+                                                           validation: .insecure, soa: soaRecord("example."))),
+                                    .server(MeshServer(address: ServerAddress(IPv4Address(192, 0, 2, 53)), srttMicros: 12_345,
+                                                       ageSeconds: 3, edns: .ok, cookie: .supported))]
         let sent = nowMillis()
         let bytes = try #require(BatchEncoder.batch(entries, cluster: cluster, origin: peer, sentAtMillis: sent, sequence: 77))
         let batch = try decoder.decode(bytes, nowMillis: sent)

@@ -14,10 +14,11 @@ func request(chunk: UInt32, session: UInt64 = 7, since: UInt32 = 0, maxBytes: In
 
 func names(in reply: SnapshotWire.Reply) throws -> [DNSName] {
     let d = BatchDecoder(cluster: cluster, node: me, maxPayload: 1 << 20)
-    return try d.decode(reply.batch, nowMillis: nowMillis()).entries.map { e -> DNSName in
+    return try d.decode(reply.batch, nowMillis: nowMillis()).entries.compactMap { e -> DNSName? in
         switch e {
         case let .rrset(s): s.name
         case let .negative(n): n.name
+        case .server: nil
         }
     }
 }
