@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "ShmCache", "ShoalSystem"]),
         .testTarget(name: "MeshBridgeTests", dependencies: [
-            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS",
+            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS", "ShoalLab",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),

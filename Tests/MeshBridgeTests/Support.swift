@@ -141,8 +141,12 @@ func bridgeSettings(server: NATSServer, cluster: String, node: String, segment: 
 final class RunningBridge {
     let bridge: Bridge
 
-    init(_ settings: BridgeSettings, segment: TestSegment, waitUntilRunning: Bool = true) throws {
-        bridge = Bridge(settings: settings, segment: segment.segment, logger: testLogger)
+    convenience init(_ settings: BridgeSettings, segment: TestSegment, waitUntilRunning: Bool = true) throws {
+        try self.init(settings, segment: segment.segment, waitUntilRunning: waitUntilRunning)
+    }
+
+    init(_ settings: BridgeSettings, segment: SharedSegment, waitUntilRunning: Bool = true) throws {
+        bridge = Bridge(settings: settings, segment: segment, logger: testLogger)
         let b = bridge
         try startDetachedThread(name: "test-bridge") { try? b.run() }
         if waitUntilRunning {
