@@ -131,15 +131,24 @@ public final class Bridge: Sendable {
         logger.notice("stopping")
     }
 
-    /// Pulls a snapshot when the segment is empty (new, wiped, or a changed layout).
+    /// The name of the marker of a warm-up in progress for this segment's generation: a tiny
+    /// shared-memory object, created when a warm-up starts and removed when it ends, so that a
+    /// bridge killed mid-warm-up (its segment no longer empty) pulls again when restarted.
+    var warmUpMarker: String { "\(segment.name).warmup.\(segment.generation)" }
+
+    /// Pulls a snapshot when the segment is empty (new, wiped, or a changed layout), or when a
+    /// warm-up of this segment was interrupted.
     func warmUp(_ puller: SnapshotPuller) {
         guard settings.warmUp else { return }
         let now = shmNow()
         let held = segment.records.count(now: now).entries + segment.negative.count(now: now).entries
-        guard held == 0 else {
+        let interrupted = (try? SharedMemory.open(warmUpMarker, readOnly: true)) != nil
+        guard held == 0 || interrupted else {
             logger.info("warm-up: the segment holds \(held) entries; not needed")
             return
         }
+        if interrupted { logger.notice("warm-up: an earlier warm-up of this segment was interrupted; pulling again") }
+        _ = try? SharedMemory.open(warmUpMarker, create: true)
         counters.warmUpState.store(WarmUpState.pulling.rawValue, ordering: .relaxed)
         let started = Clock.monotonicNanos()
         let outcome = puller.pull(since: 0)
@@ -158,6 +167,8 @@ public final class Bridge: Sendable {
         case .stopped:
             state = .incomplete
         }
+        // Stopped on purpose: the next start resumes (pulls again); otherwise it is over.
+        if case .stopped = outcome {} else { try? SharedMemory.unlink(warmUpMarker) }
         counters.warmUpState.store(state.rawValue, ordering: .relaxed)
     }
 

@@ -19,17 +19,23 @@ struct Command: ParsableCommand {
         discussion: """
             The bridge attaches the shared segment of the workers (it never creates one), follows \
             its change journal and publishes what the workers cache, in compact versioned batches \
-            (docs/mesh-format.md) on shoal.<cluster>.v1.updates.<node-id>. It applies the other \
-            nodes' batches to the segment as untrusted input: every field is checked, bogus \
-            entries are refused, TTLs are shortened by the time in transit and capped by max-ttl, \
-            and a local entry that ranks higher or lives longer is never replaced. Entries from \
-            the mesh are never published again.
+            (docs/mesh-format.md) on shoal.<cluster>.v1.updates.<node-id>, with what they measured \
+            of authoritative servers (RTT, EDNS and cookie status). It applies the other nodes' \
+            batches to the segment as untrusted input: every field is checked, bogus entries are \
+            refused, TTLs are shortened by the time in transit and capped by max-ttl, and a local \
+            entry that ranks higher or lives longer is never replaced. Entries from the mesh are \
+            never published again.
+
+            Warm-up: when the segment is empty (or an earlier warm-up of it was interrupted), the \
+            bridge first pulls a snapshot from a peer, hottest entries first, in chunks; with no \
+            peer it starts cold at once. After a reconnect to NATS it pulls what it missed. It \
+            answers the same requests from its peers, rate-limited (donor-chunks-per-second).
 
             It reads the top-level 'segment' and 'max-ttl' of the shared YAML file and its \
             'bridge:' section:
             \(BridgeSettings.keys.map { "  \($0.0): \($0.1)" }.joined(separator: "\n"))
 
-            Example:
+            Example (docs/fleet.md has a two-node one):
               segment: default
               bridge:
                 servers: [nats://10.0.0.5:4222, nats://10.0.0.6:4222]
@@ -39,9 +45,9 @@ struct Command: ParsableCommand {
 
             It connects with back-off and jitter until a server answers (wrong credentials are \
             logged and retried), and reconnects the same way. SIGTERM or SIGINT stops it; the \
-            counters (published, applied, rejected by reason) are printed on standard output at \
-            exit. Not yet: warm-up of an empty segment from a peer, NS speed and EDNS status, \
-            metrics and shoalctl status.
+            counters (published, applied, rejected by reason, warm-up progress) are printed on \
+            standard output at exit and on SIGUSR1. Not yet: metrics and shoalctl status; \
+            shoald does not start the bridge yet.
             """,
         version: ShoalVersion.string)
 
@@ -93,7 +99,12 @@ struct Command: ParsableCommand {
             // Wake the main thread when the loop ends by itself (an error it cannot retry).
             kill(getpid(), SIGTERM)
         }
-        let signo = Self.stopSignals.withUnsafeBufferPointer { cshoal_wait_signal($0.baseAddress!) }
+        var signo: Int32
+        repeat {
+            signo = Self.stopSignals.withUnsafeBufferPointer { cshoal_wait_signal($0.baseAddress!) }
+            // SIGUSR1: the counters now, on standard output (until metrics exist).
+            if signo == SIGUSR1 { print(bridge.counters.snapshot()); fflush(nil) }
+        } while signo == SIGUSR1
         if bridge.currentState != .stopped { logger.notice("signal \(signo): stopping") }
         bridge.stop()
         while bridge.currentState != .stopped { usleep(10_000) }
@@ -104,7 +115,7 @@ struct Command: ParsableCommand {
         }
     }
 
-    static let stopSignals: [Int32] = [SIGTERM, SIGINT, 0]
+    static let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1, 0]
 }
 
 // Signals as a daemon expects them, whatever mask the spawning thread had.

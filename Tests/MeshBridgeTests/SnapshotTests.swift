@@ -206,3 +206,60 @@ extension NATSBridgeTests {
         #expect(b.segment.records.count(now: shmNow()).entries == held)
     }
 }
+
+extension NATSBridgeTests {
+    /// shoal-bridge SIGKILLed mid-warm-up: the segment stays usable, and the restarted bridge
+    /// (its segment no longer empty) pulls again and completes. SIGUSR1 prints the counters.
+    @Test func bridgeKilledMidWarmUpResumesWhenRestarted() throws {
+        let exe = try builtExecutable("shoal-bridge")
+        let server = try NATSServer()
+        defer { server.stop() }
+        let a = try TestSegment("ka", recordBuckets: 4096), b = try TestSegment("kb", recordBuckets: 4096)
+        defer { a.close(); b.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let now = shmNow()
+        for i in 0..<6000 {
+            a.segment.records.insert(name: dn("k\(i).example."), type: .a, ttl: 3600, rdata: [aRecord(UInt32(i))],
+                                     rank: .authoritativeAnswer, now: now)
+        }
+        let held = a.segment.records.count(now: now).entries
+        let bridgeA = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-a", segment: a,
+                                                           extra: "  max-payload: \(MeshFormat.minPayload)\n  donor-chunks-per-second: 2"),
+                                        segment: a)
+        defer { bridgeA.stop() }
+        let config = server.dir + "/bridge.yaml"
+        try writeFile(config, """
+            segment: \(b.instance)
+            bridge:
+              servers: [\(server.url)]
+              cluster: \(meshName)
+              node-id: node-b
+              max-payload: \(MeshFormat.minPayload)
+
+            """)
+        let out = server.dir + "/bridge.out"
+        let first = try Child(exe, ["--config", config], output: out)
+        #expect(poll { b.segment.records.count(now: shmNow()).entries > 0 })
+        first.stop(SIGKILL)
+        let partial = b.segment.records.count(now: shmNow()).entries
+        #expect(partial > 0 && partial < held)
+        #expect(!first.output.contains("warm-up: \(held)"))
+        // Intact: attachable, entries whole.
+        let again = try SharedSegment.attach(name: SegmentName.forInstance(b.instance))
+        var sample: CachedRRSet? = nil
+        again.records.forEach(now: shmNow()) { c in sample = c; return false }
+        #expect(sample?.origin == .mesh)
+        #expect(sample?.rdata.first?.count == 4)
+        let marker = "\(SegmentName.forInstance(b.instance)).warmup.\(b.segment.generation)"
+        #expect((try? SharedMemory.open(marker, readOnly: true)) != nil)
+
+        let second = try Child(exe, ["--config", config], output: out)
+        #expect(poll(tries: 3000) { second.output.contains(" entries from node-a in ") }, "\(second.output)")
+        #expect(second.output.contains("interrupted; pulling again"))
+        #expect(b.segment.records.count(now: shmNow()).entries == held)
+        #expect((try? SharedMemory.open(marker, readOnly: true)) == nil)
+        kill(second.pid, SIGUSR1)
+        #expect(poll { second.output.contains("shoal_mesh_warmup_state{state=\"complete\"} 1") })
+        #expect(second.stop(SIGTERM) == 0)
+    }
+}

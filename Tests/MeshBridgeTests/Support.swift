@@ -33,7 +33,11 @@ final class TestSegment {
         (segment, _) = try SharedSegment.openOrCreate(name: SegmentName.forInstance(instance), geometry: g)
     }
 
-    func close() { try? SharedSegment.unlink(name: SegmentName.forInstance(instance)) }
+    func close() {
+        let name = SegmentName.forInstance(instance)
+        try? SharedMemory.unlink("\(name).warmup.\(segment.generation)")   // left by an interrupted warm-up
+        try? SharedSegment.unlink(name: name)
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read back, released).
