@@ -112,6 +112,7 @@ public final class SnapshotDonor {
     /// Token bucket: chunks that may be sent now, refilled at `chunksPerSecond`.
     var tokens: Double
     var refilledAt = Clock.monotonicNanos()
+    var lastSessionStart: UInt64 = 0
     public static let maxSessions = 8
     public static let idleNanos: UInt64 = 30_000_000_000
 
@@ -146,12 +147,15 @@ public final class SnapshotDonor {
         }
         var session: Session
         if req.chunk == 0 {
+            // A session starts with a scan of the whole segment: at most two a second, and
+            // at most `maxSessions` open.
             let open = sessions.values.filter { $0.next < $0.count }.count
-            guard open < Self.maxSessions || sessions[key] != nil else {
+            guard open < Self.maxSessions || sessions[key] != nil, now - lastSessionStart >= 500_000_000 else {
                 reply.busy = true
-                reply.retryAfterMillis = 1000
+                reply.retryAfterMillis = 500
                 return .success(SnapshotWire.encode(reply))
             }
+            lastSessionStart = now
             session = Session(refs: collect(since: req.since), servers: servers(since: req.since), lastUsed: now)
         } else if let s = sessions[key], let last = s.last, last.chunk &+ 1 == req.chunk, s.next < s.count {
             session = s

@@ -91,6 +91,14 @@ func names(in reply: SnapshotWire.Reply) throws -> [DNSName] {
         #expect(second.retryAfterMillis > 0)
         #expect(second.batch.isEmpty)
 
+        // Starting a session scans the segment: two starts within half a second, the second waits.
+        let quick = SnapshotDonor(segment: seg.segment, settings: try localSettings(node: "node-a"),
+                                  maxPayload: MeshFormat.minPayload)
+        #expect(try !SnapshotWire.decodeReply(try quick.answer(request(chunk: 0, session: 1)).get()).busy)
+        let next = try SnapshotWire.decodeReply(try quick.answer(request(chunk: 0, session: 2)).get())
+        #expect(next.busy)
+        #expect(next.retryAfterMillis == 500)
+
         #expect(throws: MeshRejection.self) { try donor.answer([0x53, 0x52, 1]).get() }
         #expect(throws: MeshRejection.self) { try donor.answer(request(chunk: 0) + [0]).get() }
         // Our own request (a loop) is refused.
