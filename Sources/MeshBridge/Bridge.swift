@@ -72,9 +72,7 @@ public final class Bridge: Sendable {
         ]
         state.store(BridgeState.running.rawValue, ordering: .releasing)
         var dropped: UInt64 = 0
-        var seenReconnects: UInt64 = 0
-        var lastConnected = Clock.wallSeconds()
-        var catchUp: (since: UInt32, attempt: Int, at: UInt64)? = nil
+        var catchUp = CatchUpSchedule()
         var nextServerSync = Clock.monotonicNanos()
         while !shouldStop {
             publisher.pump(to: connection, canResync: connection.isConnected)
@@ -95,27 +93,14 @@ public final class Bridge: Sendable {
                     serve(m, donor: donor, connection: connection)
                 }
             }
-            let reconnects = connection.reconnects
-            if connection.isConnected {
-                if reconnects > seenReconnects, settings.warmUp {
-                    // What peers published while we were away is lost to core NATS: pull it.
-                    catchUp = (lastConnected &- 5, 0, Clock.monotonicNanos() + 200_000_000)
-                }
-                seenReconnects = reconnects
-                lastConnected = Clock.wallSeconds()
-            }
-            if let c = catchUp, connection.isConnected, Clock.monotonicNanos() >= c.at {
-                catchUp = nil
+            if settings.warmUp, let since = catchUp.due(connected: connection.isConnected, reconnects: connection.reconnects) {
                 counters.catchUps.wrappingAdd(1, ordering: .relaxed)
-                switch puller.pull(since: c.since) {
-                case let .complete(n, donor):
-                    logger.notice("catch-up after reconnect: \(n) entries from \(donor)")
-                case .noPeer where c.attempt < 5:
-                    catchUp = (c.since, c.attempt + 1, Clock.monotonicNanos() + UInt64(250 << c.attempt) * 1_000_000)
-                case .noPeer:
-                    logger.notice("catch-up after reconnect: no peer answered")
-                case let .incomplete(n, why):
-                    logger.warning("catch-up after reconnect incomplete (\(n) entries): \(why)")
+                let outcome = puller.pull(since: since)
+                catchUp.finished(outcome)
+                switch outcome {
+                case let .complete(n, donor): logger.notice("catch-up after reconnect: \(n) entries from \(donor)")
+                case .noPeer: if !catchUp.pending { logger.notice("catch-up after reconnect: no peer answered") }
+                case let .incomplete(n, why): logger.warning("catch-up after reconnect incomplete (\(n) entries): \(why)")
                 case .stopped: break
                 }
             }
@@ -179,7 +164,7 @@ public final class Bridge: Sendable {
         case let .success(bytes):
             do {
                 try connection.publish(subject: reply, bytes)
-                counters.chunksServed.wrappingAdd(1, ordering: .relaxed)
+                if SnapshotWire.isChunk(bytes) { counters.chunksServed.wrappingAdd(1, ordering: .relaxed) }
             } catch {
                 logger.warning("snapshot reply not sent: \(error)")
             }
@@ -187,5 +172,40 @@ public final class Bridge: Sendable {
             counters.reject(e.reason)
             logger.warning("snapshot request refused: \(e)")
         }
+    }
+}
+
+/// When to pull what was missed while disconnected: core NATS keeps nothing for an absent
+/// subscriber, so after each reconnect the bridge asks a donor for what was stored since five
+/// seconds before the connection was lost; with no peer answering yet (they may be
+/// reconnecting too) it asks again with back-off, five times.
+struct CatchUpSchedule {
+    var seenReconnects: UInt64 = 0
+    var lastConnected = Clock.wallSeconds()
+    var since: UInt32 = 0
+    var attempt = 0
+    var at: UInt64? = nil
+
+    var pending: Bool { at != nil }
+
+    /// The `since` of a pull to make now, if one is due.
+    mutating func due(connected: Bool, reconnects: UInt64, now: UInt64 = Clock.monotonicNanos()) -> UInt32? {
+        guard connected else { return nil }
+        if reconnects > seenReconnects {
+            since = lastConnected &- 5
+            attempt = 0
+            at = now + 200_000_000
+        }
+        seenReconnects = reconnects
+        lastConnected = Clock.wallSeconds()
+        guard let at, now >= at else { return nil }
+        self.at = nil
+        return since
+    }
+
+    mutating func finished(_ outcome: PullOutcome, now: UInt64 = Clock.monotonicNanos()) {
+        guard case .noPeer = outcome, attempt < 5 else { return }
+        at = now + UInt64(250 << attempt) * 1_000_000
+        attempt += 1
     }
 }

@@ -96,7 +96,7 @@ public struct BridgeSettings: Sendable, CustomStringConvertible {
         ("connect-timeout-ms", "milliseconds"), ("write-deadline-ms", "milliseconds"),
         ("reconnect-wait-min-ms", "milliseconds"), ("reconnect-wait-max-ms", "milliseconds"),
         ("pending-messages", "messages queued before drops"), ("pending-bytes", "bytes queued before drops"),
-        ("warm-up", "true/false: fill an empty segment from a peer at start (default true)"),
+        ("warm-up", "true/false: fill an empty segment from a peer at start, catch up after a reconnect (default true)"),
         ("warm-up-timeout-ms", "milliseconds a snapshot request waits (default 2000)"),
         ("donor-chunks-per-second", "snapshot chunks sent per second to peers (default 200)"),
         ("server-sync-seconds", "seconds between publications of NS speed and EDNS status (0: off; default 30)"),

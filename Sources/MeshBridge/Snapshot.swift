@@ -56,6 +56,9 @@ public enum SnapshotWire {
         return w.bytes
     }
 
+    /// Whether an encoded reply carries a chunk (not busy, not an unknown session).
+    public static func isChunk(_ reply: [UInt8]) -> Bool { reply.count > 3 && reply[3] & 6 == 0 }
+
     public static func decodeRequest(_ b: [UInt8]) throws(MeshRejection) -> Request {
         var r = WireReader(b)
         let d = BatchDecoder.self

@@ -212,3 +212,36 @@ extension NATSBridgeTests {
         #expect(c.segment.nsSpeed.lookup(ns)?.edns == .ok)
     }
 }
+
+@Suite struct CatchUpScheduleTests {
+    @Test func pullsAfterEachReconnectAndRetriesWhileNoPeerAnswers() {
+        var s = CatchUpSchedule()
+        let t: UInt64 = 1_000_000_000_000
+        #expect(s.due(connected: true, reconnects: 0, now: t) == nil)
+        let connectedAt = s.lastConnected
+        #expect(s.due(connected: false, reconnects: 0, now: t + 1) == nil)
+        // Reconnected: due 200 ms later, for what was stored since 5 s before the loss.
+        #expect(s.due(connected: true, reconnects: 1, now: t + 2) == nil)
+        #expect(s.pending)
+        #expect(s.due(connected: true, reconnects: 1, now: t + 150_000_000) == nil)
+        let since = s.due(connected: true, reconnects: 1, now: t + 300_000_000)
+        #expect(since != nil && since! <= connectedAt - 5 + 1)
+        #expect(!s.pending)
+        // No peer yet: five more tries, with growing waits, then it gives up.
+        var now = t + 300_000_000
+        for attempt in 0..<5 {
+            s.finished(.noPeer, now: now)
+            #expect(s.pending)
+            #expect(s.due(connected: true, reconnects: 1, now: now + UInt64(250 << attempt) * 1_000_000 - 1) == nil)
+            now += UInt64(250 << attempt) * 1_000_000
+            #expect(s.due(connected: true, reconnects: 1, now: now) == since)
+        }
+        s.finished(.noPeer, now: now)
+        #expect(!s.pending)
+        // A complete pull ends it at once.
+        _ = s.due(connected: true, reconnects: 2, now: now)
+        #expect(s.due(connected: true, reconnects: 2, now: now + 300_000_000) != nil)
+        s.finished(.complete(entries: 3, donor: MeshIdentifier("a")!), now: now)
+        #expect(!s.pending)
+    }
+}
