@@ -91,6 +91,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ], path: "bench/frontend-bench"),
+        .executableTarget(name: "mesh-bench", dependencies: [
+            "MeshBridge", "ShmCache", "ShoalSystem", "DNSCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/mesh-bench"),
         // Child process for ShmCache's multi-process tests (spawned by ShmCacheTests).
         .executableTarget(name: "shm-stress", dependencies: ["ShmCache", "DNSCore"]),
 

@@ -136,7 +136,7 @@ func natsReconnectDelay(_ nc: OpaquePointer?, _ attempts: Int32, _ closure: Unsa
 /// A connection to NATS (libnats' `natsConnection`), owned: closed and freed in `deinit`.
 ///
 /// libnats reconnects by itself once connected (every server of the list, forever, with this
-/// bridge's back-off and jitter); the first connection is retried by ``connect(_:logger:attempted:shouldStop:)``.
+/// bridge's back-off and jitter); the first connection is retried by ``connect(_:logger:counters:attempted:shouldStop:)``.
 /// Publishes never block longer than the write deadline; our own publishes never come back
 /// (no-echo).
 public final class NATSConnection: @unchecked Sendable {   // libnats handles are thread-safe; nothing mutable here
