@@ -38,7 +38,7 @@ public enum RejectionReason: String, CaseIterable, Hashable, Sendable {
     case bogusMarked = "bogus-marked"
     /// RDATA that does not parse as its type, or is not in uncompressed canonical wire form.
     case badRData = "bad-rdata"
-    /// An RRSIG that does not cover the set's type.
+    /// An RRSIG that does not cover the set's type, or whose signer cannot sign the owner.
     case badSignature = "bad-signature"
     /// A negative entry without an SOA of an enclosing zone first, or with proofs of other types.
     case badProof = "bad-proof"
@@ -158,6 +158,12 @@ public struct BatchDecoder: Sendable {
         for (i, s) in sigs.enumerated() {
             guard case let .rrsig(sig) = s.parsed, sig.typeCovered == type else {
                 throw MeshRejection(.badSignature, at: r.offset, "signature \(i + 1) of \(name) \(type) covers another type")
+            }
+            // RFC 4035 §5.3.1: the signer is the owner's zone (at or above it), and the labels
+            // field counts no more labels than the owner has (without a wildcard's '*').
+            guard name.isSubdomain(of: sig.signerName), Int(sig.labels) <= name.labelCount - (name.isWildcard ? 1 : 0) else {
+                throw MeshRejection(.badSignature, at: r.offset,
+                                    "signature \(i + 1) of \(name) \(type) by \(sig.signerName) cannot sign that name")
             }
         }
         return MeshRRSet(name: name, type: type, rrclass: rrclass, ttl: ttl, rank: rank, validation: validation,

@@ -7,8 +7,8 @@ let cluster = MeshIdentifier("lab")!
 let peer = MeshIdentifier("node-a")!
 let me = MeshIdentifier("node-b")!
 
-func rrsig(covering t: RRType, zone: String = "example.") -> [UInt8] {
-    RData.rrsig(RRSIG(typeCovered: t, algorithm: .ecdsaP256SHA256, labels: 2, originalTTL: 300, expiration: 2_000_000_000,
+func rrsig(covering t: RRType, zone: String = "example.", labels: UInt8 = 2) -> [UInt8] {
+    RData.rrsig(RRSIG(typeCovered: t, algorithm: .ecdsaP256SHA256, labels: labels, originalTTL: 300, expiration: 2_000_000_000,
                       inception: 1_700_000_000, keyTag: 4242, signerName: dn(zone), signature: Array(repeating: 7, count: 64)))
         .wire(type: .rrsig)
 }
@@ -101,6 +101,10 @@ let hostile: [(String, [UInt8], RejectionReason)] = {
         ("NS with a compression pointer", rawBatch([rawRRSetEntry(nameWire: www, type: 2, rdata: [nsWithPointer])]), .badRData),
         ("no records", rawBatch([rawRRSetEntry(nameWire: www, rdata: [])]), .badRecordCount),
         ("signature of another type", rawBatch([rawRRSetEntry(nameWire: www, sigs: [rrsig(covering: .aaaa)])]), .badSignature),
+        ("signed by another zone", rawBatch([rawRRSetEntry(nameWire: www, sigs: [rrsig(covering: .a, zone: "example.org.")])]),
+         .badSignature),
+        ("signature with more labels than the owner", rawBatch([rawRRSetEntry(nameWire: www, sigs: [rrsig(covering: .a, labels: 3)])]),
+         .badSignature),
         ("negative with a foreign SOA", BatchEncoder.batch([.negative(wrongSOA)], cluster: cluster, origin: peer,
                                                            sentAtMillis: nowMillis())!, .badProof),
         ("entry kind 9", rawBatch([[9, 0, 0, 0, 0]]), .badEntryKind),
