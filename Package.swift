@@ -65,7 +65,7 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "MeshBridge", dependencies: [
-            "DNSCore", "ShmCache", "CNATS", .product(name: "Logging", package: "swift-log"),
+            "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ShoalLab", dependencies: ["DNSCore"]),
 
@@ -84,7 +84,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "shoal-bridge", dependencies: [
-            "MeshBridge", "DNSCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CShoalShims",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "shoal-lab", dependencies: [
             "ShoalLab", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -99,6 +101,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ], path: "bench/frontend-bench"),
+        .executableTarget(name: "mesh-bench", dependencies: [
+            "MeshBridge", "ShmCache", "ShoalSystem", "DNSCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/mesh-bench"),
         // Child process for ShmCache's multi-process tests (spawned by ShmCacheTests).
         .executableTarget(name: "shm-stress", dependencies: ["ShmCache", "DNSCore"]),
 
@@ -112,6 +117,10 @@ let package = Package(
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
         .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem"]),
+        .testTarget(name: "MeshBridgeTests", dependencies: [
+            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS", "ShoalLab",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),
     ]
 )

@@ -1,10 +1,8 @@
 import CNATS
 
-/// The fleet bridge (DESIGN.md, "Fleet sync").
-///
-/// Not implemented yet; this file only proves the libnats system-library target links.
+/// The fleet bridge (DESIGN.md, "Fleet sync"): ``Bridge`` runs it, ``BatchEncoder`` and
+/// ``BatchDecoder`` are its wire format (docs/mesh-format.md), ``NATSConnection`` its link.
 public enum MeshBridgeStatus {
-    public static let implemented = false
     /// Version of the linked NATS C client.
     public static var natsClientVersion: String { String(cString: nats_GetVersion()) }
 }

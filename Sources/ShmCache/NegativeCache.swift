@@ -60,6 +60,16 @@ public final class NegativeCache: Sendable {
     /// Expired entries are misses unless within `allowStaleFor`.
     public func lookup(name: DNSName, type: RRType, class rrclass: RRClass = .in, now: UInt32,
                        allowStaleFor: UInt32 = 0) -> CachedNegative? {
+        find(name, type, rrclass, now: now, allowStaleFor: allowStaleFor, touch: true)
+    }
+
+    /// The live negative answer for (name, type), or nil, without counting a hit.
+    public func peek(name: DNSName, type: RRType, class rrclass: RRClass = .in, now: UInt32) -> CachedNegative? {
+        find(name, type, rrclass, now: now, allowStaleFor: 0, touch: false)
+    }
+
+    func find(_ name: DNSName, _ type: RRType, _ rrclass: RRClass, now: UInt32, allowStaleFor: UInt32,
+              touch: Bool) -> CachedNegative? {
         for kind in [CachedNegative.Kind.nxDomain, .noData] {
             let hit = withNegKey(kind, name, type, rrclass) { key -> CachedNegative? in
                 guard let snap = table.find(key: key, hash: table.hash(key)), snap.value.count >= 12 else { return nil }
@@ -68,7 +78,7 @@ public final class NegativeCache: Sendable {
                     guard allowStaleFor > 0, now - snap.expiry <= allowStaleFor else { return nil }
                     stale = true
                 }
-                table.touch(slot: snap.slot, now: now)
+                if touch { table.touch(slot: snap.slot, now: now) }
                 return Self.entry(snap, kind: kind, name: name, type: kind == .nxDomain ? RRType(0) : type,
                                   rrclass: rrclass, now: now, stale: stale)
             }

@@ -115,6 +115,17 @@ public final class RecordCache: Sendable {
     /// `allowStaleFor` seconds ago, in which case it comes back with `isStale` and TTL 0.
     public func lookup(name: DNSName, type: RRType, class rrclass: RRClass = .in, now: UInt32,
                        allowStaleFor: UInt32 = 0) -> CachedRRSet? {
+        find(name, type, rrclass, now: now, allowStaleFor: allowStaleFor, touch: true)
+    }
+
+    /// The live cached RRset, or nil, without counting a hit (the bridge looking before it
+    /// writes is not a use, and hits order snapshots).
+    public func peek(name: DNSName, type: RRType, class rrclass: RRClass = .in, now: UInt32) -> CachedRRSet? {
+        find(name, type, rrclass, now: now, allowStaleFor: 0, touch: false)
+    }
+
+    func find(_ name: DNSName, _ type: RRType, _ rrclass: RRClass, now: UInt32, allowStaleFor: UInt32,
+              touch: Bool) -> CachedRRSet? {
         withRecordKey(name, type, rrclass) { key -> CachedRRSet? in
             guard let snap = table.find(key: key, hash: table.hash(key)), snap.value.count >= Self.valueHeader else {
                 return nil
@@ -124,7 +135,7 @@ public final class RecordCache: Sendable {
                 guard allowStaleFor > 0, now - snap.expiry <= allowStaleFor else { return nil }
                 stale = true
             }
-            table.touch(slot: snap.slot, now: now)
+            if touch { table.touch(slot: snap.slot, now: now) }
             return Self.entry(snap, name: name, type: type, rrclass: rrclass, now: now, stale: stale)
         }
     }

@@ -9,6 +9,8 @@ public struct SettingsDocument: @unchecked Sendable {   // values are Yams' immu
     public let file: String
     let map: [String: Any]
     let lines: [String: Int]
+    /// The composed node of each key's value, for the lines of nested keys.
+    let nodes: [String: Node]
 
     public init(yaml text: String, file: String) throws(ConfigError) {
         self.file = file
@@ -20,14 +22,20 @@ public struct SettingsDocument: @unchecked Sendable {   // values are Yams' immu
         } catch {
             throw ConfigError("\(file): not valid YAML: \(error)")
         }
-        guard let node else { map = [:]; lines = [:]; return }   // an empty file changes nothing
+        guard let node else { map = [:]; lines = [:]; nodes = [:]; return }   // an empty file changes nothing
         guard let m = node as? [String: Any], let mapping = composed?.mapping else {
             throw ConfigError("\(file): expected a mapping of settings at the top level")
         }
         map = m
-        var l: [String: Int] = [:]
-        for (k, _) in mapping { if let s = k.string { l[s] = k.mark?.line ?? 0 } }
-        lines = l
+        (lines, nodes) = Self.index(mapping)
+    }
+
+    static func index(_ mapping: Node.Mapping?) -> ([String: Int], [String: Node]) {
+        var l: [String: Int] = [:], n: [String: Node] = [:]
+        for (k, v) in mapping ?? Node.Mapping([]) {
+            if let s = k.string { l[s] = k.mark?.line ?? 0; n[s] = v }
+        }
+        return (l, n)
     }
 
     public var keys: [String] { map.keys.sorted() }
@@ -89,14 +97,16 @@ public struct SettingsDocument: @unchecked Sendable {   // values are Yams' immu
     public func section(_ k: String) throws(ConfigError) -> SettingsDocument? {
         guard let v = map[k] else { return nil }
         guard let m = v as? [String: Any] else { throw error(k, "must be a mapping") }
-        return SettingsDocument(file: file, map: m, lines: [:], parentLine: lines[k] ?? 0)
+        return SettingsDocument(file: file, map: m, mapping: nodes[k]?.mapping, parentLine: lines[k] ?? 0)
     }
 
-    private init(file: String, map: [String: Any], lines: [String: Int], parentLine: Int) {
+    private init(file: String, map: [String: Any], mapping: Node.Mapping?, parentLine: Int) {
         self.file = file
         self.map = map
-        // Lines of nested keys are not tracked: point at the section.
-        self.lines = Dictionary(uniqueKeysWithValues: map.keys.map { ($0, parentLine) })
+        let (l, n) = Self.index(mapping)
+        // A key the composed tree does not name (never expected) points at the section.
+        self.lines = l.merging(map.keys.map { ($0, parentLine) }) { own, _ in own }
+        self.nodes = n
     }
 }
 

@@ -1,0 +1,212 @@
+import CNATS
+import Logging
+import ShmCache
+import ShoalSystem
+import Synchronization
+
+/// The bridge's loop: one NATS connection, one subscription to every node's batches of the
+/// cluster, a ``Publisher`` on the segment's journal and an ``Applier`` for what arrives.
+///
+/// One thread runs it (``run()``); ``stop()`` may be called from any thread. NATS being down
+/// only delays publishing (libnats buffers, then a resync follows a failed publish): the
+/// workers never wait for the bridge.
+public final class Bridge: Sendable {
+    public let settings: BridgeSettings
+    public let counters = BridgeCounters()
+    let segment: SharedSegment
+    let logger: Logger
+    let stopping = Atomic<Bool>(false)
+    let state = Atomic<UInt8>(0)   // BridgeState raw value
+
+    /// Where the loop is.
+    public enum BridgeState: UInt8, Sendable {
+        case starting = 0, connecting, warmingUp, running, stopped
+    }
+
+    public init(settings: BridgeSettings, segment: SharedSegment, logger: Logger) {
+        self.settings = settings
+        self.segment = segment
+        self.logger = logger
+    }
+
+    public var currentState: BridgeState { BridgeState(rawValue: state.load(ordering: .acquiring)) ?? .stopped }
+
+    /// Asks ``run()`` to return (within about 50 ms, or one connection attempt's timeout).
+    public func stop() { stopping.store(true, ordering: .relaxed) }
+    var shouldStop: Bool { stopping.load(ordering: .relaxed) }
+
+    /// Connects (retrying until connected or stopped), then publishes and applies until
+    /// ``stop()``. Throws only errors retrying cannot fix (libnats refused the options).
+    public func run() throws(NATSError) {
+        defer { state.store(BridgeState.stopped.rawValue, ordering: .releasing) }
+        state.store(BridgeState.connecting.rawValue, ordering: .releasing)
+        let connection: NATSConnection
+        do {
+            connection = try NATSConnection.connect(settings, logger: logger, counters: counters, attempted: { _, error in
+                counters.connectFailures.wrappingAdd(1, ordering: .relaxed)
+                counters.lastConnectError.withLock { $0 = error.description }
+            }, shouldStop: { shouldStop })
+        } catch {
+            if error.permanent { logger.error("NATS: \(error)") }
+            if shouldStop && !error.permanent { return }
+            throw error
+        }
+        let maxPayload = min(settings.maxPayload, connection.maxPayload)
+        logger.notice("connected to NATS (server max_payload \(connection.maxPayload), batches up to \(maxPayload) bytes); \(settings)")
+        let subscription = try connection.subscribe(MeshSubjects.allUpdates(cluster: settings.cluster))
+        try? connection.flush(timeoutMillis: settings.connectTimeoutMillis)
+        let publisher = Publisher(segment: segment, settings: settings, maxPayload: maxPayload, counters: counters,
+                                  logger: logger)
+        let applier = Applier(segment: segment, settings: settings, maxPayload: maxPayload, counters: counters,
+                              logger: logger)
+        let puller = SnapshotPuller(connection: connection, applier: applier, settings: settings, maxPayload: maxPayload,
+                                    counters: counters, logger: { [logger] in logger.notice("\($0)") },
+                                    shouldStop: { [self] in shouldStop })
+        state.store(BridgeState.warmingUp.rawValue, ordering: .releasing)
+        warmUp(puller)
+        // A donor only once warm itself (a requester never gets its own request: no-echo).
+        let donor = SnapshotDonor(segment: segment, settings: settings, maxPayload: maxPayload)
+        let donorSubs = [
+            try connection.subscribe(MeshSubjects.snapshot(cluster: settings.cluster), queue: MeshSubjects.donorQueue),
+            try connection.subscribe(MeshSubjects.snapshot(cluster: settings.cluster, donor: settings.nodeID)),
+        ]
+        state.store(BridgeState.running.rawValue, ordering: .releasing)
+        var dropped: UInt64 = 0
+        var catchUp = CatchUpSchedule()
+        var nextServerSync = Clock.monotonicNanos()
+        while !shouldStop {
+            publisher.pump(to: connection, canResync: connection.isConnected)
+            if settings.serverSyncSeconds > 0, Clock.monotonicNanos() >= nextServerSync {
+                publisher.publishServers(to: connection, learnt: applier.learntServers)
+                nextServerSync = Clock.monotonicNanos() + UInt64(settings.serverSyncSeconds) * 1_000_000_000
+            }
+            // Up to 256 messages per turn; the first wait paces the loop when idle, and bounds
+            // how long a store waits before it is published (2 ms: 500 cheap turns a second).
+            var wait = 2
+            for _ in 0..<256 {
+                guard let m = try? subscription.next(timeoutMillis: wait) else { break }
+                wait = 0
+                applier.apply(m.data, subject: m.subject, nowMillis: UInt64(max(nats_Now(), 0)))
+            }
+            for sub in donorSubs {
+                for _ in 0..<16 {
+                    guard let m = try? sub.next(timeoutMillis: 0) else { break }
+                    serve(m, donor: donor, connection: connection)
+                }
+            }
+            if settings.warmUp, let since = catchUp.due(connected: connection.isConnected, reconnects: connection.reconnects) {
+                counters.catchUps.wrappingAdd(1, ordering: .relaxed)
+                let outcome = puller.pull(since: since)
+                catchUp.finished(outcome)
+                switch outcome {
+                case let .complete(n, donor): logger.notice("catch-up after reconnect: \(n) entries from \(donor)")
+                case .noPeer: if !catchUp.pending { logger.notice("catch-up after reconnect: no peer answered") }
+                case let .incomplete(n, why): logger.warning("catch-up after reconnect incomplete (\(n) entries): \(why)")
+                case .stopped: break
+                }
+            }
+            let d = subscription.dropped
+            if d > dropped {
+                logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind)")
+                counters.slowConsumerDrops.wrappingAdd(d - dropped, ordering: .relaxed)
+                dropped = d
+            }
+        }
+        publisher.pump(to: connection, canResync: false)
+        try? connection.flush(timeoutMillis: 1000)
+        logger.notice("stopping")
+    }
+
+    /// The name of the marker of a warm-up in progress for this segment's generation: a tiny
+    /// shared-memory object, created when a warm-up starts and removed when it ends, so that a
+    /// bridge killed mid-warm-up (its segment no longer empty) pulls again when restarted.
+    var warmUpMarker: String { "\(segment.name).warmup.\(segment.generation)" }
+
+    /// Pulls a snapshot when the segment is empty (new, wiped, or a changed layout), or when a
+    /// warm-up of this segment was interrupted.
+    func warmUp(_ puller: SnapshotPuller) {
+        guard settings.warmUp else { return }
+        let now = shmNow()
+        let held = segment.records.count(now: now).entries + segment.negative.count(now: now).entries
+        let interrupted = (try? SharedMemory.open(warmUpMarker, readOnly: true)) != nil
+        guard held == 0 || interrupted else {
+            logger.info("warm-up: the segment holds \(held) entries; not needed")
+            return
+        }
+        if interrupted { logger.notice("warm-up: an earlier warm-up of this segment was interrupted; pulling again") }
+        _ = try? SharedMemory.open(warmUpMarker, create: true)
+        counters.warmUpState.store(WarmUpState.pulling.rawValue, ordering: .relaxed)
+        let started = Clock.monotonicNanos()
+        let outcome = puller.pull(since: 0)
+        let ms = (Clock.monotonicNanos() - started) / 1_000_000
+        let state: WarmUpState
+        switch outcome {
+        case let .complete(n, donor):
+            state = .complete
+            logger.notice("warm-up: \(n) entries from \(donor) in \(ms) ms")
+        case .noPeer:
+            state = .cold
+            logger.notice("warm-up: no peer answered; starting cold")
+        case let .incomplete(n, why):
+            state = .incomplete
+            logger.warning("warm-up: incomplete after \(n) entries in \(ms) ms: \(why)")
+        case .stopped:
+            state = .incomplete
+        }
+        // Stopped on purpose: the next start resumes (pulls again); otherwise it is over.
+        if case .stopped = outcome {} else { try? SharedMemory.unlink(warmUpMarker) }
+        counters.warmUpState.store(state.rawValue, ordering: .relaxed)
+    }
+
+    /// Answers one snapshot request.
+    func serve(_ m: NATSMessage, donor: SnapshotDonor, connection: NATSConnection) {
+        guard let reply = m.reply else { return }
+        switch donor.answer(m.data) {
+        case let .success(bytes):
+            do {
+                try connection.publish(subject: reply, bytes)
+                if SnapshotWire.isChunk(bytes) { counters.chunksServed.wrappingAdd(1, ordering: .relaxed) }
+            } catch {
+                logger.warning("snapshot reply not sent: \(error)")
+            }
+        case let .failure(e):
+            counters.reject(e.reason)
+            logger.warning("snapshot request refused: \(e)")
+        }
+    }
+}
+
+/// When to pull what was missed while disconnected: core NATS keeps nothing for an absent
+/// subscriber, so after each reconnect the bridge asks a donor for what was stored since five
+/// seconds before the connection was lost; with no peer answering yet (they may be
+/// reconnecting too) it asks again with back-off, five times.
+struct CatchUpSchedule {
+    var seenReconnects: UInt64 = 0
+    var lastConnected = Clock.wallSeconds()
+    var since: UInt32 = 0
+    var attempt = 0
+    var at: UInt64? = nil
+
+    var pending: Bool { at != nil }
+
+    /// The `since` of a pull to make now, if one is due.
+    mutating func due(connected: Bool, reconnects: UInt64, now: UInt64 = Clock.monotonicNanos()) -> UInt32? {
+        guard connected else { return nil }
+        if reconnects > seenReconnects {
+            since = lastConnected &- 5
+            attempt = 0
+            at = now + 200_000_000
+        }
+        seenReconnects = reconnects
+        lastConnected = Clock.wallSeconds()
+        guard let at, now >= at else { return nil }
+        self.at = nil
+        return since
+    }
+
+    mutating func finished(_ outcome: PullOutcome, now: UInt64 = Clock.monotonicNanos()) {
+        guard case .noPeer = outcome, attempt < 5 else { return }
+        at = now + UInt64(250 << attempt) * 1_000_000
+        attempt += 1
+    }
+}

@@ -1,0 +1,247 @@
+import DNSCore
+import ShmCache
+import ShoalSystem
+import Testing
+@testable import MeshBridge
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension NATSBridgeTests {
+    /// NATS permissions keep injection out: a client without credentials cannot connect, and a
+    /// user without publish permission on shoal.> cannot reach the bridges.
+    @Test func clientsWithoutPublishPermissionCannotInject() throws {
+        let server = try NATSServer(config: """
+            authorization {
+              users = [
+                { user: shoal, password: "node-pw" }
+                { user: reader, password: "reader-pw", permissions: { publish: { deny: ["shoal.>"] } } }
+              ]
+            }
+            """)
+        defer { server.stop() }
+        let b = try TestSegment("perm")
+        defer { b.close() }
+        let pw = server.dir + "/password"
+        try writeFile(pw, "node-pw\n")
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let bridgeB = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-b", segment: b,
+                                                           extra: "  user: shoal\n  password-file: \(pw)"), segment: b)
+        defer { bridgeB.stop() }
+        let evil = MeshIdentifier("evil")!
+        let subject = MeshSubjects.updates(cluster: bridgeB.bridge.settings.cluster, node: evil)
+        let batch = rawBatch([rawRRSetEntry(nameWire: dn("injected.example.").wire)], cluster: bridgeB.bridge.settings.cluster,
+                             origin: evil)
+
+        // No credentials: refused by the server.
+        let anonymous = try bridgeSettings(server: server, cluster: meshName, node: "evil", segment: b)
+        var attempts = 0
+        #expect(throws: NATSError.self) {
+            _ = try NATSConnection.connect(anonymous, logger: testLogger, attempted: { n, _ in attempts = n },
+                                           shouldStop: { attempts >= 2 })
+        }
+        // A reader: connected, but its publishes on shoal.> are dropped by the server.
+        try writeFile(pw, "reader-pw\n")
+        let reader = try NATSConnection.connect(
+            try bridgeSettings(server: server, cluster: meshName, node: "evil", segment: b,
+                               extra: "  user: reader\n  password-file: \(pw)"),
+            logger: testLogger, shouldStop: { false })
+        for _ in 0..<10 { try? reader.publish(subject: subject, batch) }
+        try? reader.flush(timeoutMillis: 2000)
+        // A node with the right to publish: its message arrives, so the reader's would have too.
+        try writeFile(pw, "node-pw\n")
+        let node = try NATSConnection.connect(
+            try bridgeSettings(server: server, cluster: meshName, node: "evil", segment: b,
+                               extra: "  user: shoal\n  password-file: \(pw)"),
+            logger: testLogger, shouldStop: { false })
+        let marker = rawBatch([rawRRSetEntry(nameWire: dn("marker.example.").wire)], cluster: bridgeB.bridge.settings.cluster,
+                              origin: evil)
+        try node.publish(subject: subject, marker)
+        try node.flush(timeoutMillis: 2000)
+        #expect(poll { b.segment.records.peek(name: dn("marker.example."), type: .a, now: shmNow()) != nil })
+        #expect(bridgeB.counters.receivedBatches == 1)
+        #expect(b.segment.records.peek(name: dn("injected.example."), type: .a, now: shmNow()) == nil)
+    }
+
+    /// A flood of garbage from a publisher: every message refused or dropped (and counted), the
+    /// bridge alive, the cache untouched; a valid batch afterwards still applies.
+    @Test func floodIsCountedAndSurvived() throws {
+        let server = try NATSServer()
+        defer { server.stop() }
+        let b = try TestSegment("flood")
+        defer { b.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let bridgeB = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-b", segment: b,
+                                                           extra: "  pending-messages: 1000"), segment: b)
+        defer { bridgeB.stop() }
+        let evilID = MeshIdentifier("evil")!
+        let evil = try NATSConnection.connect(try bridgeSettings(server: server, cluster: meshName, node: "evil", segment: b),
+                                              logger: testLogger, shouldStop: { false })
+        let subject = MeshSubjects.updates(cluster: bridgeB.bridge.settings.cluster, node: evilID)
+        let bogus = rawBatch([rawRRSetEntry(nameWire: dn("flood.example.").wire, validation: 3)],
+                             cluster: bridgeB.bridge.settings.cluster, origin: evilID)
+        let flood = 30_000
+        var rng = SplitMix64(seed: 5)
+        for i in 0..<flood {
+            let m = i % 2 == 0 ? bogus : (0..<Int.random(in: 1...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            try evil.publish(subject: subject, m)
+        }
+        try evil.flush(timeoutMillis: 5000)
+        #expect(poll(tries: 3000) {
+            let c = bridgeB.counters
+            return c.receivedBatches + c.slowConsumerDrops >= UInt64(flood)
+        })
+        let c = bridgeB.counters
+        #expect(c.receivedBatches == c.totalRejected)
+        #expect((c.rejected[.bogusMarked] ?? 0) > 0)
+        #expect(c.applied == 0)
+        #expect(b.segment.records.count(now: shmNow()).entries == 0)
+        #expect(bridgeB.bridge.currentState == .running)
+        let good = rawBatch([rawRRSetEntry(nameWire: dn("after-flood.example.").wire)], cluster: bridgeB.bridge.settings.cluster,
+                            origin: evilID)
+        try evil.publish(subject: subject, good)
+        try evil.flush(timeoutMillis: 2000)
+        #expect(poll { b.segment.records.peek(name: dn("after-flood.example."), type: .a, now: shmNow()) != nil })
+    }
+
+    /// A stalled nats-server (SIGSTOP): the bridge keeps reading the journal and stops on
+    /// request; nothing waits on the server beyond the write deadline.
+    @Test func stalledServerBlocksNothing() throws {
+        let server = try NATSServer()
+        var stopped = false
+        defer {
+            if stopped { kill(server.pid, SIGCONT) }
+            server.stop()
+        }
+        let a = try TestSegment("stall", journal: 4096, recordBuckets: 1024)
+        defer { a.close() }
+        let bridgeA = try RunningBridge(try bridgeSettings(server: server, cluster: "stall", node: "node-a", segment: a,
+                                                           extra: "  write-deadline-ms: 200\n  connect-timeout-ms: 300"),
+                                        segment: a)
+        kill(server.pid, SIGSTOP)
+        stopped = true
+        let head = a.segment.journal.head
+        for i in 0..<3000 {
+            a.segment.records.insert(name: dn("s\(i).example."), type: .txt, ttl: 300,
+                                     rdata: [[200] + [UInt8](repeating: UInt8(i & 0x7F), count: 200)],
+                                     rank: .authoritativeAnswer, now: shmNow())
+        }
+        let inserted = a.segment.journal.head - head
+        // The publisher handled every event (libnats holds the batches, or they failed and a
+        // resync is due) although the server reads nothing.
+        #expect(poll(tries: 1500) {
+            let c = bridgeA.counters
+            return c.published + c.superseded + c.notPublished >= inserted || c.publishFailures > 0
+        })
+        bridgeA.stop()
+        #expect(bridgeA.bridge.currentState == .stopped)
+    }
+}
+
+@Suite struct ServerSyncTests {
+    let known = ServerAddress(IPv4Address(192, 0, 2, 1))
+    let unknown = ServerAddress(IPv4Address(192, 0, 2, 2))
+
+    /// A peer's measurement creates an entry for a server this node does not know; a server it
+    /// knows keeps its RTT and learns only a status still unknown here; learnt entries are not
+    /// published again, measured ones are.
+    @Test func serversAreLearntNotOverwrittenAndNotEchoed() throws {
+        let seg = try TestSegment("servers")
+        defer { seg.close() }
+        let now = shmNow()
+        let table = seg.segment.nsSpeed
+        table.recordRTT(known, microseconds: 2000, now: now)
+        let counters = BridgeCounters()
+        let settings = try localSettings(node: "node-b")
+        let applier = Applier(segment: seg.segment, settings: settings, maxPayload: MeshFormat.minPayload,
+                              counters: counters, logger: testLogger)
+        let batch = try #require(BatchEncoder.batch([
+            .server(MeshServer(address: known, srttMicros: 90_000, ageSeconds: 0, edns: .noEDNS, cookie: .supported)),
+            .server(MeshServer(address: unknown, srttMicros: 30_000, ageSeconds: 0, edns: .ok, cookie: .unknown)),
+        ], cluster: cluster, origin: peer, sentAtMillis: nowMillis()))
+        #expect(try applier.apply(batch, nowMillis: nowMillis()).get() == 2)
+        let k = try #require(table.lookup(known))
+        #expect(k.srttMicros == 2000)
+        #expect(k.edns == .noEDNS)        // was unknown here
+        #expect(k.cookie == .supported)
+        let u = try #require(table.lookup(unknown))
+        #expect(u.srttMicros >= 29_000 && u.srttMicros <= 30_000)
+        #expect(u.edns == .ok)
+
+        let publisher = Publisher(segment: seg.segment, settings: settings, maxPayload: MeshFormat.minPayload,
+                                  counters: counters, logger: testLogger, resyncAtStart: false)
+        let sink = CollectingSink()
+        publisher.publishServers(to: sink, learnt: applier.learntServers)
+        let d = BatchDecoder(cluster: cluster, node: peer, maxPayload: 1 << 20)
+        let sent = try sink.batches.flatMap { try d.decode($0, nowMillis: nowMillis()).entries }
+        #expect(sent.count == 1)
+        guard case let .server(s) = sent.first else { Issue.record("no server entry"); return }
+        #expect(s.address == known)
+        #expect(s.srttMicros == 2000)
+    }
+}
+
+extension NATSBridgeTests {
+    /// What A measured of a server reaches B; a warm-up carries it too.
+    @Test func serverMeasurementsTravel() throws {
+        let server = try NATSServer()
+        defer { server.stop() }
+        let a = try TestSegment("sa"), b = try TestSegment("sb"), c = try TestSegment("sc")
+        defer { a.close(); b.close(); c.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let fast = "  server-sync-seconds: 1"
+        let bridgeA = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-a", segment: a,
+                                                           extra: fast), segment: a)
+        defer { bridgeA.stop() }
+        let bridgeB = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-b", segment: b,
+                                                           extra: fast), segment: b)
+        defer { bridgeB.stop() }
+        let ns = ServerAddress(IPv4Address(198, 51, 100, 7))
+        a.segment.nsSpeed.recordRTT(ns, microseconds: 45_000, now: shmNow())
+        a.segment.nsSpeed.setEDNSStatus(ns, .ok, now: shmNow())
+        var got: NSSpeedEntry? = nil
+        #expect(poll { got = b.segment.nsSpeed.lookup(ns); return got != nil })
+        #expect(got?.edns == .ok)
+        #expect((got?.srttMicros ?? 0) > 40_000 && (got?.srttMicros ?? 0) <= 45_000)
+
+        // C starts empty: its warm-up brings the server too.
+        let bridgeC = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-c", segment: c),
+                                        segment: c)
+        defer { bridgeC.stop() }
+        #expect(bridgeC.counters.warmUpState == .complete)
+        #expect(c.segment.nsSpeed.lookup(ns)?.edns == .ok)
+    }
+}
+
+@Suite struct CatchUpScheduleTests {
+    @Test func pullsAfterEachReconnectAndRetriesWhileNoPeerAnswers() {
+        var s = CatchUpSchedule()
+        let t: UInt64 = 1_000_000_000_000
+        #expect(s.due(connected: true, reconnects: 0, now: t) == nil)
+        let connectedAt = s.lastConnected
+        #expect(s.due(connected: false, reconnects: 0, now: t + 1) == nil)
+        // Reconnected: due 200 ms later, for what was stored since 5 s before the loss.
+        #expect(s.due(connected: true, reconnects: 1, now: t + 2) == nil)
+        #expect(s.pending)
+        #expect(s.due(connected: true, reconnects: 1, now: t + 150_000_000) == nil)
+        let since = s.due(connected: true, reconnects: 1, now: t + 300_000_000)
+        #expect(since != nil && since! <= connectedAt - 5 + 1)
+        #expect(!s.pending)
+        // No peer yet: five more tries, with growing waits, then it gives up.
+        var now = t + 300_000_000
+        for attempt in 0..<5 {
+            s.finished(.noPeer, now: now)
+            #expect(s.pending)
+            #expect(s.due(connected: true, reconnects: 1, now: now + UInt64(250 << attempt) * 1_000_000 - 1) == nil)
+            now += UInt64(250 << attempt) * 1_000_000
+            #expect(s.due(connected: true, reconnects: 1, now: now) == since)
+        }
+        s.finished(.noPeer, now: now)
+        #expect(!s.pending)
+        // A complete pull ends it at once.
+        _ = s.due(connected: true, reconnects: 2, now: now)
+        #expect(s.due(connected: true, reconnects: 2, now: now + 300_000_000) != nil)
+        s.finished(.complete(entries: 3, donor: MeshIdentifier("a")!), now: now)
+        #expect(!s.pending)
+    }
+}

@@ -1,0 +1,104 @@
+import DNSCore
+import ShmCache
+import ShoalLab
+import ShoalSystem
+import Testing
+@testable import MeshBridge
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `shoal-worker` on a lab address with a segment of its own.
+final class LabWorker {
+    let child: Child
+    let address: String
+    let instance: String
+
+    init(address: String, rootHints: String, tag: String) throws {
+        instance = "meshtest-\(tag)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        self.address = address
+        let exe = try builtExecutable("shoal-worker")
+        child = try Child(exe, ["--listen", "\(address):53", "--root-hints", rootHints, "--segment", instance,
+                                "--segment-size", "16", "--do-not-query-localhost", "false"],
+                          output: "/tmp/\(instance).log")
+        let probe = try Message.query(id: 1, name: .root, type: .soa, qclass: .ch, recursionDesired: false, edns: nil)
+            .serialize()
+        guard poll(tries: 500, { (try? DNSProbe.exchange(probe, server: address, timeoutMilliseconds: 100)) != nil }) else {
+            Issue.record("worker on \(address) did not come up: \(child.output)")
+            stop()
+            throw TestFailure("worker not ready")
+        }
+    }
+
+    func ask(_ name: String, _ type: RRType) throws -> Message {
+        let q = Message.query(id: UInt16.random(in: 0...UInt16.max), name: try DNSName(name), type: type,
+                              recursionDesired: true, edns: EDNS(udpPayloadSize: 1232, dnssecOK: false))
+        return try Message(wire: DNSProbe.exchange(try q.serialize(), server: address, timeoutMilliseconds: 10_000))
+    }
+
+    func stop() {
+        child.stop()
+        unlink(child.outPath)
+        try? SharedSegment.unlink(name: SegmentName.forInstance(instance))
+    }
+}
+
+extension NATSBridgeTests {
+    /// Two nodes on the lab hierarchy, each a worker with its own segment and a bridge: what
+    /// node A resolves, node B (whose only root server is a black hole, so it can answer only
+    /// from its cache) answers the same, without a single upstream query.
+    @Test func nodeBAnswersWhatNodeAResolved() async throws {
+        try await withSharedLab(.testing) { lab in
+            let server = try NATSServer()
+            defer { server.stop() }
+            let base = lab.hierarchy.plan.prefix
+            let hole = try #require(lab.hierarchy.plan.blackholeAddresses.first)
+            let hints = "/tmp/meshtest-blackhole-\(getpid()).hints"
+            try writeFile(hints, ".                3600000 NS a.root.lab.\na.root.lab.      3600000 A  \(hole)\n")
+            defer { unlink(hints) }
+            let workerA = try LabWorker(address: lab.listenAddress(base + ".209.1"), rootHints: lab.paths.rootHints, tag: "na")
+            defer { workerA.stop() }
+            let workerB = try LabWorker(address: lab.listenAddress(base + ".209.2"), rootHints: hints, tag: "nb")
+            defer { workerB.stop() }
+            let segA = try SharedSegment.attach(name: SegmentName.forInstance(workerA.instance))
+            let segB = try SharedSegment.attach(name: SegmentName.forInstance(workerB.instance))
+            let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+            func settings(_ node: String, _ instance: String) throws -> BridgeSettings {
+                try BridgeSettings.load(yaml: """
+                    segment: \(instance)
+                    bridge:
+                      servers: [\(server.url)]
+                      cluster: \(meshName)
+                      node-id: \(node)
+                    """, file: "lab.yaml")
+            }
+            let bridgeA = try RunningBridge(try settings("node-a", workerA.instance), segment: segA)
+            defer { bridgeA.stop() }
+            let bridgeB = try RunningBridge(try settings("node-b", workerB.instance), segment: segB)
+            defer { bridgeB.stop() }
+
+            let cases = Array(lab.hierarchy.expectedAnswers.filter { $0.kind == .answer && $0.rcode == "NOERROR" }.prefix(20))
+            try #require(cases.count >= 5)
+            var answers: [Message] = []
+            for e in cases { answers.append(try workerA.ask(e.qname, try #require(RRType(mnemonic: e.qtype)))) }
+            // Everything A learnt reaches B's segment (bounded poll), as mesh entries.
+            for (e, a) in zip(cases, answers) {
+                let t = try #require(RRType(mnemonic: e.qtype))
+                #expect(a.rcode == .noError, "\(e.qname) \(e.qtype) on A")
+                var got: CachedRRSet? = nil
+                #expect(poll { got = segB.records.peek(name: try! DNSName(e.qname), type: t, now: shmNow()); return got != nil },
+                        "\(e.qname) \(e.qtype) never reached B")
+                #expect(got?.origin == .mesh)
+            }
+            for (e, a) in zip(cases, answers) {
+                let b = try workerB.ask(e.qname, try #require(RRType(mnemonic: e.qtype)))
+                #expect(b.rcode == a.rcode, "\(e.qname) \(e.qtype)")
+                #expect(Set(b.answers.map { "\($0.name.lowercased) \($0.type) \($0.rdata)" })
+                        == Set(a.answers.map { "\($0.name.lowercased) \($0.type) \($0.rdata)" }), "\(e.qname) \(e.qtype)")
+            }
+            #expect(segB.totalStatistics()[.upstreamQueries] == 0)
+            #expect(segA.totalStatistics()[.upstreamQueries] > 0)
+            #expect(bridgeB.counters.published == 0)
+        }
+    }
+}
