@@ -50,12 +50,15 @@ public final class Supervisor {
         /// What the sockets and the segment were made from: a reload that changes them is refused.
         public var listen: [String]
         public var segmentInstance: String
+        /// shoal-bridge and its arguments, when the file has a `bridge:` section.
+        public var bridge: (executable: String, arguments: [String])?
 
         public init(executable: String, workerArguments: [String], environment: [String], backoff: RestartBackoff,
-                    heartbeatTimeoutSeconds: Double, listen: [String], segmentInstance: String) {
+                    heartbeatTimeoutSeconds: Double, listen: [String], segmentInstance: String,
+                    bridge: (executable: String, arguments: [String])? = nil) {
             self.executable = executable; self.workerArguments = workerArguments; self.environment = environment
             self.backoff = backoff; self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
-            self.listen = listen; self.segmentInstance = segmentInstance
+            self.listen = listen; self.segmentInstance = segmentInstance; self.bridge = bridge
         }
     }
 
@@ -96,6 +99,8 @@ public final class Supervisor {
     var announcedReady = false
     /// RELOADING=1 was sent; READY=1 follows when the reload ends, however it ends.
     var reloadAnnounced = false
+    /// shoal-bridge, when configured.
+    var bridge = BridgeProcess()
 
     public init(configuration: Configuration, plan: PlacementPlan, sockets: [SlotSockets], segment: SharedSegment,
                 control: ControlServer? = nil, reloadSettings: (() throws -> SupervisorSettings)? = nil,
@@ -118,6 +123,7 @@ public final class Supervisor {
         let signals = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0]
         let sfd = OwnedDescriptor(adopting: try sysCall("signalfd") { signals.withUnsafeBufferPointer { cshoal_signalfd_for($0.baseAddress!) } })
         for i in workers.indices { spawn(i) }
+        if configuration.bridge != nil { spawnBridge() }
         logger.notice("shoald: \(workers.count) worker(s) started: \(workers.map { "slot \($0.placement.slot) pid \($0.pid ?? 0) cpu \($0.placement.cpu)" }.joined(separator: ", "))")
         while true {
             var fds = [pollfd(fd: sfd.rawValue, events: Int16(POLLIN), revents: 0)]
@@ -154,6 +160,7 @@ public final class Supervisor {
             for i in workers.indices {
                 if workers[i].pid == nil, let at = workers[i].restartAt, now >= at { spawn(i) }
             }
+            if bridge.pid == nil, let at = bridge.restartAt, now >= at { spawnBridge() }
             checkHeartbeats(now: now)
         }
     }
@@ -213,7 +220,7 @@ public final class Supervisor {
 
     /// Every worker process: serving, starting as a replacement, or draining.
     var allPIDs: [pid_t] {
-        workers.compactMap(\.pid) + workers.compactMap(\.replacement?.pid) + Array(draining.keys)
+        workers.compactMap(\.pid) + workers.compactMap(\.replacement?.pid) + Array(draining.keys) + (bridge.pid.map { [$0] } ?? [])
     }
 
     /// Reaps every exited child and schedules restarts.
@@ -231,6 +238,10 @@ public final class Supervisor {
             if let i = workers.firstIndex(where: { $0.replacement?.pid == pid }) {
                 _ = segment.sweep(deadPID: pid)
                 replacementFailed(i, "the new worker pid \(pid) ended before it was ready (\(exit))")
+                continue
+            }
+            if pid == bridge.pid {
+                bridgeEnded(exit)
                 continue
             }
             guard let i = workers.firstIndex(where: { $0.pid == pid }) else { continue }

@@ -266,7 +266,7 @@ extension Supervisor {
                       restartReasons: w.restartReasons, queriesPerSecond: (w.queriesPerSecond * 10).rounded() / 10,
                       lastExit: w.lastExit?.description)
             },
-            bridge: "not configured")
+            bridge: bridgeDescription)
     }
 
     func statusJSON() -> String {

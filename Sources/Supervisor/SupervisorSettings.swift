@@ -21,6 +21,10 @@ public struct SupervisorSettings: Sendable, Equatable {
     public var heartbeatTimeoutSeconds = 10
     /// nil: `shoal-worker` next to shoald's own executable.
     public var workerExecutable: String?
+    /// The file has a `bridge:` section: shoald runs shoal-bridge.
+    public var bridgeConfigured = false
+    /// nil: `shoal-bridge` next to shoald's own executable.
+    public var bridgeExecutable: String?
     /// The workers' settings (listen addresses, segment, limits, …).
     public var worker = WorkerSettings()
 
@@ -56,6 +60,8 @@ public struct SupervisorSettings: Sendable, Equatable {
         }
         if let v = try d.int("heartbeat-timeout", 2...3600) { heartbeatTimeoutSeconds = v }
         if let v = try d.string("worker-executable") { workerExecutable = v }
+        if let v = try d.string("bridge-executable") { bridgeExecutable = v }
+        bridgeConfigured = d.contains("bridge")
     }
 
     public var placementRequest: PlacementRequest {

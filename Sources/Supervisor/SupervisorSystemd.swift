@@ -17,7 +17,7 @@ extension Supervisor {
         let up = workers.filter { $0.pid != nil }.count
         let records = segment.records.count(now: shmNow()).entries
         let qps = Int(workers.reduce(0) { $0 + $1.queriesPerSecond }.rounded())
-        return "\(up)/\(workers.count) workers up, \(records) RRsets cached, \(qps) queries/s, bridge not configured"
+        return "\(up)/\(workers.count) workers up, \(records) RRsets cached, \(qps) queries/s, bridge \(bridgeSummary)"
     }
 
     func tellServiceManager(now: Double) {

@@ -38,6 +38,10 @@ struct Shoald: ParsableCommand {
             queries and timeouts, overload drops, worker restarts, answer latency).
             What a worker that dies was resolving is answered by its replacement (the pending \
             queries are kept in the segment).
+            With a `bridge:` section in the file, shoald also runs shoal-bridge (next to it, or \
+            bridge-executable) with the same file and segment, restarts it with the workers' \
+            back-off when it ends, and stops it with them; the workers serve whether it runs or \
+            not. shoalctl status shows it.
             Under systemd (NOTIFY_SOCKET set; units in systemd/, installed by scripts/install): \
             READY=1 once every worker answers, STATUS=, RELOADING=1 around a reload, STOPPING=1, \
             WATCHDOG=1 from the run loop; every socket goes to the fd store (FDSTORE=1, \
@@ -138,6 +142,7 @@ struct Shoald: ParsableCommand {
         let plan = try PlacementPlan.make(s.placementRequest, topology: topology, allowed: try CPUList.allowedForThisProcess())
         let account = try s.user.map { u throws(PrivilegeError) in try Account.lookup(user: u, group: s.group) }
         let executable = s.workerExecutable ?? Self.siblingExecutable("shoal-worker")
+        let bridgeExecutable = s.bridgeConfigured ? s.bridgeExecutable ?? Self.siblingExecutable("shoal-bridge") : nil
         for a in s.worker.listen { _ = try parseListenAddress(a) }
         if checkConfig {
             print("shoald: configuration OK\(configFile.map { " (\($0))" } ?? " (built-in defaults)")")
@@ -148,6 +153,7 @@ struct Shoald: ParsableCommand {
             print("  user: \(account?.description ?? "unchanged (uid \(getuid()))"); worker: \(executable)")
             print("  segment: \(SegmentName.forInstance(s.worker.segment)), \(s.worker.segmentSizeMiB) MiB when created")
             print("  control socket: \(s.controlSocket)")
+            print("  bridge: \(bridgeExecutable.map { "\($0), run and restarted by shoald" } ?? "not configured (no bridge: section)")")
             return
         }
         LoggingSystem.bootstrap { label in
@@ -158,6 +164,9 @@ struct Shoald: ParsableCommand {
         let logger = Logger(label: "shoald")
         for w in plan.warnings { logger.warning("placement: \(w)") }
         guard access(executable, X_OK) == 0 else { throw ValidationError("\(executable): not an executable (see --worker-executable)") }
+        if let b = bridgeExecutable, access(b, X_OK) != 0 {
+            throw ValidationError("\(b): not an executable (see the bridge-executable key)")
+        }
 
         // Sockets first: binding port 53 needs root or CAP_NET_BIND_SERVICE, which go next.
         let serviceManager = ServiceManager.fromEnvironment { [logger] in logger.warning("\($0)") }
@@ -209,7 +218,9 @@ struct Shoald: ParsableCommand {
                                  environment: Self.workerEnvironment(),
                                  backoff: RestartBackoff(minMillis: s.restartBackoffMinMillis, maxMillis: s.restartBackoffMaxMillis),
                                  heartbeatTimeoutSeconds: Double(s.heartbeatTimeoutSeconds),
-                                 listen: s.worker.listen, segmentInstance: s.worker.segment),
+                                 listen: s.worker.listen, segmentInstance: s.worker.segment,
+                                 bridge: bridgeExecutable.map { ($0, ["--config", configFile ?? "", "--segment", s.worker.segment,
+                                                                      "--log-level", s.worker.logLevel]) }),
             plan: plan, sockets: sockets, segment: segment, control: control,
             reloadSettings: configFile == nil ? nil : { try self.settings().0 },
             reopenSegment: {

@@ -101,11 +101,14 @@ final class ShoaldProcess: @unchecked Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Live children of shoald (its workers).
-    func workerPIDs() -> [Int32] {
+    func workerPIDs() -> [Int32] { children(running: "shoal-worker") }
+
+    /// Live children of shoald whose command line has `executable` (not zombies).
+    func children(running executable: String) -> [Int32] {
         let text = KernelFiles.read("/proc/\(pid)/task/\(pid)/children") ?? ""
         return text.split(separator: " ").compactMap { Int32($0) }.filter { p in
-            // Not a zombie.
             !(KernelFiles.read("/proc/\(p)/stat") ?? "Z").contains(") Z ")
+                && (KernelFiles.read("/proc/\(p)/cmdline") ?? "").contains(executable)
         }
     }
 
@@ -798,5 +801,29 @@ struct AdoptionTests {
         for _ in 0..<100 where seg.pending.inUse(slot: 0) > 0 { usleep(10_000) }
         #expect(seg.pending.inUse(slot: 0) == 0)
         _ = authority
+    }
+
+    @Test("with a bridge: section shoald runs shoal-bridge, restarts it when it dies, and stops it with the workers; the workers serve throughout")
+    func bridgeChild() throws {
+        // No NATS server listens on port 9: the bridge keeps retrying, which is what it must do.
+        let d = try ShoaldProcess(tag: "bridge", address: "127.59.24.1", workers: 1,
+                                  yaml: "bridge:\n  servers: [\"nats://127.0.0.1:9\"]\n  cluster: test\n  node-id: t1\n")
+        try d.cacheKept(address: 24)
+        for _ in 0..<100 where d.children(running: "shoal-bridge").isEmpty { usleep(50_000) }
+        let first = try #require(d.children(running: "shoal-bridge").first, "no bridge:\n\(d.log)")
+        #expect(try d.control(.status(json: false)).contains("bridge: pid \(first)"))
+        kill(first, SIGKILL)
+        var second: Int32? = nil
+        for _ in 0..<100 {
+            second = d.children(running: "shoal-bridge").first { $0 != first }
+            if second != nil { break }
+            usleep(50_000)
+        }
+        #expect(second != nil, "not restarted:\n\(d.log)")
+        #expect(d.log.contains("bridge: pid \(first) ended"), "\(d.log)")
+        #expect(try d.ask("kept.example.", .a).answers.first?.rdata == .a(IPv4Address(192, 0, 2, 24)))
+        d.terminate()
+        #expect(d.waitForExit() == 0, "\(d.log)")
+        if let second { #expect(kill(second, 0) != 0, "the bridge outlived shoald") }
     }
 }

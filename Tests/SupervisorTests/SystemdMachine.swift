@@ -82,7 +82,7 @@ final class SystemdMachine: @unchecked Sendable {
 
     /// `scripts/install` from this build's products, an authority, Shoal's configuration
     /// pointing at it, and a drop-in for the test (`extra` lines for [Service]).
-    func installShoal(workers: Int = 2, serviceDropIn extra: String = "") throws {
+    func installShoal(workers: Int = 2, serviceDropIn extra: String = "", configuration more: String = "") throws {
         let products = try #require(BuildProducts.executable("shoald")).replacingOccurrences(of: "/shoald", with: "")
         let install = try run("/bin/bash", Self.repository + "/scripts/install", "--from", products)
         try #require(install.status == 0, "\(install.output)")
@@ -132,7 +132,7 @@ final class SystemdMachine: @unchecked Sendable {
             root-hints: /etc/shoal/hints
             do-not-query-localhost: false
             control-socket: /run/shoal/control
-
+            \(more)
             """)
         try write("/etc/systemd/system/shoald.service.d/test.conf", """
             [Service]

@@ -14,10 +14,11 @@ struct SystemdServiceTests {
             .map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) } ?? "?"
     }
 
-    @Test("installed as documented: the units verify; shoald starts as user shoal with CAP_NET_BIND_SERVICE only, under its sandbox, answers, reloads, and stop ends every worker and keeps the cache")
+    @Test("installed as documented: the units verify; shoald starts as user shoal with CAP_NET_BIND_SERVICE only, under its sandbox, answers, reloads, and stop ends every worker and the bridge and keeps the cache")
     func startReloadStop() throws {
         let m = try SystemdMachine()
-        try m.installShoal()
+        // A bridge whose NATS server is not there: it runs (and retries) under shoald.
+        try m.installShoal(configuration: "bridge:\n  servers: [\"nats://127.0.0.1:9\"]\n  cluster: test\n")
         let verify = try m.run("systemd-analyze", "verify", "/etc/systemd/system/shoald.service",
                                "/etc/systemd/system/shoald.socket", "/etc/systemd/system/shoal-bridge.service")
         #expect(verify.status == 0, "\(verify.output)")
@@ -37,6 +38,13 @@ struct SystemdServiceTests {
         #expect(Self.field(m, main, "Seccomp") == "2")                 // SystemCallFilter is on
         let workers = try m.run("pgrep", "-u", "shoal", "-f", "shoal-worker").output.split(separator: "\n").map(String.init)
         #expect(workers.count == 2, "\(workers)")
+        let bridge = try m.run("pgrep", "-u", "shoal", "-f", "shoal-bridge").output.split(separator: "\n").map(String.init)
+        #expect(bridge.count == 1, "\(bridge)\n\(m.shoaldLog)")
+        for b in bridge { #expect(Self.field(m, b, "CapEff") == "0000000000000000", "bridge \(b)") }
+        // It keeps running (retrying its server) under the sandbox: shoald has not had to restart it.
+        sleep(1)
+        let status = try m.run("shoalctl", "status").output
+        #expect(status.contains("bridge: pid \(bridge.first ?? "?"), ") && status.contains(", 0 restart(s)"), "\(status)\n\(m.shoaldLog)")
         for w in workers { #expect(Self.field(m, w, "CapEff") == "0000000000000000", "worker \(w)") }
         // ProtectSystem=strict: / is read-only to it, /dev/shm (the segment) is not.
         #expect(m.read("/proc/\(main)/mountinfo").contains(" / / ro,") || m.read("/proc/\(main)/mountinfo").contains(" / ro,"),

@@ -118,7 +118,7 @@ public enum SharedConfigKeys {
         ("numa", "spread or off"), ("user", "user name"), ("group", "group name"),
         ("control-socket", "path"), ("metrics", "ADDR:PORT"), ("restart-backoff-min-ms", "milliseconds"),
         ("restart-backoff-max-ms", "milliseconds"), ("heartbeat-timeout", "seconds"),
-        ("worker-executable", "path"),
+        ("worker-executable", "path"), ("bridge-executable", "path"),
     ]
     public static let bridge: [(String, String)] = [("bridge", "mapping (see the bridge's --help)")]
 }
