@@ -22,6 +22,18 @@ public struct WorkerSettings: Sendable, Equatable {
     public var tcp = TCPLimits()
     /// Resolutions in progress at once (see ``WorkerEngine/maxResolutions``).
     public var maxResolutions = 2048
+    /// DNSSEC validation (`dnssec: validate | off`).
+    public var dnssec = DNSSECMode.off
+    /// Seconds a bogus verdict is cached (`dnssec-bogus-ttl`).
+    public var dnssecBogusTTL: UInt32 = 60
+
+    /// Whether the worker validates DNSSEC.
+    public enum DNSSECMode: String, Sendable, Equatable, CaseIterable {
+        /// Validate: AD on secure answers for DO/AD clients, SERVFAIL with EDE for bogus ones.
+        case validate
+        /// No validation: every record is cached "indeterminate", AD is never set.
+        case off
+    }
 
     public init() {}
 
@@ -36,6 +48,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("upstream-timeout-ms", "milliseconds"), ("tcp-max-connections", "integer"),
         ("tcp-idle-timeout", "seconds"), ("max-resolutions", "integer"), ("edns-reprobe-seconds", "seconds"),
         ("do-not-query-localhost", "true/false"), ("do-not-query", "list of address blocks"),
+        ("dnssec", "validate or off"), ("dnssec-bogus-ttl", "seconds"),
     ]
 
     /// Applies a YAML mapping of the keys above. Keys of shoald and the bridge (the same file
@@ -68,6 +81,11 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = try d.int("max-resolutions", 1...1_000_000) { maxResolutions = v }
         if let v = try d.int("edns-reprobe-seconds", 1...604_800) { limits.ednsReprobeSeconds = UInt32(v) }
         if let v = try d.bool("do-not-query-localhost") { limits.doNotQueryLocalhost = v }
+        if let v = try d.string("dnssec") {
+            guard let mode = DNSSECMode(rawValue: v) else { throw d.error("dnssec", "must be validate or off") }
+            dnssec = mode
+        }
+        if let v = try d.int("dnssec-bogus-ttl", 1...86_400) { dnssecBogusTTL = UInt32(v) }
         if let v = try d.list("do-not-query") {
             do {
                 limits.doNotQuery = try Self.addressBlocks(v)

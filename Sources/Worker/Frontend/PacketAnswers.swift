@@ -24,6 +24,8 @@ public struct PacketAnswers: Sendable {
               var wire = hit.response(id: q.id, now: now) else { return nil }
         PacketAging.personalize(&wire, id: q.id, queryName: q.wireName)
         PacketAging.setRecursionDesired(&wire, q.recursionDesired)
+        // Stored with AD as validation says; only clients that set DO or AD see it (RFC 6840 §5.8).
+        if !q.dnssecOK && !q.authenticData, wire.count > 3 { wire[3] &= ~0x20 }
         if q.hasEDNS {
             PacketAging.appendOPT(&wire, udpPayloadSize: QueryScreen.ednsPayloadSize, dnssecOK: q.dnssecOK)
         }
@@ -36,12 +38,14 @@ public struct PacketAnswers: Sendable {
     }
 
     /// Stores `response`, the answer to `q` that `resolution` produced, when it may be served
-    /// to others: NOERROR or NXDOMAIN, nothing stale, for the lowest TTL of its answer and
+    /// to others: NOERROR or NXDOMAIN (a bogus answer to a client without CD is SERVFAIL, never
+    /// stored; a CD client's is stored under the CD key), nothing stale, for the lowest TTL of its answer and
     /// authority records (none at 0). Stored without OPT, which is added per client.
     func store(_ response: Message, for q: ClientQuery, resolution: Resolution) {
-        guard (resolution.rcode == .noError || resolution.rcode == .nxDomain) && !resolution.stale else { return }
+        guard (response.rcode == .noError || response.rcode == .nxDomain) && !resolution.stale else { return }
         var stored = response
         stored.edns = nil
+        stored.header.authenticData = resolution.isSecure
         let ttl = (stored.answers + stored.authority).map(\.ttl).min() ?? 0
         guard ttl > 0, let full = try? stored.serialize() else { return }
         // The cache lower-cases the name in its key itself.

@@ -1,0 +1,169 @@
+import DNSCore
+import Foundation
+import ShoalLab
+import Testing
+
+/// A worker with `--dnssec validate` and the lab's trust anchor against the lab's signed,
+/// unsigned and bogus zones: rcode and AD as the answer oracle says (what unbound also says,
+/// `UnboundCrossCheck`), each bogus kind with its Extended DNS Error, CD=1, and bogus verdicts
+/// cached rather than validated again per query.
+@Suite(.workerLab, .serialized)
+struct DNSSECLabTests {
+    static func validating(_ lab: Lab) -> [String] {
+        ["--dnssec", "validate", "--trust-anchor", lab.paths.trustAnchor]
+    }
+
+    /// The EDE a bogus answer of the lab carries, from the fault of the zone it touches; nil
+    /// when the answer touches several kinds.
+    static func expectedEDE(_ e: ExpectedAnswer) -> EDECode? {
+        let faults: [(String, EDECode)] = [("bogus-expired", .signatureExpired), ("bogus-ds", .dnskeyMissing),
+                                           ("corrupt-rrsig", .dnssecBogus)]
+        let present = faults.filter { e.features.contains($0.0) }
+        return present.count == 1 ? present[0].1 : nil
+    }
+
+    static func ask(_ w: WorkerProcess, _ name: String, _ type: RRType, dnssecOK: Bool, ad: Bool = false,
+                    cd: Bool = false) throws -> Message {
+        var q = Message.query(id: UInt16.random(in: 0...UInt16.max), name: try DNSName(name), type: type,
+                              edns: EDNS(udpPayloadSize: 1232, dnssecOK: dnssecOK))
+        q.header.authenticData = ad
+        q.header.checkingDisabled = cd
+        var r = try Message(wire: DNSProbe.exchange(try q.serialize(), server: w.address, port: w.port,
+                                                    timeoutMilliseconds: 15_000))
+        if r.header.truncated {
+            r = try Message(wire: DNSProbe.exchange(try q.serialize(), server: w.address, port: w.port, transport: .tcp,
+                                                    timeoutMilliseconds: 15_000))
+        }
+        #expect(r.header.id == q.header.id)
+        return r
+    }
+
+    @Test func everyLabNameHasTheOraclesRcodeADAndEDE() throws {
+        let lab = try WorkerLab.lab()
+        try WorkerLab.withWorker("dnssec-lab", host: ".210.1", extra: Self.validating(lab)) { worker, lab in
+            // Lame zones are left out, as in the unbound cross-check: time spent on the black
+            // hole is not what is tested here.
+            let cases = lab.hierarchy.expectedAnswers.filter { !$0.features.contains("lame-ns") }
+            var bogusKinds = Set<String>()
+            for e in cases {
+                let type = try #require(RRType(mnemonic: e.qtype))
+                let r = try Self.ask(worker, e.qname, type, dnssecOK: true)
+                let what = "\(e.qname) \(e.qtype) (\(e.dnssec), \(e.features.sorted()))"
+                #expect(r.rcode.description == e.validatingRcode, "\(what)\n\(r.presentation)")
+                #expect(r.header.authenticData == (e.dnssec == .secure), "AD for \(what)\n\(r.presentation)")
+                if e.dnssec == .bogus {
+                    #expect(r.answers.isEmpty, "\(what)")
+                    if let code = Self.expectedEDE(e) {
+                        bogusKinds.insert("\(code)")
+                        #expect(r.edns?.extendedErrors.map(\.code).contains(code) == true,
+                                "EDE for \(what)\n\(r.presentation)")
+                    }
+                } else {
+                    let expected = try e.answer.map { try ResourceRecord(presentation: $0) }
+                    let got = r.answers.filter { $0.type != .rrsig }
+                    #expect(Set(got.map(\.ttlZero)) == Set(expected.map(\.ttlZero)), "\(what)\n\(r.presentation)")
+                }
+            }
+            // All three of the lab's bogus kinds were asked.
+            #expect(bogusKinds.count == 3, "\(bogusKinds)")
+        }
+    }
+
+    @Test func adOnlyForClientsThatSetDOOrAD() throws {
+        let lab = try WorkerLab.lab()
+        try WorkerLab.withWorker("dnssec-ad", host: ".210.2", extra: Self.validating(lab)) { worker, lab in
+            let e = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+            })
+            // AD without DO first: the response stored in the packet cache carries AD.
+            let withAD = try Self.ask(worker, e.qname, .a, dnssecOK: false, ad: true)
+            #expect(withAD.header.authenticData)
+            #expect(withAD.answers.allSatisfy { $0.type != .rrsig })
+            // The same key (DO clear), from the packet cache: AD only for the client that asks.
+            let plain = try Self.ask(worker, e.qname, .a, dnssecOK: false)
+            #expect(!plain.header.authenticData)
+            #expect(try Self.ask(worker, e.qname, .a, dnssecOK: false, ad: true).header.authenticData)
+            let dnssec = try Self.ask(worker, e.qname, .a, dnssecOK: true)
+            #expect(dnssec.header.authenticData)
+            #expect(dnssec.answers.contains { $0.type == .rrsig })
+            // Insecure data: never AD.
+            let insecure = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .insecure && !$0.features.contains("lame-ns")
+            })
+            #expect(!(try Self.ask(worker, insecure.qname, .a, dnssecOK: true, ad: true)).header.authenticData)
+        }
+    }
+
+    @Test func checkingDisabledGetsBogusDataWithSignatures() throws {
+        let lab = try WorkerLab.lab()
+        try WorkerLab.withWorker("dnssec-cd", host: ".210.3", extra: Self.validating(lab)) { worker, lab in
+            let e = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.dnssec == .bogus && $0.qtype == "A" && $0.features.contains("bogus-expired")
+            })
+            for _ in 0..<2 {   // resolved, then from the caches
+                let r = try Self.ask(worker, e.qname, .a, dnssecOK: true, cd: true)
+                #expect(r.rcode == .noError, "\(r.presentation)")
+                #expect(!r.header.authenticData)
+                let expected = try e.answer.map { try ResourceRecord(presentation: $0) }
+                #expect(Set(r.answers.filter { $0.type != .rrsig }.map(\.ttlZero)) == Set(expected.map(\.ttlZero)))
+                #expect(r.answers.contains { $0.type == .rrsig }, "DO: signatures included\n\(r.presentation)")
+            }
+            // Without CD the same name is SERVFAIL with its EDE.
+            let r = try Self.ask(worker, e.qname, .a, dnssecOK: true)
+            #expect(r.rcode == .servFail)
+            #expect(r.edns?.extendedErrors.map(\.code) == [.signatureExpired], "\(r.presentation)")
+            // A secure name with CD: answered, with signatures.
+            let secure = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+            })
+            let s = try Self.ask(worker, secure.qname, .a, dnssecOK: true, cd: true)
+            #expect(s.rcode == .noError)
+            #expect(s.answers.contains { $0.type == .rrsig })
+        }
+    }
+
+    @Test func aRepeatedBogusQueryIsNotValidatedAgain() throws {
+        let lab = try WorkerLab.lab()
+        try WorkerLab.withWorker("dnssec-bogus", host: ".210.4", extra: Self.validating(lab) + ["--dnssec-bogus-ttl", "30"]) {
+            worker, lab in
+            let e = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.dnssec == .bogus && $0.qtype == "A" && $0.features.contains("bogus-ds")
+            })
+            let marker = "dnssec: validated \(e.qname) A "
+            func validations() -> Int { worker.log.components(separatedBy: marker).count - 1 }
+            let first = try Self.ask(worker, e.qname, .a, dnssecOK: true)
+            #expect(first.rcode == .servFail)
+            #expect(first.edns?.extendedErrors.map(\.code) == [.dnskeyMissing], "\(first.presentation)")
+            let after = validations()
+            #expect(after >= 1, "\(worker.log)")
+            for _ in 0..<3 {
+                let again = try Self.ask(worker, e.qname, .a, dnssecOK: true)
+                #expect(again.rcode == .servFail)
+                #expect(again.edns?.extendedErrors.map(\.code) == [.dnskeyMissing], "\(again.presentation)")
+            }
+            #expect(validations() == after)
+        }
+    }
+
+    @Test func offByDefaultLeavesADClearAndBogusAnswered() throws {
+        try WorkerLab.withWorker("dnssec-off", host: ".210.5") { worker, lab in
+            let secure = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+            })
+            #expect(!(try Self.ask(worker, secure.qname, .a, dnssecOK: true, ad: true)).header.authenticData)
+            let bogus = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.dnssec == .bogus && $0.qtype == "A"
+            })
+            #expect(try Self.ask(worker, bogus.qname, .a, dnssecOK: true).rcode == .noError)
+        }
+    }
+}
+
+extension ResourceRecord {
+    /// The record with TTL 0, for comparing data that went through a cache.
+    fileprivate var ttlZero: ResourceRecord {
+        var r = self
+        r.ttl = 0
+        return r
+    }
+}
