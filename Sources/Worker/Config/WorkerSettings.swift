@@ -81,9 +81,15 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = try d.int("max-resolutions", 1...1_000_000) { maxResolutions = v }
         if let v = try d.int("edns-reprobe-seconds", 1...604_800) { limits.ednsReprobeSeconds = UInt32(v) }
         if let v = try d.bool("do-not-query-localhost") { limits.doNotQueryLocalhost = v }
-        if let v = try d.string("dnssec") {
-            guard let mode = DNSSECMode(rawValue: v) else { throw d.error("dnssec", "must be validate or off") }
-            dnssec = mode
+        if d.contains("dnssec") {
+            // YAML 1.1 reads a bare `off` as false.
+            if let off = try? d.bool("dnssec"), !off {
+                dnssec = .off
+            } else if let v = try? d.string("dnssec"), let mode = DNSSECMode(rawValue: v) {
+                dnssec = mode
+            } else {
+                throw d.error("dnssec", "must be validate or off")
+            }
         }
         if let v = try d.int("dnssec-bogus-ttl", 1...86_400) { dnssecBogusTTL = UInt32(v) }
         if let v = try d.list("do-not-query") {
