@@ -167,3 +167,34 @@ extension ResourceRecord {
         return r
     }
 }
+
+/// When unbound is installed (skip with `SHOAL_LAB_UNBOUND=0`): a validating unbound (module
+/// config "validator iterator", the lab's trust anchor) and a validating worker agree on the
+/// rcode and the AD bit of every lab name, and on the EDE code of a bogus answer when unbound
+/// gives one.
+@Suite(.workerLab, .serialized,
+       .enabled(if: ProcessInfo.processInfo.environment["SHOAL_LAB_UNBOUND"] != "0" && UnboundPeer.installed))
+struct DNSSECUnboundAgreementTests {
+    @Test func workerAndUnboundAgreeOnADAndSERVFAILForTheWholeLab() throws {
+        let lab = try WorkerLab.lab()
+        let address = lab.listenAddress(lab.hierarchy.plan.prefix + ".210.6")
+        let unbound = try UnboundPeer.start(lab, address: address, name: "unbound-dnssec")
+        defer { unbound.terminate(); unbound.waitUntilExit() }
+        let peer = WorkerProcess.Client(address: address, port: 53)
+        try WorkerLab.withWorker("dnssec-unbound", host: ".210.7", extra: DNSSECLabTests.validating(lab)) { worker, lab in
+            let cases = lab.hierarchy.expectedAnswers.filter { !$0.features.contains("lame-ns") }
+            var compared = 0
+            for e in cases {
+                let type = try #require(RRType(mnemonic: e.qtype))
+                let ours = try worker.ask(e.qname, type, dnssecOK: true)
+                let theirs = try peer.ask(e.qname, type, dnssecOK: true, timeoutMilliseconds: 15_000)
+                let what = "\(e.qname) \(e.qtype) (\(e.dnssec))"
+                #expect(ours.rcode == theirs.rcode, "rcode for \(what): ours\n\(ours.presentation)\nunbound's\n\(theirs.presentation)")
+                #expect(ours.header.authenticData == theirs.header.authenticData,
+                        "AD for \(what): ours\n\(ours.presentation)\nunbound's\n\(theirs.presentation)")
+                compared += 1
+            }
+            #expect(compared == cases.count && compared > 0)
+        }
+    }
+}
