@@ -163,10 +163,10 @@ struct WorkerCommand: ParsableCommand {
         if let path = s.trustAnchor {
             let text = try readFile(path)
             anchors = try loadTrustAnchors(path: path, contents: text)
-            dnssecSettings = try DNSSECSettings(trustAnchorFile: path, contents: text, bogusTTL: s.dnssecBogusTTL)
+            dnssecSettings = try s.dnssecSettings(trustAnchorText: text)
         } else {
             anchors = try loadTrustAnchors(path: "built-in root anchors", contents: ianaRootTrustAnchors)
-            dnssecSettings = DNSSECSettings(bogusTTL: s.dnssecBogusTTL)
+            dnssecSettings = try s.dnssecSettings(trustAnchorText: nil)
         }
         let acl = s.allow.isEmpty ? AccessControl.localDefault : AccessControl(allowed: try s.allow.map { try AccessControl.Block($0) })
         let traceNames = Set(try s.trace.map { try DNSName($0) })
@@ -175,7 +175,7 @@ struct WorkerCommand: ParsableCommand {
             print("shoal-worker: configuration OK: listen \(specs.map(\.description).joined(separator: ", ")); "
                   + "root hints \(s.rootHints ?? "built in") (\(hints.addresses.count) servers); "
                   + "trust anchors \(s.trustAnchor ?? "built in") (\(anchors.count)); dnssec \(s.dnssec.rawValue)"
-                  + (s.dnssec == .validate ? " (bogus TTL \(s.dnssecBogusTTL) s)" : "") + "; segment \(SegmentName.forInstance(s.segment)); "
+                  + (s.dnssec == .validate ? " (bogus TTL \(s.dnssecBogusTTL) s, at most \(s.dnssecLimits.verificationsPerResolution) verifications per resolution)" : "") + "; segment \(SegmentName.forInstance(s.segment)); "
                   + "allow \(acl.allowed.map(\.description).joined(separator: " "))")
             return
         }

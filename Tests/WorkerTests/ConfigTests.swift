@@ -1,5 +1,6 @@
 import DNSCore
 import Foundation
+import DNSSEC
 import ShoalLab
 import Testing
 @testable import Worker
@@ -33,6 +34,11 @@ import Testing
         var s = WorkerSettings()
         try s.apply(yaml: "dnssec: validate\ndnssec-bogus-ttl: 15\ntrust-anchor: /etc/shoal/root.ds\n", file: "w.yaml")
         #expect(s.dnssec == .validate && s.dnssecBogusTTL == 15 && s.trustAnchor == "/etc/shoal/root.ds")
+        try s.apply(yaml: "dnssec-max-verifications: 32\ndnssec-max-keys-per-signature: 2\n"
+                    + "dnssec-max-signatures-per-rrset: 3\ndnssec-max-nsec3-hashes: 50\n", file: "w.yaml")
+        #expect(s.dnssecLimits == WorkLimits(keysPerSignature: 2, signaturesPerRRset: 3, verificationsPerResolution: 32,
+                                             nsec3HashesPerAnswer: 50))
+        #expect(try s.dnssecSettings(trustAnchorText: nil).policy.limits.verificationsPerResolution == 32)
         try s.apply(yaml: "dnssec: off\n", file: "w.yaml")
         #expect(s.dnssec == .off)
     }
@@ -61,7 +67,7 @@ import Testing
             .write(toFile: anchor, atomically: true, encoding: .utf8)
         let (ok, out) = try run(["--dnssec", "validate", "--trust-anchor", anchor, "--dnssec-bogus-ttl", "20"])
         #expect(ok == 0, "\(out)")
-        #expect(out.contains("dnssec validate (bogus TTL 20 s)"), "\(out)")
+        #expect(out.contains("dnssec validate (bogus TTL 20 s, at most 64 verifications per resolution)"), "\(out)")
         let (off, offOut) = try run([])
         #expect(off == 0 && offOut.contains("dnssec off"), "\(offOut)")
         let (bad, badOut) = try run(["--dnssec", "maybe"])

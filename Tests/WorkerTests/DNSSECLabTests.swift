@@ -145,6 +145,26 @@ struct DNSSECLabTests {
         }
     }
 
+    @Test func theVerificationCapHoldsAcrossAResolution() throws {
+        let lab = try WorkerLab.lab()
+        let config = "\(lab.paths.directory)/dnssec-cap.yaml"
+        try "dnssec-max-verifications: 2\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try WorkerLab.withWorker("dnssec-cap", host: ".210.8", extra: Self.validating(lab) + ["--config", config]) {
+            worker, lab in
+            // Root keys, the TLD's DS and keys, the zone's DS and keys, the answer: more than two
+            // verifications, spread over several responses of one resolution.
+            let e = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+                    && $0.zone.split(separator: ".").count >= 2
+            })
+            let r = try Self.ask(worker, e.qname, .a, dnssecOK: true)
+            #expect(r.rcode == .servFail, "\(r.presentation)")
+            let ede = try #require(r.edns?.extendedErrors.first)
+            #expect(ede.code == .dnssecBogus)
+            #expect(String(decoding: ede.extraText, as: UTF8.self).contains("work limit exceeded"), "\(r.presentation)")
+        }
+    }
+
     @Test func offByDefaultLeavesADClearAndBogusAnswered() throws {
         try WorkerLab.withWorker("dnssec-off", host: ".210.5") { worker, lab in
             let secure = try #require(lab.hierarchy.expectedAnswers.first {

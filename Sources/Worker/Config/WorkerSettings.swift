@@ -1,4 +1,5 @@
 import DNSCore
+import DNSSEC
 import Yams
 
 /// Everything a worker is configured with, with the built-in defaults.
@@ -26,6 +27,21 @@ public struct WorkerSettings: Sendable, Equatable {
     public var dnssec = DNSSECMode.off
     /// Seconds a bogus verdict is cached (`dnssec-bogus-ttl`).
     public var dnssecBogusTTL: UInt32 = 60
+    /// Validation work caps (KeyTrap, CVE-2023-50387; CVE-2023-50868): `dnssec-max-…` keys.
+    public var dnssecLimits = WorkLimits()
+
+    /// The validator's settings: these caps and bogus TTL, and the trust anchors of
+    /// `trustAnchorText` (the `trust-anchor` file's contents) or, without it, the IANA root's.
+    public func dnssecSettings(trustAnchorText: String?) throws(ConfigError) -> DNSSECSettings {
+        var d: DNSSECSettings
+        if let text = trustAnchorText {
+            d = try DNSSECSettings(trustAnchorFile: trustAnchor ?? "trust anchor", contents: text, bogusTTL: dnssecBogusTTL)
+        } else {
+            d = DNSSECSettings(bogusTTL: dnssecBogusTTL)
+        }
+        d.policy.limits = dnssecLimits
+        return d
+    }
 
     /// Whether the worker validates DNSSEC.
     public enum DNSSECMode: String, Sendable, Equatable, CaseIterable {
@@ -49,6 +65,9 @@ public struct WorkerSettings: Sendable, Equatable {
         ("tcp-idle-timeout", "seconds"), ("max-resolutions", "integer"), ("edns-reprobe-seconds", "seconds"),
         ("do-not-query-localhost", "true/false"), ("do-not-query", "list of address blocks"),
         ("dnssec", "validate or off"), ("dnssec-bogus-ttl", "seconds"),
+        ("dnssec-max-verifications", "signature verifications per client resolution"),
+        ("dnssec-max-keys-per-signature", "integer"), ("dnssec-max-signatures-per-rrset", "integer"),
+        ("dnssec-max-nsec3-hashes", "NSEC3 hash computations per answer"),
     ]
 
     /// Applies a YAML mapping of the keys above. Keys of shoald and the bridge (the same file
@@ -92,6 +111,10 @@ public struct WorkerSettings: Sendable, Equatable {
             }
         }
         if let v = try d.int("dnssec-bogus-ttl", 1...86_400) { dnssecBogusTTL = UInt32(v) }
+        if let v = try d.int("dnssec-max-verifications", 1...10_000) { dnssecLimits.verificationsPerResolution = v }
+        if let v = try d.int("dnssec-max-keys-per-signature", 1...64) { dnssecLimits.keysPerSignature = v }
+        if let v = try d.int("dnssec-max-signatures-per-rrset", 1...64) { dnssecLimits.signaturesPerRRset = v }
+        if let v = try d.int("dnssec-max-nsec3-hashes", 1...10_000) { dnssecLimits.nsec3HashesPerAnswer = v }
         if let v = try d.list("do-not-query") {
             do {
                 limits.doNotQuery = try Self.addressBlocks(v)

@@ -19,7 +19,8 @@ import Synchronization
 ///   ``ResolverLimits/maxNestingDepth``, is not asked again, and the verdict is then
 ///   indeterminate rather than bogus.
 ///
-/// Each response gets its own ``WorkBudget``.
+/// Inside a client resolution (``ResolutionCharges``) the work caps hold across its responses;
+/// outside one, each response gets its own ``WorkBudget``.
 public final class DNSSECValidator: ResponseValidator {
     public let chain: ChainValidator
     /// Whether the source resolves missing sets (then a missing set is bogus, DNSKEY Missing).
@@ -56,7 +57,18 @@ public final class DNSSECValidator: ResponseValidator {
     public func verdict(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationVerdict {
         guard let signed = Self.signedResponse(response, question: question) else { return .indeterminate }
         count.wrappingAdd(1, ordering: .relaxed)
-        var budget = WorkBudget(chain.policy.limits)
+        // The resolution's budget: what its earlier responses (and sub-resolutions) left.
+        let charges = ValidationScope.charges
+        var limits = chain.policy.limits
+        if let charges {
+            let left = limits.verificationsPerResolution - charges.verificationsSpent
+            guard left > 0 else {
+                return ValidationVerdict(.bogus, reason: BogusReason.workLimitExceeded(.verificationsPerResolution).extendedDNSError)
+            }
+            limits.verificationsPerResolution = left
+        }
+        var budget = WorkBudget(limits)
+        defer { charges?.spent(verifications: budget.verifications) }
         let security: Security?
         if fetches {
             let cut = LoopCut()
@@ -121,6 +133,26 @@ enum ValidationScope {
     @TaskLocal static var fetching: Set<Question> = []
     /// Set by a validation to learn whether some fetch was left out.
     @TaskLocal static var cut: LoopCut?
+    /// What the client resolution has spent so far (set by ``Resolver``).
+    @TaskLocal static var charges: ResolutionCharges?
+}
+
+/// What one client resolution spends across all its responses and the sub-resolutions that
+/// fetch DNSKEY and DS sets: signature verifications, against
+/// ``WorkLimits/verificationsPerResolution`` (KeyTrap, CVE-2023-50387), and the upstream
+/// queries of those sub-resolutions (counted with the resolution's own).
+///
+/// A validation takes what is left when it starts; one nested inside it (a fetched set being
+/// validated) spends from the same account meanwhile, so the cap can be passed at most by the
+/// nesting depth's worth of allowances, never without bound.
+final class ResolutionCharges: Sendable {
+    private let state = Mutex<(verifications: Int, upstream: Int)>((0, 0))
+
+    var verificationsSpent: Int { state.withLock { $0.verifications } }
+    var upstreamQueries: Int { state.withLock { $0.upstream } }
+
+    func spent(verifications: Int) { state.withLock { $0.verifications += verifications } }
+    func spent(upstreamQueries: Int) { state.withLock { $0.upstream += upstreamQueries } }
 }
 
 /// Records that a fetch was left out to avoid a loop or too deep a nesting.
@@ -178,7 +210,9 @@ final class ResolvingChain: ChainSource {
         }
         return await ValidationScope.$fetching.withValue(ValidationScope.fetching.union([key])) {
             var ctx = ResolutionContext(tracer: nil)
-            return await iterator.lookup(q, depth: depth, &ctx)
+            let step = await iterator.lookup(q, depth: depth, &ctx)
+            ValidationScope.charges?.spent(upstreamQueries: ctx.upstreamQueries)
+            return step
         }
     }
 }

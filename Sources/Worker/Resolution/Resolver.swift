@@ -153,8 +153,16 @@ public final class Resolver: Sendable {
         return r
     }
 
-    /// Resolves `q` without sharing, following aliases across zones.
+    /// Resolves `q` without sharing, following aliases across zones, with one validation
+    /// budget (``ResolutionCharges``) for all of it.
     func resolveFresh(_ q: Question) async -> Resolution {
+        let charges = ResolutionCharges()
+        var r = await ValidationScope.$charges.withValue(charges) { await resolveChain(q) }
+        r.upstreamQueries += charges.upstreamQueries
+        return r
+    }
+
+    private func resolveChain(_ q: Question) async -> Resolution {
         var ctx = ResolutionContext(tracer: traceNames.contains(q.name) ? logger : nil)
         var chain: [RRSet] = []
         var verdict: ValidationVerdict?
