@@ -1,5 +1,6 @@
 import DNSCore
 import Foundation
+import ShmCache
 import ShoalLab
 import Testing
 
@@ -163,6 +164,43 @@ struct DNSSECLabTests {
             #expect(ede.code == .dnssecBogus)
             #expect(String(decoding: ede.extraText, as: UTF8.self).contains("work limit exceeded"), "\(r.presentation)")
         }
+    }
+
+    @Test func anotherWorkerAnswersFromTheCachedVerdicts() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("dnssec-shared")
+        defer { unlinkSegment(segment) }
+        let base = lab.hierarchy.plan.prefix
+        let first = try WorkerProcess(address: lab.listenAddress(base + ".210.9"), segment: segment,
+                                      rootHints: lab.paths.rootHints, extra: Self.validating(lab) + ["--segment-size", "64"])
+        defer { first.stop() }
+        let cases = lab.hierarchy.expectedAnswers.filter { !$0.features.contains("lame-ns") }
+            .enumerated().filter { i, e in i % 8 == 0 || e.dnssec != .secure }.map(\.element)
+        for e in cases { _ = try Self.ask(first, e.qname, try #require(RRType(mnemonic: e.qtype)), dnssecOK: true) }
+
+        // A second validating worker on the segment whose only root server is a black hole:
+        // asked without DO (another packet-cache key), it answers from the record and negative
+        // caches, with the verdicts the first worker stored.
+        let second = try WorkerProcess(address: lab.listenAddress(base + ".210.10"), segment: segment,
+                                       rootHints: try WorkerLab.blackholeHints(lab),
+                                       extra: Self.validating(lab) + ["--worker-slot", "1"])
+        defer { second.stop() }
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+        for e in cases {
+            let r = try Self.ask(second, e.qname, try #require(RRType(mnemonic: e.qtype)), dnssecOK: false, ad: true)
+            let what = "\(e.qname) \(e.qtype) (\(e.dnssec))"
+            #expect(r.rcode.description == e.validatingRcode, "\(what)\n\(r.presentation)")
+            #expect(r.header.authenticData == (e.dnssec == .secure), "AD for \(what)\n\(r.presentation)")
+            if e.dnssec == .bogus { #expect(r.edns?.extendedErrors.isEmpty == false, "EDE for \(what)") }
+        }
+        // Most answers come from the segment with their verdicts. Not all: an entry larger than
+        // the second-largest way of its table (a signed negative answer with its NSEC/NSEC3
+        // proofs often is) has one slot per bucket, so two of them in one bucket evict each
+        // other; those few are resolved and validated again.
+        let asked = seg.stats(workerSlot: 1).value(.upstreamQueries)
+        let validated = second.log.components(separatedBy: "dnssec: validated").count - 1
+        #expect(asked * 5 < cases.count, "\(asked) upstream queries for \(cases.count) names")
+        #expect(validated * 5 < cases.count, "\(validated) validations for \(cases.count) names")
     }
 
     @Test func offByDefaultLeavesADClearAndBogusAnswered() throws {
