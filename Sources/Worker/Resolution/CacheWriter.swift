@@ -53,8 +53,8 @@ public struct ValidationVerdict: Sendable, Equatable {
     }
 }
 
-/// No validation (the worker's validator is not written yet): every response is
-/// ``ValidationState/indeterminate``, which the cache writer stores as before.
+/// No validation (`dnssec: off`): every response is ``ValidationState/indeterminate``, which
+/// the cache writer stores as such; AD is never set and nothing is SERVFAIL for DNSSEC.
 public struct NoValidation: ResponseValidator {
     public init() {}
     public func validate(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationState {
