@@ -82,6 +82,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("dnssec-bogus-ttl"), help: "Seconds a bogus DNSSEC verdict is cached. Default 60.")
     var dnssecBogusTTL: Int?
 
+    @Option(name: .customLong("negative-trust-anchor"), help: "Name at and below which DNSSEC is not validated (RFC 7646; repeatable; replaces the file's list).")
+    var negativeTrustAnchors: [String] = []
+
     @Flag(name: .customLong("check-config"), help: "Check the configuration and files, print the result, and exit.")
     var checkConfig = false
 
@@ -117,6 +120,7 @@ struct WorkerCommand: ParsableCommand {
             }
             s.dnssec = mode
         }
+        if !negativeTrustAnchors.isEmpty { s.negativeTrustAnchors = negativeTrustAnchors }
         if let v = dnssecBogusTTL {
             guard (1...86_400).contains(v) else { throw ValidationError("--dnssec-bogus-ttl \(v): expected 1...86400 seconds") }
             s.dnssecBogusTTL = UInt32(v)

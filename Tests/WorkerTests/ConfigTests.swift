@@ -39,6 +39,9 @@ import Testing
         #expect(s.dnssecLimits == WorkLimits(keysPerSignature: 2, signaturesPerRRset: 3, verificationsPerResolution: 32,
                                              nsec3HashesPerAnswer: 50))
         #expect(try s.dnssecSettings(trustAnchorText: nil).policy.limits.verificationsPerResolution == 32)
+        try s.apply(yaml: "negative-trust-anchors: [Broken.Example., other.test.]\n", file: "w.yaml")
+        #expect(try s.dnssecSettings(trustAnchorText: nil).negativeAnchors.covering(try DNSName("www.broken.example."))
+                == (try DNSName("broken.example.")))
         try s.apply(yaml: "dnssec: off\n", file: "w.yaml")
         #expect(s.dnssec == .off)
     }
@@ -100,6 +103,7 @@ import Testing
         ("segment: a\nworkerz: 2", "bad.yaml:2: unknown key 'workerz'"),
         ("dnssec: on", "bad.yaml:1: 'dnssec' must be validate or off"),
         ("dnssec-bogus-ttl: 0", "'dnssec-bogus-ttl' must be an integer in 1"),
+        ("negative-trust-anchors: [\"a..b\"]", "'negative-trust-anchors' has an invalid name"),
     ])
     func mistakesNameTheKeyAndFile(yaml: String, message: String) {
         var s = WorkerSettings()

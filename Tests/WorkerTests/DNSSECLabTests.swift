@@ -203,6 +203,29 @@ struct DNSSECLabTests {
         #expect(validated * 5 < cases.count, "\(validated) validations for \(cases.count) names")
     }
 
+    @Test func aNegativeTrustAnchorTurnsABogusZoneInsecure() throws {
+        let lab = try WorkerLab.lab()
+        try WorkerLab.withWorker("dnssec-nta", host: ".210.11",
+                                 extra: Self.validating(lab) + ["--negative-trust-anchor", "Expired.Internal."]) { worker, lab in
+            let under = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.features.contains("bogus-expired")
+            })
+            let r = try Self.ask(worker, under.qname, .a, dnssecOK: true)
+            #expect(r.rcode == .noError && !r.header.authenticData, "\(r.presentation)")
+            let expected = try under.answer.map { try ResourceRecord(presentation: $0) }
+            #expect(Set(r.answers.filter { $0.type != .rrsig }.map(\.ttlZero)) == Set(expected.map(\.ttlZero)))
+            // Other bogus zones stay bogus, secure ones secure.
+            let other = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.features.contains("bogus-ds")
+            })
+            #expect(try Self.ask(worker, other.qname, .a, dnssecOK: true).rcode == .servFail)
+            let secure = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+            })
+            #expect(try Self.ask(worker, secure.qname, .a, dnssecOK: true).header.authenticData)
+        }
+    }
+
     @Test func offByDefaultLeavesADClearAndBogusAnswered() throws {
         try WorkerLab.withWorker("dnssec-off", host: ".210.5") { worker, lab in
             let secure = try #require(lab.hierarchy.expectedAnswers.first {

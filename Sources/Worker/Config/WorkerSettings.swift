@@ -29,6 +29,8 @@ public struct WorkerSettings: Sendable, Equatable {
     public var dnssecBogusTTL: UInt32 = 60
     /// Validation work caps (KeyTrap, CVE-2023-50387; CVE-2023-50868): `dnssec-max-…` keys.
     public var dnssecLimits = WorkLimits()
+    /// Names below which validation is off (RFC 7646 negative trust anchors), fixed at start.
+    public var negativeTrustAnchors: [String] = []
 
     /// The validator's settings: these caps and bogus TTL, and the trust anchors of
     /// `trustAnchorText` (the `trust-anchor` file's contents) or, without it, the IANA root's.
@@ -40,6 +42,11 @@ public struct WorkerSettings: Sendable, Equatable {
             d = DNSSECSettings(bogusTTL: dnssecBogusTTL)
         }
         d.policy.limits = dnssecLimits
+        do {
+            d.negativeAnchors = NegativeTrustAnchors(try negativeTrustAnchors.map { try DNSName($0).lowercased })
+        } catch {
+            throw ConfigError("negative-trust-anchors: \(error)")
+        }
         return d
     }
 
@@ -68,6 +75,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("dnssec-max-verifications", "signature verifications per client resolution"),
         ("dnssec-max-keys-per-signature", "integer"), ("dnssec-max-signatures-per-rrset", "integer"),
         ("dnssec-max-nsec3-hashes", "NSEC3 hash computations per answer"),
+        ("negative-trust-anchors", "list of names (validation off at and below each)"),
     ]
 
     /// Applies a YAML mapping of the keys above. Keys of shoald and the bridge (the same file
@@ -115,6 +123,10 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = try d.int("dnssec-max-keys-per-signature", 1...64) { dnssecLimits.keysPerSignature = v }
         if let v = try d.int("dnssec-max-signatures-per-rrset", 1...64) { dnssecLimits.signaturesPerRRset = v }
         if let v = try d.int("dnssec-max-nsec3-hashes", 1...10_000) { dnssecLimits.nsec3HashesPerAnswer = v }
+        if let v = try d.list("negative-trust-anchors") {
+            for n in v where (try? DNSName(n)) == nil { throw d.error("negative-trust-anchors", "has an invalid name: \(n)") }
+            negativeTrustAnchors = v
+        }
         if let v = try d.list("do-not-query") {
             do {
                 limits.doNotQuery = try Self.addressBlocks(v)

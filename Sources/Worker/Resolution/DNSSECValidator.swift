@@ -42,9 +42,11 @@ public final class DNSSECValidator: ResponseValidator {
     }
 
     /// A validator whose DNSKEY and DS sets come from `source` (which resolves what is missing).
-    init(anchors: TrustAnchors, policy: ValidationPolicy, source: ResolvingChain, bogusTTL: UInt32, logger: Logger?,
+    init(anchors: TrustAnchors, policy: ValidationPolicy, source: ResolvingChain, bogusTTL: UInt32,
+         negativeAnchors: NegativeTrustAnchors = NegativeTrustAnchors(), logger: Logger?,
          clock: @escaping @Sendable () -> UInt32 = { Clock.wallSeconds() }) {
-        chain = ChainValidator(anchors: anchors, policy: policy, source: source, bogusTTL: bogusTTL, clock: clock)
+        chain = ChainValidator(anchors: anchors, policy: policy, source: source, bogusTTL: bogusTTL,
+                               negativeAnchor: { negativeAnchors.covering($0.lowercased) }, clock: clock)
         fetches = true
         self.bogusTTL = bogusTTL
         self.logger = logger

@@ -95,7 +95,7 @@ public final class Resolver: Sendable {
         if let dnssec {
             let source = ResolvingChain(cache: cache, limits: limits)
             let v = DNSSECValidator(anchors: dnssec.anchors, policy: dnssec.policy, source: source,
-                                    bogusTTL: dnssec.bogusTTL, logger: logger)
+                                    bogusTTL: dnssec.bogusTTL, negativeAnchors: dnssec.negativeAnchors, logger: logger)
             chain = source
             validator = v
             reader.validating = true
@@ -231,6 +231,8 @@ public struct DNSSECSettings: Sendable {
     public var policy: ValidationPolicy
     /// How long a bogus verdict is cached, in seconds (`dnssec-bogus-ttl`).
     public var bogusTTL: UInt32
+    /// Names at and below which nothing is validated (answered insecure).
+    public var negativeAnchors = NegativeTrustAnchors()
 
     public init(anchors: TrustAnchors = .ianaRoot, policy: ValidationPolicy = ValidationPolicy(), bogusTTL: UInt32 = 60) {
         self.anchors = anchors
