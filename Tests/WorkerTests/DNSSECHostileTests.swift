@@ -1,4 +1,5 @@
 import DNSCore
+import DNSSEC
 import Foundation
 import ShoalLab
 import Testing
@@ -37,5 +38,65 @@ struct DNSSECHostileTests {
         let cd = try Message(wire: DNSProbe.exchange(try q.serialize(), server: worker.address, port: worker.port,
                                                      timeoutMilliseconds: 5000))
         #expect(cd.rcode == .noError && cd.answerAddresses == ["192.0.2.60"], "\(cd.presentation)")
+    }
+
+    /// KeyTrap-style (CVE-2023-50387): a signed root whose `trap.` A set carries ten
+    /// signatures, the nine first forged. The validator gives up at its cap (eight signatures
+    /// per RRset): SERVFAIL, EDE 6 saying which limit, at once; the zone's honest names keep
+    /// being answered, with AD.
+    @Test func tooManySignaturesEndInServfailWithinTheCaps() throws {
+        let net = LieNet(61)
+        let signed = try DNSSECValidatorTests.sign(".", """
+            . 86400 IN SOA a.root-servers.lie. host.root. 1 3600 600 86400 300
+            . 86400 IN NS a.root-servers.lie.
+            a.root-servers.lie. 86400 IN A \(net.root)
+            ok. 3600 IN A 192.0.2.61
+            trap. 3600 IN A 192.0.2.62
+
+            """)
+        let trap = try DNSName("trap.")
+        let sets = signed.sets.map { set -> RRSet in
+            guard set.name == trap, set.type == .a, let good = set.signatures.first else { return set }
+            var s = set
+            s.signatures = (0..<9).map { i in
+                var forged = good
+                forged.signature[i] ^= 0x5A
+                return forged
+            } + [good]
+            return s
+        }
+        let soa = try #require(sets.first { $0.type == .soa })
+        let server = try LyingServer(addresses: [net.root]) { q, _ in
+            var r = Message.reply(to: q)
+            r.header.authoritative = true
+            guard let question = q.questions.first else { return [] }
+            if let s = sets.first(where: { $0.name == question.name && $0.type == question.type }) {
+                r.answers = s.records
+            } else {
+                r.rcode = .nxDomain
+                r.authority = soa.records
+            }
+            return [.message(r)]
+        }
+        defer { server.stop() }
+        let anchor = NSTemporaryDirectory() + "/keytrap-\(getpid()).ds"
+        let d = signed.ds
+        try ". IN DS \(d.keyTag) \(d.algorithm.rawValue) \(d.digestType.rawValue) \(Hex.encode(d.digest))\n"
+            .write(toFile: anchor, atomically: true, encoding: .utf8)
+        defer { unlink(anchor) }
+        let worker = try net.worker(tag: "dnssec-keytrap", server: server,
+                                    extra: ["--dnssec", "validate", "--trust-anchor", anchor])
+        defer { worker.stop() }
+
+        let fine = try worker.ask("ok.", .a, dnssecOK: true)
+        #expect(fine.rcode == .noError && fine.header.authenticData, "\(fine.presentation)\n\(worker.logTail)")
+        let started = Date()
+        let r = try worker.ask("trap.", .a, dnssecOK: true)
+        #expect(Date().timeIntervalSince(started) < 2)
+        #expect(r.rcode == .servFail, "\(r.presentation)")
+        let ede = try #require(r.edns?.extendedErrors.first)
+        #expect(ede.code == .dnssecBogus)
+        #expect(String(decoding: ede.extraText, as: UTF8.self).contains("signatures tried per RRset"), "\(r.presentation)")
+        #expect(try worker.ask("ok.", .a, dnssecOK: true).header.authenticData)
     }
 }
