@@ -37,7 +37,7 @@ public final class WorkerEngine: Sendable {
         self.pendingSlot = pendingSlot
         self.segment = segment
         self.resolver = resolver
-        self.packets = PacketAnswers(segment.packets)
+        self.packets = PacketAnswers(segment.packets, validating: resolver.dnssecValidator != nil)
         self.acl = acl
         self.stats = stats
         self.logger = logger

@@ -201,6 +201,16 @@ struct DNSSECLabTests {
         let validated = second.log.components(separatedBy: "dnssec: validated").count - 1
         #expect(asked * 5 < cases.count, "\(asked) upstream queries for \(cases.count) names")
         #expect(validated * 5 < cases.count, "\(validated) validations for \(cases.count) names")
+
+        // A worker with validation off on the same segment ignores the verdicts: no AD, and the
+        // bogus data as it is.
+        let off = try WorkerProcess(address: lab.listenAddress(base + ".210.12"), segment: segment,
+                                    rootHints: try WorkerLab.blackholeHints(lab), extra: ["--worker-slot", "2"])
+        defer { off.stop() }
+        for e in cases.prefix(60) where e.kind == .answer {
+            let r = try Self.ask(off, e.qname, try #require(RRType(mnemonic: e.qtype)), dnssecOK: false, ad: true)
+            #expect(r.rcode.description == e.rcode && !r.header.authenticData, "\(e.qname)\n\(r.presentation)")
+        }
     }
 
     @Test func aNegativeTrustAnchorTurnsABogusZoneInsecure() throws {
@@ -223,6 +233,40 @@ struct DNSSECLabTests {
                 $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
             })
             #expect(try Self.ask(worker, secure.qname, .a, dnssecOK: true).header.authenticData)
+        }
+    }
+
+    @Test func turningValidationOnOverAFilledSegmentValidatesWhatWasCachedWithout() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("dnssec-turn-on")
+        defer { unlinkSegment(segment) }
+        let base = lab.hierarchy.plan.prefix
+        let bogus = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.dnssec == .bogus && $0.qtype == "A"
+        })
+        let secure = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+        })
+        do {
+            let off = try WorkerProcess(address: lab.listenAddress(base + ".210.13"), segment: segment,
+                                        rootHints: lab.paths.rootHints)
+            defer { off.stop() }
+            for e in [bogus, secure] {
+                for dnssecOK in [false, true] {
+                    #expect(try Self.ask(off, e.qname, .a, dnssecOK: dnssecOK).rcode == .noError)
+                }
+            }
+        }
+        // The same segment (its record and packet caches full of unvalidated answers), now
+        // with validation: nothing unvalidated is served as it was.
+        let on = try WorkerProcess(address: lab.listenAddress(base + ".210.14"), segment: segment,
+                                   rootHints: lab.paths.rootHints, extra: Self.validating(lab))
+        defer { on.stop() }
+        for dnssecOK in [false, true] {
+            let b = try Self.ask(on, bogus.qname, .a, dnssecOK: dnssecOK)
+            #expect(b.rcode == .servFail, "\(b.presentation)")
+            let s = try Self.ask(on, secure.qname, .a, dnssecOK: dnssecOK, ad: true)
+            #expect(s.rcode == .noError && s.header.authenticData, "\(s.presentation)")
         }
     }
 

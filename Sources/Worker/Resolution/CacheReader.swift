@@ -14,9 +14,12 @@ struct CacheReader: Sendable {
     var validating = false
     var bogusReasons = BogusReasons()
 
-    /// The verdict of a cached entry of `name`/`type` in `state`.
+    /// The verdict of a cached entry of `name`/`type` in `state`. Without validation, none: a
+    /// worker with `dnssec: off` sets no AD and answers bogus data even when a validating
+    /// worker of the same segment stored the verdict.
     func verdict(_ state: ValidationState, _ name: DNSName, _ type: RRType) -> ValidationVerdict {
-        ValidationVerdict(state, reason: state == .bogus ? bogusReasons.reason(name, type) : nil)
+        guard validating else { return .indeterminate }
+        return ValidationVerdict(state, reason: state == .bogus ? bogusReasons.reason(name, type) : nil)
     }
 
     /// Whether a cached entry in `state` may answer.
