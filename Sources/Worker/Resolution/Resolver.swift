@@ -78,6 +78,9 @@ public final class Resolver: Sendable {
     /// upstream queries.
     private let inflight = Mutex<[Question: Task<Resolution, Never>]>([:])
 
+    /// With `dnssec`, responses are validated by a ``DNSSECValidator`` that fetches missing
+    /// DNSKEY and DS sets through this resolver (it replaces `validator`), cached answers
+    /// without a verdict are resolved again, and each ``Resolution`` carries its verdict.
     public init(cache: any ResolverCache, upstream: any UpstreamSender, hints: RootHints,
                 limits: ResolverLimits = ResolverLimits(), validator: any ResponseValidator = NoValidation(),
                 dnssec: DNSSECSettings? = nil,
