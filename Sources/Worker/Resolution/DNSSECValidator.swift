@@ -211,9 +211,13 @@ final class ResolvingChain: ChainSource {
             return nil
         }
         return await ValidationScope.$fetching.withValue(ValidationScope.fetching.union([key])) {
+            // The resolution's fetches share one upstream budget (``ResolverLimits/maxUpstreamQueries``),
+            // beside its own: a chain of trust cannot multiply the queries one client query causes.
             var ctx = ResolutionContext(tracer: nil)
+            let before = ValidationScope.charges?.upstreamQueries ?? 0
+            ctx.upstreamQueries = before
             let step = await iterator.lookup(q, depth: depth, &ctx)
-            ValidationScope.charges?.spent(upstreamQueries: ctx.upstreamQueries)
+            ValidationScope.charges?.spent(upstreamQueries: ctx.upstreamQueries - before)
             return step
         }
     }
