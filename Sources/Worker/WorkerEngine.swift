@@ -37,7 +37,7 @@ public final class WorkerEngine: Sendable {
         self.pendingSlot = pendingSlot
         self.segment = segment
         self.resolver = resolver
-        self.packets = PacketAnswers(segment.packets)
+        self.packets = PacketAnswers(segment.packets, validating: resolver.dnssecValidator != nil)
         self.acl = acl
         self.stats = stats
         self.logger = logger
@@ -121,8 +121,8 @@ public final class WorkerEngine: Sendable {
     private func resolveUncounted(_ q: ClientQuery) async -> [UInt8] {
         let r = await resolver.resolve(q.question)
         stats.add(.upstreamQueries, UInt64(r.upstreamQueries))
-        if r.rcode == .servFail { stats.add(.errors) }
         var m = ResponseBuilder.message(for: q, r)
+        if m.rcode == .servFail { stats.add(.errors) }
         packets.store(m, for: q, resolution: r)
         if let b = try? m.serialize(maxSize: q.maxResponseSize) { return b }
         m.answers = []; m.authority = []; m.additional = []

@@ -20,7 +20,11 @@ struct WorkerCommand: ParsableCommand {
             root hints compiled in, and attaches the segment of instance "default" (/shoal.default.v2), \
             creating it if needed. Normally shoald starts workers with inherited sockets \
             (--udp-fd/--tcp-fd); --listen is for development and tests.
-            DNSSEC validation is not implemented yet: records are kept with state "indeterminate".
+            DNSSEC: with --dnssec validate, answers are validated from the trust anchors \
+            (--trust-anchor, default the IANA root anchors): secure ones carry AD for clients that \
+            set DO or AD, bogus ones are SERVFAIL with an Extended DNS Error, cached bogus for \
+            --dnssec-bogus-ttl seconds; CD=1 clients get the data unvalidated. Off by default: \
+            records are then kept with state "indeterminate" and AD is never set.
             """,
         version: ShoalVersion.string)
 
@@ -39,7 +43,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("root-hints"), help: "Root hints file (named.root format). Default: built in.")
     var rootHints: String?
 
-    @Option(name: .customLong("trust-anchor"), help: "Trust anchor file (DS or DNSKEY records). Default: the IANA root anchors, built in. Checked and kept for validation, which is not implemented yet.")
+    @Option(name: .customLong("trust-anchor"), help: "Trust anchor file (DS or DNSKEY records). Default: the IANA root anchors, built in. Used with --dnssec validate.")
     var trustAnchor: String?
 
     @Option(name: .customLong("segment"), help: "Instance name of the shared segment (/shoal.NAME.vN, N the layout version). Default \"default\".")
@@ -72,6 +76,15 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("do-not-query"), help: "Address block never sent queries (repeatable; replaces the file's list).")
     var doNotQuery: [String] = []
 
+    @Option(name: .customLong("dnssec"), help: "validate or off (default off): DNSSEC validation.")
+    var dnssec: String?
+
+    @Option(name: .customLong("dnssec-bogus-ttl"), help: "Seconds a bogus DNSSEC verdict is cached. Default 60.")
+    var dnssecBogusTTL: Int?
+
+    @Option(name: .customLong("negative-trust-anchor"), help: "Name at and below which DNSSEC is not validated (RFC 7646; repeatable; replaces the file's list).")
+    var negativeTrustAnchors: [String] = []
+
     @Flag(name: .customLong("check-config"), help: "Check the configuration and files, print the result, and exit.")
     var checkConfig = false
 
@@ -101,6 +114,17 @@ struct WorkerCommand: ParsableCommand {
         if let v = upstreamPort { s.limits.upstreamPort = v }
         if let v = doNotQueryLocalhost { s.limits.doNotQueryLocalhost = v }
         if !doNotQuery.isEmpty { s.limits.doNotQuery = try WorkerSettings.addressBlocks(doNotQuery) }
+        if let v = dnssec {
+            guard let mode = WorkerSettings.DNSSECMode(rawValue: v) else {
+                throw ValidationError("--dnssec \(v): expected validate or off")
+            }
+            s.dnssec = mode
+        }
+        if !negativeTrustAnchors.isEmpty { s.negativeTrustAnchors = negativeTrustAnchors }
+        if let v = dnssecBogusTTL {
+            guard (1...86_400).contains(v) else { throw ValidationError("--dnssec-bogus-ttl \(v): expected 1...86400 seconds") }
+            s.dnssecBogusTTL = UInt32(v)
+        }
         return s
     }
 
@@ -139,10 +163,14 @@ struct WorkerCommand: ParsableCommand {
             hints = .iana
         }
         let anchors: [ResourceRecord]
+        let dnssecSettings: DNSSECSettings
         if let path = s.trustAnchor {
-            anchors = try loadTrustAnchors(path: path, contents: try readFile(path))
+            let text = try readFile(path)
+            anchors = try loadTrustAnchors(path: path, contents: text)
+            dnssecSettings = try s.dnssecSettings(trustAnchorText: text)
         } else {
             anchors = try loadTrustAnchors(path: "built-in root anchors", contents: ianaRootTrustAnchors)
+            dnssecSettings = try s.dnssecSettings(trustAnchorText: nil)
         }
         let acl = s.allow.isEmpty ? AccessControl.localDefault : AccessControl(allowed: try s.allow.map { try AccessControl.Block($0) })
         let traceNames = Set(try s.trace.map { try DNSName($0) })
@@ -150,11 +178,12 @@ struct WorkerCommand: ParsableCommand {
         if checkConfig {
             print("shoal-worker: configuration OK: listen \(specs.map(\.description).joined(separator: ", ")); "
                   + "root hints \(s.rootHints ?? "built in") (\(hints.addresses.count) servers); "
-                  + "trust anchors \(s.trustAnchor ?? "built in") (\(anchors.count)); segment \(SegmentName.forInstance(s.segment)); "
+                  + "trust anchors \(s.trustAnchor ?? "built in") (\(anchors.count)); dnssec \(s.dnssec.rawValue)"
+                  + (s.dnssec == .validate ? " (bogus TTL \(s.dnssecBogusTTL) s, at most \(s.dnssecLimits.verificationsPerResolution) verifications per resolution)" : "") + "; segment \(SegmentName.forInstance(s.segment)); "
                   + "allow \(acl.allowed.map(\.description).joined(separator: " "))")
             return
         }
-        logger.notice("trust anchors: \(anchors.count) records; DNSSEC validation is not implemented yet")
+        logger.notice("trust anchors: \(anchors.count) records; DNSSEC validation \(s.dnssec == .validate ? "on" : "off")")
 
         let (seg, outcome) = try SharedSegment.openOrCreate(name: SegmentName.forInstance(s.segment),
                                                              geometry: .sized(megabytes: s.segmentSizeMiB))
@@ -175,7 +204,9 @@ struct WorkerCommand: ParsableCommand {
                                  ednsReprobeSeconds: s.limits.ednsReprobeSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
         let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
-                                limits: s.limits, executor: WorkerExecutors.ioReactor, logger: logger,
+                                limits: s.limits,
+                                dnssec: s.dnssec == .validate ? dnssecSettings : nil,
+                                executor: WorkerExecutors.ioReactor, logger: logger,
                                 traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger,
                                   maxResolutions: s.maxResolutions, pendingSlot: s.workerSlot)

@@ -1,4 +1,7 @@
 import DNSCore
+import Foundation
+import DNSSEC
+import ShoalLab
 import Testing
 @testable import Worker
 
@@ -26,6 +29,57 @@ import Testing
         #expect(s.rootHints == nil)
     }
 
+    @Test func dnssecKeys() throws {
+        #expect(WorkerSettings().dnssec == .off && WorkerSettings().dnssecBogusTTL == 60)
+        var s = WorkerSettings()
+        try s.apply(yaml: "dnssec: validate\ndnssec-bogus-ttl: 15\ntrust-anchor: /etc/shoal/root.ds\n", file: "w.yaml")
+        #expect(s.dnssec == .validate && s.dnssecBogusTTL == 15 && s.trustAnchor == "/etc/shoal/root.ds")
+        try s.apply(yaml: "dnssec-max-verifications: 32\ndnssec-max-keys-per-signature: 2\n"
+                    + "dnssec-max-signatures-per-rrset: 3\ndnssec-max-nsec3-hashes: 50\n", file: "w.yaml")
+        #expect(s.dnssecLimits == WorkLimits(keysPerSignature: 2, signaturesPerRRset: 3, verificationsPerResolution: 32,
+                                             nsec3HashesPerAnswer: 50))
+        #expect(try s.dnssecSettings(trustAnchorText: nil).policy.limits.verificationsPerResolution == 32)
+        try s.apply(yaml: "negative-trust-anchors: [Broken.Example., other.test.]\n", file: "w.yaml")
+        #expect(try s.dnssecSettings(trustAnchorText: nil).negativeAnchors.covering(try DNSName("www.broken.example."))
+                == (try DNSName("broken.example.")))
+        try s.apply(yaml: "dnssec: off\n", file: "w.yaml")
+        #expect(s.dnssec == .off)
+    }
+
+    @Test("shoal-worker --check-config reads the trust-anchor file and says whether it validates")
+    func workerCheckConfigDNSSEC() throws {
+        let exe = try #require(BuildProducts.executable("shoal-worker"))
+        let dir = NSTemporaryDirectory() + "worker-check-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func run(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = ["--check-config", "--listen", "127.59.9.9:5300"] + args
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, out)
+        }
+        // The lab's kind of anchor file: a DS record of the root.
+        let anchor = dir + "/root.ds"
+        try ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n"
+            .write(toFile: anchor, atomically: true, encoding: .utf8)
+        let (ok, out) = try run(["--dnssec", "validate", "--trust-anchor", anchor, "--dnssec-bogus-ttl", "20"])
+        #expect(ok == 0, "\(out)")
+        #expect(out.contains("dnssec validate (bogus TTL 20 s, at most 64 verifications per resolution)"), "\(out)")
+        let (off, offOut) = try run([])
+        #expect(off == 0 && offOut.contains("dnssec off"), "\(offOut)")
+        let (bad, badOut) = try run(["--dnssec", "maybe"])
+        #expect(bad != 0 && badOut.contains("expected validate or off"), "\(badOut)")
+        try ". IN DS not-a-digest\n".write(toFile: anchor, atomically: true, encoding: .utf8)
+        let (broken, brokenOut) = try run(["--dnssec", "validate", "--trust-anchor", anchor])
+        #expect(broken != 0 && brokenOut.contains(anchor), "\(brokenOut)")
+    }
+
     @Test func doNotQueryKeys() throws {
         #expect(WorkerSettings().limits.doNotQueryLocalhost && WorkerSettings().limits.doNotQuery.isEmpty)
         var s = WorkerSettings()
@@ -47,6 +101,9 @@ import Testing
         ("listen: [", "not valid YAML"),
         ("listen: 127.0.0.1\n\nsegment-size: big", "bad.yaml:3: 'segment-size' must be an integer"),
         ("segment: a\nworkerz: 2", "bad.yaml:2: unknown key 'workerz'"),
+        ("dnssec: on", "bad.yaml:1: 'dnssec' must be validate or off"),
+        ("dnssec-bogus-ttl: 0", "'dnssec-bogus-ttl' must be an integer in 1"),
+        ("negative-trust-anchors: [\"a..b\"]", "'negative-trust-anchors' has an invalid name"),
     ])
     func mistakesNameTheKeyAndFile(yaml: String, message: String) {
         var s = WorkerSettings()

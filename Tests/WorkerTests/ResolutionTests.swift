@@ -29,7 +29,8 @@ struct ResolutionTests {
     func agreesWithUnboundNameByName() throws {
         try WorkerLab.withWorker("peer", host: ".201.2") { worker, lab in
             let unboundAddress = lab.listenAddress(lab.hierarchy.plan.prefix + ".201.3")
-            // Validation off on both sides: Shoal does not validate yet.
+            // Validation off on both sides (the worker's default); `DNSSECUnboundAgreementTests`
+            // compares the two validating, AD bit included.
             let unbound = try UnboundPeer.start(lab, address: unboundAddress, name: "unbound-worker-peer", validate: false)
             defer { unbound.terminate(); unbound.waitUntilExit() }
             let peer = WorkerProcess.Client(address: unboundAddress, port: 53)

@@ -1,4 +1,5 @@
 import DNSCore
+import DNSSEC
 import Yams
 
 /// Everything a worker is configured with, with the built-in defaults.
@@ -22,6 +23,40 @@ public struct WorkerSettings: Sendable, Equatable {
     public var tcp = TCPLimits()
     /// Resolutions in progress at once (see ``WorkerEngine/maxResolutions``).
     public var maxResolutions = 2048
+    /// DNSSEC validation (`dnssec: validate | off`).
+    public var dnssec = DNSSECMode.off
+    /// Seconds a bogus verdict is cached (`dnssec-bogus-ttl`).
+    public var dnssecBogusTTL: UInt32 = 60
+    /// Validation work caps (KeyTrap, CVE-2023-50387; CVE-2023-50868): `dnssec-max-…` keys.
+    public var dnssecLimits = WorkLimits()
+    /// Names below which validation is off (RFC 7646 negative trust anchors), fixed at start.
+    public var negativeTrustAnchors: [String] = []
+
+    /// The validator's settings: these caps and bogus TTL, and the trust anchors of
+    /// `trustAnchorText` (the `trust-anchor` file's contents) or, without it, the IANA root's.
+    public func dnssecSettings(trustAnchorText: String?) throws(ConfigError) -> DNSSECSettings {
+        var d: DNSSECSettings
+        if let text = trustAnchorText {
+            d = try DNSSECSettings(trustAnchorFile: trustAnchor ?? "trust anchor", contents: text, bogusTTL: dnssecBogusTTL)
+        } else {
+            d = DNSSECSettings(bogusTTL: dnssecBogusTTL)
+        }
+        d.policy.limits = dnssecLimits
+        do {
+            d.negativeAnchors = NegativeTrustAnchors(try negativeTrustAnchors.map { try DNSName($0).lowercased })
+        } catch {
+            throw ConfigError("negative-trust-anchors: \(error)")
+        }
+        return d
+    }
+
+    /// Whether the worker validates DNSSEC.
+    public enum DNSSECMode: String, Sendable, Equatable, CaseIterable {
+        /// Validate: AD on secure answers for DO/AD clients, SERVFAIL with EDE for bogus ones.
+        case validate
+        /// No validation: every record is cached "indeterminate", AD is never set.
+        case off
+    }
 
     public init() {}
 
@@ -36,6 +71,11 @@ public struct WorkerSettings: Sendable, Equatable {
         ("upstream-timeout-ms", "milliseconds"), ("tcp-max-connections", "integer"),
         ("tcp-idle-timeout", "seconds"), ("max-resolutions", "integer"), ("edns-reprobe-seconds", "seconds"),
         ("do-not-query-localhost", "true/false"), ("do-not-query", "list of address blocks"),
+        ("dnssec", "validate or off"), ("dnssec-bogus-ttl", "seconds"),
+        ("dnssec-max-verifications", "signature verifications per client resolution"),
+        ("dnssec-max-keys-per-signature", "integer"), ("dnssec-max-signatures-per-rrset", "integer"),
+        ("dnssec-max-nsec3-hashes", "NSEC3 hash computations per answer"),
+        ("negative-trust-anchors", "list of names (validation off at and below each)"),
     ]
 
     /// Applies a YAML mapping of the keys above. Keys of shoald and the bridge (the same file
@@ -68,6 +108,25 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = try d.int("max-resolutions", 1...1_000_000) { maxResolutions = v }
         if let v = try d.int("edns-reprobe-seconds", 1...604_800) { limits.ednsReprobeSeconds = UInt32(v) }
         if let v = try d.bool("do-not-query-localhost") { limits.doNotQueryLocalhost = v }
+        if d.contains("dnssec") {
+            // YAML 1.1 reads a bare `off` as false.
+            if let off = try? d.bool("dnssec"), !off {
+                dnssec = .off
+            } else if let v = try? d.string("dnssec"), let mode = DNSSECMode(rawValue: v) {
+                dnssec = mode
+            } else {
+                throw d.error("dnssec", "must be validate or off")
+            }
+        }
+        if let v = try d.int("dnssec-bogus-ttl", 1...86_400) { dnssecBogusTTL = UInt32(v) }
+        if let v = try d.int("dnssec-max-verifications", 1...10_000) { dnssecLimits.verificationsPerResolution = v }
+        if let v = try d.int("dnssec-max-keys-per-signature", 1...64) { dnssecLimits.keysPerSignature = v }
+        if let v = try d.int("dnssec-max-signatures-per-rrset", 1...64) { dnssecLimits.signaturesPerRRset = v }
+        if let v = try d.int("dnssec-max-nsec3-hashes", 1...10_000) { dnssecLimits.nsec3HashesPerAnswer = v }
+        if let v = try d.list("negative-trust-anchors") {
+            for n in v where (try? DNSName(n)) == nil { throw d.error("negative-trust-anchors", "has an invalid name: \(n)") }
+            negativeTrustAnchors = v
+        }
         if let v = try d.list("do-not-query") {
             do {
                 limits.doNotQuery = try Self.addressBlocks(v)

@@ -10,8 +10,16 @@ import ShmCache
 /// what one worker stores every worker answers from.
 public struct PacketAnswers: Sendable {
     let packets: PacketCache
+    /// This worker validates DNSSEC. Responses it stores are marked validated (the header's Z
+    /// bit, cleared before any client sees it): the segment outlives a restart with
+    /// validation turned on, and the entries a non-validating worker stored (AD clear, bogus
+    /// data as NOERROR) must not be served as validated; such an entry is a miss here.
+    let validating: Bool
 
-    public init(_ packets: PacketCache) { self.packets = packets }
+    public init(_ packets: PacketCache, validating: Bool = false) {
+        self.packets = packets
+        self.validating = validating
+    }
 
     /// The cached response for `q`, personalised (ID, name spelling, RD, OPT) and aged; nil on
     /// a miss. The hit path: no message is parsed or built unless the response must be cut
@@ -24,6 +32,12 @@ public struct PacketAnswers: Sendable {
               var wire = hit.response(id: q.id, now: now) else { return nil }
         PacketAging.personalize(&wire, id: q.id, queryName: q.wireName)
         PacketAging.setRecursionDesired(&wire, q.recursionDesired)
+        guard wire.count > 3 else { return nil }
+        if validating && wire[3] & 0x40 == 0 { return nil }   // stored without validation
+        wire[3] &= ~0x40
+        // Stored with AD as validation says; only clients that set DO or AD see it (RFC 6840
+        // §5.8), and never from a worker that does not validate.
+        if !validating || (!q.dnssecOK && !q.authenticData) { wire[3] &= ~0x20 }
         if q.hasEDNS {
             PacketAging.appendOPT(&wire, udpPayloadSize: QueryScreen.ednsPayloadSize, dnssecOK: q.dnssecOK)
         }
@@ -36,12 +50,15 @@ public struct PacketAnswers: Sendable {
     }
 
     /// Stores `response`, the answer to `q` that `resolution` produced, when it may be served
-    /// to others: NOERROR or NXDOMAIN, nothing stale, for the lowest TTL of its answer and
+    /// to others: NOERROR or NXDOMAIN (a bogus answer to a client without CD is SERVFAIL, never
+    /// stored; a CD client's is stored under the CD key), nothing stale, for the lowest TTL of its answer and
     /// authority records (none at 0). Stored without OPT, which is added per client.
     func store(_ response: Message, for q: ClientQuery, resolution: Resolution) {
-        guard (resolution.rcode == .noError || resolution.rcode == .nxDomain) && !resolution.stale else { return }
+        guard (response.rcode == .noError || response.rcode == .nxDomain) && !resolution.stale else { return }
         var stored = response
         stored.edns = nil
+        stored.header.authenticData = validating && resolution.isSecure
+        stored.header.zero = validating   // "validated": see `validating`
         let ttl = (stored.answers + stored.authority).map(\.ttl).min() ?? 0
         guard ttl > 0, let full = try? stored.serialize() else { return }
         // The cache lower-cases the name in its key itself.

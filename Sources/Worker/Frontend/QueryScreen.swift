@@ -166,6 +166,8 @@ struct PacketQuery {
     var id: UInt16
     var recursionDesired: Bool
     var checkingDisabled: Bool
+    /// The client set AD: it wants the AD bit even without DO (RFC 6840 §5.7).
+    var authenticData: Bool
     var name: DNSName
     /// The question name exactly as the client wrote it.
     var wireName: ArraySlice<UInt8>
@@ -179,6 +181,7 @@ struct PacketQuery {
         id = q.message.header.id
         recursionDesired = q.message.header.recursionDesired
         checkingDisabled = q.message.header.checkingDisabled
+        authenticData = q.message.header.authenticData
         name = q.question.name
         wireName = q.wireName[...]
         type = q.question.type
@@ -206,6 +209,7 @@ struct PacketQuery {
         id = UInt16(b[0]) << 8 | UInt16(b[1])
         recursionDesired = b[2] & 0x01 != 0
         checkingDisabled = b[3] & 0x10 != 0
+        authenticData = b[3] & 0x20 != 0
         if b[11] == 1 {
             // OPT at the root, version 0, no options: 11 bytes.
             let o = r.offset

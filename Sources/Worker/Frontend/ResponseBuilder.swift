@@ -5,14 +5,18 @@ public enum ResponseBuilder {
     /// Types that are DNSSEC metadata: left out for clients without DO unless asked for.
     static func isDNSSECType(_ t: RRType) -> Bool { t == .rrsig || t == .nsec || t == .nsec3 }
 
-    /// The full response message (before size limits).
+    /// The full response message (before size limits): a bogus resolution is SERVFAIL with
+    /// its EDE unless the client set CD; AD is set on secure data when the client set DO or
+    /// AD (RFC 6840 §5.7–5.8).
     public static func message(for q: ClientQuery, _ r: Resolution) -> Message {
+        let r = r.forClient(checkingDisabled: q.message.header.checkingDisabled)
         var h = Header(id: q.message.header.id)
         h.isResponse = true
         h.opcode = .query
         h.recursionDesired = q.message.header.recursionDesired
         h.recursionAvailable = true
         h.checkingDisabled = q.message.header.checkingDisabled
+        h.authenticData = r.isSecure && r.rcode != .servFail && (q.dnssecOK || q.message.header.authenticData)
         var m = Message(header: h, questions: [q.question])
         let dnssec = q.dnssecOK
         func records(_ sets: [RRSet]) -> [ResourceRecord] {

@@ -11,10 +11,50 @@ import ShmCache
 public protocol ResponseValidator: Sendable {
     /// The validation state of `response` to `question`, sent by a server of `zone`.
     func validate(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationState
+    /// The state with, when bogus, the Extended DNS Error (RFC 8914) a SERVFAIL carries.
+    func verdict(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationVerdict
+    /// How long a bogus verdict is cached, in seconds.
+    var bogusTTL: UInt32 { get }
 }
 
-/// No validation (the worker's validator is not written yet): every response is
-/// ``ValidationState/indeterminate``, which the cache writer stores as before.
+extension ResponseValidator {
+    public func verdict(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationVerdict {
+        let state = await validate(response, question: question, zone: zone)
+        return ValidationVerdict(state, reason: state == .bogus ? ede(.dnssecBogus) : nil)
+    }
+    public var bogusTTL: UInt32 { 60 }
+}
+
+/// A DNSSEC verdict as the resolver carries it: the state cached with the data and, when
+/// bogus, why (the Extended DNS Error of the SERVFAIL).
+public struct ValidationVerdict: Sendable, Equatable {
+    public var state: ValidationState
+    public var reason: ExtendedDNSError?
+
+    public init(_ state: ValidationState, reason: ExtendedDNSError? = nil) {
+        self.state = state
+        self.reason = reason
+    }
+
+    public static let indeterminate = ValidationVerdict(.indeterminate)
+
+    /// The verdict of data made of both parts: bogus if either is, then indeterminate (not
+    /// validated), then insecure; secure only when both are.
+    public func combined(with o: ValidationVerdict) -> ValidationVerdict {
+        func rank(_ s: ValidationState) -> Int {
+            switch s {
+            case .bogus: 3
+            case .secure: 0
+            case .insecure: 1
+            default: 2
+            }
+        }
+        return rank(o.state) > rank(state) ? o : self
+    }
+}
+
+/// No validation (`dnssec: off`): every response is ``ValidationState/indeterminate``, which
+/// the cache writer stores as such; AD is never set and nothing is SERVFAIL for DNSSEC.
 public struct NoValidation: ResponseValidator {
     public init() {}
     public func validate(_ response: UpstreamResponse, question: Question, zone: DNSName) async -> ValidationState {
@@ -29,10 +69,22 @@ struct CacheWriter: Sendable {
     let cache: any ResolverCache
     let limits: ResolverLimits
 
-    /// Stores `r`, the answer to `question`, as its validation state allows: nothing of a
-    /// bogus response is cached; any other state caches as before.
-    func store(_ r: UpstreamResponse, question: Question, authoritative: Bool, validation: ValidationState) {
-        guard validation != .bogus else { return }
+    /// Stores `r`, the answer to `question`, with its validation state: answer data, DS sets
+    /// and negative answers carry the verdict (a bogus one for at most `bogusTTL` seconds, so
+    /// it is not re-validated per query and CD=1 clients still get the data); NS sets and glue,
+    /// which a referral does not sign, are stored not validated.
+    func store(_ r: UpstreamResponse, question: Question, authoritative: Bool, validation: ValidationState,
+               bogusTTL: UInt32 = 60) {
+        let bogus = validation == .bogus
+        func verdictTTL(_ s: RRSet) -> RRSet {
+            var s = capped(s)
+            if bogus { s.ttl = min(s.ttl, bogusTTL) }
+            return s
+        }
+        // A bogus response (perhaps forged) does not replace validated data of the same set.
+        func mayStore(_ s: RRSet) -> Bool {
+            !bogus || cache.rrset(s.name, s.type, allowStale: false)?.validation != .secure
+        }
         let answerRank: Rank = authoritative ? .authoritativeAnswer : .nonAuthoritativeAnswer
         // CNAMEs synthesized from a DNAME are not cached: the DNAME is, and lookups under it
         // synthesize again (so answers from the cache still show the DNAME).
@@ -40,20 +92,23 @@ struct CacheWriter: Sendable {
         for s in r.chain + r.answers {
             defer { previous = s }
             if s.type == .cname, let p = previous, p.type == .dname, s.name.isStrictSubdomain(of: p.name) { continue }
-            cache.store(capped(s), rank: answerRank)
+            if mayStore(s) { cache.store(verdictTTL(s), rank: answerRank, validation: validation) }
         }
         switch r.kind {
         case let .referral(child):
             // RFC 2181 §5.4.1: a referral's NS set ranks with additional data, below anything
             // the child says about itself.
             for s in r.authority where s.type == .ns && s.name == child { cache.store(capped(s), rank: .additional) }
-            for s in r.authority where s.type == .ds { cache.store(capped(s), rank: .authoritativeAuthority) }
+            for s in r.authority where s.type == .ds && mayStore(s) {
+                cache.store(verdictTTL(s), rank: .authoritativeAuthority, validation: validation)
+            }
             for s in r.glue { cache.store(capped(s), rank: .glue) }
         case .nxDomain, .noData:
-            let ttl = negativeTTL(r.authority)
+            let ttl = bogus ? min(negativeTTL(r.authority), bogusTTL) : negativeTTL(r.authority)
             if ttl > 0, let name = r.finalName {
                 let kind: NegativeAnswer.Kind = r.kind == .nxDomain ? .nxDomain : .noData
-                cache.storeNegative(name, question.type, NegativeAnswer(kind: kind, authority: r.authority, ttl: ttl))
+                cache.storeNegative(name, question.type, NegativeAnswer(kind: kind, authority: r.authority, ttl: ttl,
+                                                                        validation: validation))
             }
         case .answer:
             // The zone's own NS set in an authoritative answer refreshes the delegation (it

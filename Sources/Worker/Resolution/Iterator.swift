@@ -18,6 +18,8 @@ final class Iterator: Sendable {
     let writer: CacheWriter
     let limits: ResolverLimits
     let executor: any TaskExecutor
+    /// Why recent bogus verdicts were bogus, for the EDE of answers read back from the cache.
+    let bogusReasons: BogusReasons
 
     /// Zones whose servers failed a minimised query (RFC 9156 §2.3), with the monotonic second
     /// until which their names go out whole.
@@ -38,7 +40,9 @@ final class Iterator: Sendable {
     }
 
     init(reader: CacheReader, selection: ServerSelection, fallbacks: UpstreamFallbacks,
-         validator: any ResponseValidator, writer: CacheWriter, limits: ResolverLimits, executor: any TaskExecutor) {
+         validator: any ResponseValidator, writer: CacheWriter, limits: ResolverLimits, executor: any TaskExecutor,
+         bogusReasons: BogusReasons) {
+        self.bogusReasons = bogusReasons
         self.reader = reader
         self.selection = selection
         self.fallbacks = fallbacks
@@ -144,7 +148,8 @@ final class Iterator: Sendable {
                 }
                 // DS questions must stay with the parent: a referral to the name itself ends here.
                 if q.type == .ds && child == q.name {
-                    return ResolutionStep(chain: [], outcome: .negative(.noData, r.authority.filter { $0.type != .ns }))
+                    return ResolutionStep(chain: [], outcome: .negative(.noData, r.authority.filter { $0.type != .ns }),
+                                          verdict: r.verdict)
                 }
                 zone = child
                 parentGlue = nil
@@ -173,13 +178,15 @@ final class Iterator: Sendable {
             }
             switch r.kind {
             case .answer:
-                return ResolutionStep(chain: r.chain, outcome: .answer(r.answers))
+                return ResolutionStep(chain: r.chain, outcome: .answer(r.answers), verdict: r.verdict)
             case let .alias(next):
-                return ResolutionStep(chain: r.chain, outcome: .alias(next))
+                return ResolutionStep(chain: r.chain, outcome: .alias(next), verdict: r.verdict)
             case .nxDomain:
-                return ResolutionStep(chain: r.chain, outcome: .negative(.nxDomain, writer.negativeAuthority(r.authority)))
+                return ResolutionStep(chain: r.chain, outcome: .negative(.nxDomain, writer.negativeAuthority(r.authority)),
+                                      verdict: r.verdict)
             case .noData:
-                return ResolutionStep(chain: r.chain, outcome: .negative(.noData, writer.negativeAuthority(r.authority)))
+                return ResolutionStep(chain: r.chain, outcome: .negative(.noData, writer.negativeAuthority(r.authority)),
+                                      verdict: r.verdict)
             case .referral, .lame, .failure, .invalid:
                 // queryZone only returns usable kinds; referrals were handled above.
                 return ResolutionStep(chain: [], outcome: .failure(ede(.other, "unexpected response kind")))
@@ -302,9 +309,16 @@ final class Iterator: Sendable {
             default:
                 ctx.trace("\(server) answered \(q) in \(reply.rtt.nanoseconds / 1000) µs: \(r.kind)")
                 // Classification → validation → cache write: the DNSSEC seam.
-                let validation = await validator.validate(r, question: q, zone: zone)
-                writer.store(r, question: q, authoritative: reply.message.header.authoritative, validation: validation)
-                return .success(r)
+                // The validator's sub-resolutions (DNSKEY and DS sets) go one level deeper.
+                let verdict = await ValidationScope.$depth.withValue(depth) {
+                    await validator.verdict(r, question: q, zone: zone)
+                }
+                if let reason = verdict.reason { bogusReasons.remember(q, finalName: r.finalName, reason) }
+                writer.store(r, question: q, authoritative: reply.message.header.authoritative, validation: verdict.state,
+                             bogusTTL: validator.bogusTTL)
+                var validated = r
+                validated.verdict = verdict
+                return .success(validated)
             }
         }
         return .failure(failure)

@@ -27,6 +27,8 @@ struct ResolutionStep {
     }
     var chain: [RRSet]
     var outcome: Outcome
+    /// The DNSSEC verdict of the chain and the outcome's data.
+    var verdict = ValidationVerdict.indeterminate
 }
 
 /// An Extended DNS Error (RFC 8914) with its text.

@@ -1,4 +1,5 @@
 import DNSCore
+import DNSSEC
 import Logging
 import Synchronization
 
@@ -14,11 +15,28 @@ public struct Resolution: Sendable, Equatable {
     public var stale: Bool
     /// Upstream queries this resolution sent.
     public var upstreamQueries: Int
+    /// The DNSSEC verdict of the whole answer (or denial): bogus when any part is, secure only
+    /// when every part is. A bogus resolution keeps its data for CD=1 clients;
+    /// ``forClient(checkingDisabled:)`` turns it into SERVFAIL for the others.
+    public var verdict: ValidationVerdict
 
     public init(rcode: RCode, answer: [RRSet] = [], authority: [RRSet] = [],
-                extendedErrors: [ExtendedDNSError] = [], stale: Bool = false, upstreamQueries: Int = 0) {
+                extendedErrors: [ExtendedDNSError] = [], stale: Bool = false, upstreamQueries: Int = 0,
+                verdict: ValidationVerdict = .indeterminate) {
         self.rcode = rcode; self.answer = answer; self.authority = authority
         self.extendedErrors = extendedErrors; self.stale = stale; self.upstreamQueries = upstreamQueries
+        self.verdict = verdict
+    }
+
+    /// The data is secure (a validated chain of trust reaches all of it).
+    public var isSecure: Bool { verdict.state == .secure }
+
+    /// What a client gets: a bogus resolution is SERVFAIL with its Extended DNS Error (RFC
+    /// 8914), unless the client set CD (RFC 4035 §3.2.2: it checks for itself).
+    public func forClient(checkingDisabled: Bool) -> Resolution {
+        guard verdict.state == .bogus, !checkingDisabled else { return self }
+        return Resolution(rcode: .servFail, extendedErrors: [verdict.reason ?? ExtendedDNSError(code: .dnssecBogus)],
+                          upstreamQueries: upstreamQueries, verdict: verdict)
     }
 }
 
@@ -60,20 +78,44 @@ public final class Resolver: Sendable {
     /// upstream queries.
     private let inflight = Mutex<[Question: Task<Resolution, Never>]>([:])
 
+    /// With `dnssec`, responses are validated by a ``DNSSECValidator`` that fetches missing
+    /// DNSKEY and DS sets through this resolver (it replaces `validator`), cached answers
+    /// without a verdict are resolved again, and each ``Resolution`` carries its verdict.
     public init(cache: any ResolverCache, upstream: any UpstreamSender, hints: RootHints,
                 limits: ResolverLimits = ResolverLimits(), validator: any ResponseValidator = NoValidation(),
+                dnssec: DNSSECSettings? = nil,
                 executor: any TaskExecutor, logger: Logger, traceNames: Set<DNSName> = []) {
         self.limits = limits
         self.executor = executor
         self.logger = logger
         self.traceNames = traceNames
         let selection = ServerSelection(cache: cache, hints: hints, limits: limits)
-        reader = CacheReader(cache: cache, hints: hints, limits: limits)
+        var reader = CacheReader(cache: cache, hints: hints, limits: limits)
+        // With `dnssec`, the validator fetches DNSKEY and DS sets through this resolver's own
+        // iteration: its source is attached to the iterator once that exists.
+        var chain: ResolvingChain?
+        var validator = validator
+        if let dnssec {
+            let source = ResolvingChain(cache: cache, limits: limits)
+            let v = DNSSECValidator(anchors: dnssec.anchors, policy: dnssec.policy, source: source,
+                                    bogusTTL: dnssec.bogusTTL, negativeAnchors: dnssec.negativeAnchors, logger: logger)
+            chain = source
+            validator = v
+            reader.validating = true
+            dnssecValidator = v
+        } else {
+            dnssecValidator = nil
+        }
+        self.reader = reader
         iterator = Iterator(reader: reader, selection: selection,
                             fallbacks: UpstreamFallbacks(upstream: upstream, cache: cache, selection: selection, limits: limits),
                             validator: validator, writer: CacheWriter(cache: cache, limits: limits),
-                            limits: limits, executor: executor)
+                            limits: limits, executor: executor, bogusReasons: reader.bogusReasons)
+        chain?.attach(iterator)
     }
+
+    /// The validator when DNSSEC validation is on (`dnssec:` settings given), else nil.
+    public let dnssecValidator: DNSSECValidator?
 
     /// The root NS question, whose resolution is the priming of RFC 8109.
     static let rootNS = Question(name: .root, type: .ns, qclass: .in)
@@ -114,10 +156,19 @@ public final class Resolver: Sendable {
         return r
     }
 
-    /// Resolves `q` without sharing, following aliases across zones.
+    /// Resolves `q` without sharing, following aliases across zones, with one validation
+    /// budget (``ResolutionCharges``) for all of it.
     func resolveFresh(_ q: Question) async -> Resolution {
+        let charges = ResolutionCharges()
+        var r = await ValidationScope.$charges.withValue(charges) { await resolveChain(q) }
+        r.upstreamQueries += charges.upstreamQueries
+        return r
+    }
+
+    private func resolveChain(_ q: Question) async -> Resolution {
         var ctx = ResolutionContext(tracer: traceNames.contains(q.name) ? logger : nil)
         var chain: [RRSet] = []
+        var verdict: ValidationVerdict?
         var name = q.name
         var seen: Set<DNSName> = []
         while true {
@@ -129,14 +180,16 @@ public final class Resolver: Sendable {
             }
             let step = await iterator.lookup(Question(name: name, type: q.type, qclass: q.qclass), depth: 0, &ctx)
             chain += step.chain
+            verdict = verdict.map { $0.combined(with: step.verdict) } ?? step.verdict
+            let v = verdict ?? .indeterminate
             switch step.outcome {
             case let .answer(sets):
-                return finish(&ctx, Resolution(rcode: .noError, answer: chain + sets))
+                return finish(&ctx, Resolution(rcode: .noError, answer: chain + sets, verdict: v))
             case let .alias(target):
                 name = target
             case let .negative(kind, authority):
                 return finish(&ctx, Resolution(rcode: kind == .nxDomain ? .nxDomain : .noError, answer: chain,
-                                               authority: authority))
+                                               authority: authority, verdict: v))
             case let .failure(e):
                 return finish(&ctx, Resolution(rcode: .servFail, extendedErrors: [e]))
             }
@@ -172,5 +225,32 @@ public final class Resolver: Sendable {
         guard sets.count > 1 else { return sets }
         var seen: Set<Question> = []
         return sets.filter { seen.insert(Question(name: $0.name.lowercased, type: $0.type, qclass: $0.rrclass)).inserted }
+    }
+}
+
+/// DNSSEC validation as the worker configures it (`dnssec: validate`).
+public struct DNSSECSettings: Sendable {
+    public var anchors: TrustAnchors
+    public var policy: ValidationPolicy
+    /// How long a bogus verdict is cached, in seconds (`dnssec-bogus-ttl`).
+    public var bogusTTL: UInt32
+    /// Names at and below which nothing is validated (answered insecure).
+    public var negativeAnchors = NegativeTrustAnchors()
+
+    public init(anchors: TrustAnchors = .ianaRoot, policy: ValidationPolicy = ValidationPolicy(), bogusTTL: UInt32 = 60) {
+        self.anchors = anchors
+        self.policy = policy
+        self.bogusTTL = bogusTTL
+    }
+}
+
+extension DNSSECSettings {
+    /// Settings whose trust anchors are the DS or DNSKEY records of a trust-anchor file.
+    public init(trustAnchorFile path: String, contents: String, bogusTTL: UInt32 = 60) throws(ConfigError) {
+        do {
+            self.init(anchors: try TrustAnchors.parse(contents, source: path), bogusTTL: bogusTTL)
+        } catch {
+            throw ConfigError("\(path): \(error)")
+        }
     }
 }

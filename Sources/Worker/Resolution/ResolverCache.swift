@@ -7,11 +7,14 @@ public struct RankedRRSet: Sendable, Equatable {
     public var rank: Rank
     /// True when served past its expiry (serve-stale, RFC 8767).
     public var stale: Bool
+    /// The DNSSEC verdict stored with the set (``ValidationState/indeterminate``: not validated).
+    public var validation: ValidationState
 
-    public init(set: RRSet, rank: Rank, stale: Bool = false) {
+    public init(set: RRSet, rank: Rank, stale: Bool = false, validation: ValidationState = .indeterminate) {
         self.set = set
         self.rank = rank
         self.stale = stale
+        self.validation = validation
     }
 }
 
@@ -22,11 +25,14 @@ public struct NegativeAnswer: Sendable, Equatable {
     /// SOA and NSEC/NSEC3 sets that prove it, TTLs reduced to what is left.
     public var authority: [RRSet]
     public var ttl: UInt32
+    /// The DNSSEC verdict of the denial (``ValidationState/indeterminate``: not validated).
+    public var validation: ValidationState
 
-    public init(kind: Kind, authority: [RRSet], ttl: UInt32) {
+    public init(kind: Kind, authority: [RRSet], ttl: UInt32, validation: ValidationState = .indeterminate) {
         self.kind = kind
         self.authority = authority
         self.ttl = ttl
+        self.validation = validation
     }
 }
 
@@ -40,6 +46,8 @@ public protocol ResolverCache: Sendable {
     func rrset(_ name: DNSName, _ type: RRType, allowStale: Bool) -> RankedRRSet?
     /// Stores `set` (its `ttl` relative to now) unless a higher-ranked copy is cached.
     func store(_ set: RRSet, rank: Rank)
+    /// Stores `set` with its DNSSEC verdict, unless a higher-ranked copy is cached.
+    func store(_ set: RRSet, rank: Rank, validation: ValidationState)
     /// A live negative answer for `name`/`type` (an NXDOMAIN entry of `name` answers every type).
     func negative(_ name: DNSName, _ type: RRType) -> NegativeAnswer?
     /// Stores a negative answer; NXDOMAIN is stored per name, NODATA per name and type.
@@ -56,3 +64,8 @@ public protocol ResolverCache: Sendable {
     func recordEDNSRejected(_ address: ServerAddress)
 }
 
+
+extension ResolverCache {
+    /// Caches that keep no DNSSEC state store the set alone.
+    public func store(_ set: RRSet, rank: Rank, validation: ValidationState) { store(set, rank: rank) }
+}

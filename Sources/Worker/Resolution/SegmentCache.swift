@@ -34,16 +34,18 @@ public struct SegmentCache: ResolverCache {
         // RFC 8767 §4: stale data goes out with a TTL of 30 seconds.
         let set = RRSet(name: name, type: type, rrclass: c.rrclass, ttl: c.isStale ? 30 : c.ttl,
                         rdatas: records.map(\.rdata), signatures: rrsigs)
-        return RankedRRSet(set: set, rank: c.rank, stale: c.isStale)
+        return RankedRRSet(set: set, rank: c.rank, stale: c.isStale, validation: c.validation)
     }
 
-    public func store(_ set: RRSet, rank: Rank) {
+    public func store(_ set: RRSet, rank: Rank) { store(set, rank: rank, validation: .indeterminate) }
+
+    public func store(_ set: RRSet, rank: Rank, validation: ValidationState) {
         guard !set.rdatas.isEmpty, set.ttl > 0 else { return }
         let result = segment.records.insert(
             name: set.name, type: set.type, class: set.rrclass, ttl: set.ttl,
             rdata: set.rdatas.map { $0.wire(type: set.type) },
             signatures: set.signatures.map { RData.rrsig($0).wire(type: .rrsig) },
-            rank: rank, now: shmNow())
+            validation: validation, rank: rank, now: shmNow())
         count(result)
     }
 
@@ -52,7 +54,7 @@ public struct SegmentCache: ResolverCache {
               let records = try? n.records() else { return nil }
         stats?.add(.negativeHits)
         return NegativeAnswer(kind: n.kind == .nxDomain ? .nxDomain : .noData,
-                              authority: RRSet.group(records), ttl: n.ttl)
+                              authority: RRSet.group(records), ttl: n.ttl, validation: n.validation)
     }
 
     public func storeNegative(_ name: DNSName, _ type: RRType, _ negative: NegativeAnswer) {
@@ -61,8 +63,10 @@ public struct SegmentCache: ResolverCache {
         let proofs = records.filter { $0.type != .soa }
         let now = shmNow()
         let result = negative.kind == .nxDomain
-            ? segment.negative.insertNXDomain(name: name, ttl: negative.ttl, soa: soa, proofs: proofs, now: now)
-            : segment.negative.insertNoData(name: name, type: type, ttl: negative.ttl, soa: soa, proofs: proofs, now: now)
+            ? segment.negative.insertNXDomain(name: name, ttl: negative.ttl, soa: soa, proofs: proofs,
+                                              validation: negative.validation, now: now)
+            : segment.negative.insertNoData(name: name, type: type, ttl: negative.ttl, soa: soa, proofs: proofs,
+                                            validation: negative.validation, now: now)
         count(result)
     }
 

@@ -43,6 +43,9 @@ public struct UpstreamResponse: Sendable, Equatable {
     /// The name the final data or negative answer is about.
     public var finalName: DNSName?
 
+    /// The DNSSEC verdict, set by the ``ResponseValidator`` after classification.
+    public var verdict = ValidationVerdict.indeterminate
+
     public init(kind: Kind) { self.kind = kind }
 
     /// Longest CNAME/DNAME chain followed inside one response (DESIGN.md caps chains).
