@@ -18,6 +18,11 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// Client queries dropped because the worker already had its maximum of resolutions in
     /// progress (PowerDNS Recursor's over-capacity-drops).
     public static let overloadDrops = StatCounter(rawValue: 10)
+    /// DNSSEC verdicts reached by validating responses (not per answer: a verdict stored in the
+    /// cache serves many).
+    public static let dnssecSecure = StatCounter(rawValue: 11)
+    public static let dnssecInsecure = StatCounter(rawValue: 12)
+    public static let dnssecBogus = StatCounter(rawValue: 13)
 
     /// Not a counter: the boot-clock second of the worker's last heartbeat (written each second
     /// by the worker, read by shoald to tell a wedged worker from a live one).
@@ -42,7 +47,7 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
     /// Sum of the timed latencies, in microseconds.
     public static let latencySumMicros = StatCounter(rawValue: 31)
 
-    public static let all: [StatCounter] = (0..<11).map { StatCounter(rawValue: $0) }
+    public static let all: [StatCounter] = (0..<14).map { StatCounter(rawValue: $0) }
     public static let answers: [StatCounter] = (16..<22).map { StatCounter(rawValue: $0) }
     /// Words per worker slot.
     public static let slotsPerWorker = 32
@@ -81,6 +86,9 @@ public struct StatCounter: RawRepresentable, Hashable, Sendable, CustomStringCon
         case 8: "timeouts"
         case 9: "errors"
         case 10: "overload-drops"
+        case 11: "dnssec-secure"
+        case 12: "dnssec-insecure"
+        case 13: "dnssec-bogus"
         case 14: "ready-pid"
         case 15: "heartbeat"
         case 16: "answers-noerror"

@@ -53,6 +53,10 @@ public enum PrometheusText {
         ])
         one("shoal_upstream_queries_total", "counter", "Queries sent to authoritative servers.", s[.upstreamQueries])
         one("shoal_upstream_timeouts_total", "counter", "Upstream queries that timed out.", s[.timeouts])
+        family("shoal_dnssec_results_total", "counter", "DNSSEC verdicts reached by validating responses, by result.", [
+            ("result=\"secure\"", "\(s[.dnssecSecure])"), ("result=\"insecure\"", "\(s[.dnssecInsecure])"),
+            ("result=\"bogus\"", "\(s[.dnssecBogus])"),
+        ])
         one("shoal_overload_drops_total", "counter", "Misses dropped because a worker had max-resolutions in progress.", s[.overloadDrops])
         one("shoal_reclaimed_slots_total", "counter", "Cache slots reclaimed from writers that died mid-write.", segment.reclaimedSlots)
         one("shoal_workers", "gauge", "Worker processes serving.", UInt64(supervision.workersRunning))

@@ -177,6 +177,10 @@ struct DNSSECLabTests {
         let cases = lab.hierarchy.expectedAnswers.filter { !$0.features.contains("lame-ns") }
             .enumerated().filter { i, e in i % 8 == 0 || e.dnssec != .secure }.map(\.element)
         for e in cases { _ = try Self.ask(first, e.qname, try #require(RRType(mnemonic: e.qtype)), dnssecOK: true) }
+        // Its verdicts are counted in its statistics (shoal_dnssec_results_total).
+        let counted = try SharedSegment.attach(name: SegmentName.forInstance(segment)).stats(workerSlot: 0)
+        #expect(counted.value(.dnssecSecure) > 0 && counted.value(.dnssecInsecure) > 0 && counted.value(.dnssecBogus) > 0,
+                "secure \(counted.value(.dnssecSecure)) insecure \(counted.value(.dnssecInsecure)) bogus \(counted.value(.dnssecBogus))")
 
         // A second validating worker on the segment whose only root server is a black hole:
         // asked without DO (another packet-cache key), it answers from the record and negative

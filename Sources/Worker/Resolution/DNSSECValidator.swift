@@ -27,6 +27,8 @@ public final class DNSSECValidator: ResponseValidator {
     let fetches: Bool
     public let bogusTTL: UInt32
     let logger: Logger?
+    /// Where verdicts are counted (the worker's statistics in the segment).
+    let counter: (any ResolverCache)?
     private let count = Atomic<Int>(0)
 
     /// Responses validated so far by this validator.
@@ -39,12 +41,14 @@ public final class DNSSECValidator: ResponseValidator {
         fetches = false
         bogusTTL = 60
         logger = nil
+        counter = nil
     }
 
     /// A validator whose DNSKEY and DS sets come from `source` (which resolves what is missing).
     init(anchors: TrustAnchors, policy: ValidationPolicy, source: ResolvingChain, bogusTTL: UInt32,
-         negativeAnchors: NegativeTrustAnchors = NegativeTrustAnchors(), logger: Logger?,
+         negativeAnchors: NegativeTrustAnchors = NegativeTrustAnchors(), logger: Logger?, counter: (any ResolverCache)? = nil,
          clock: @escaping @Sendable () -> UInt32 = { Clock.wallSeconds() }) {
+        self.counter = counter
         chain = ChainValidator(anchors: anchors, policy: policy, source: source, bogusTTL: bogusTTL,
                                negativeAnchor: { negativeAnchors.covering($0.lowercased) }, clock: clock)
         fetches = true
@@ -87,6 +91,7 @@ public final class DNSSECValidator: ResponseValidator {
         case .insecure?: v = ValidationVerdict(.insecure)
         case let .bogus(reason)?: v = ValidationVerdict(.bogus, reason: reason.extendedDNSError)
         }
+        counter?.countVerdict(v.state)
         logger?.debug("dnssec: validated \(question.name.presentation) \(question.type) from \(zone.presentation): \(security.map { "\($0)" } ?? "indeterminate")")
         return v
     }

@@ -98,7 +98,8 @@ public final class Resolver: Sendable {
         if let dnssec {
             let source = ResolvingChain(cache: cache, limits: limits)
             let v = DNSSECValidator(anchors: dnssec.anchors, policy: dnssec.policy, source: source,
-                                    bogusTTL: dnssec.bogusTTL, negativeAnchors: dnssec.negativeAnchors, logger: logger)
+                                    bogusTTL: dnssec.bogusTTL, negativeAnchors: dnssec.negativeAnchors, logger: logger,
+                                    counter: cache)
             chain = source
             validator = v
             reader.validating = true

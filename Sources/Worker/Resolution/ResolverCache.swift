@@ -62,10 +62,14 @@ public protocol ResolverCache: Sendable {
     func rejectsEDNS(_ address: ServerAddress) -> Bool
     /// Remembers that the server rejects EDNS, so later queries go without it at once.
     func recordEDNSRejected(_ address: ServerAddress)
+    /// Counts a DNSSEC verdict reached by validating a response (for the statistics).
+    func countVerdict(_ state: ValidationState)
 }
 
 
 extension ResolverCache {
     /// Caches that keep no DNSSEC state store the set alone.
     public func store(_ set: RRSet, rank: Rank, validation: ValidationState) { store(set, rank: rank) }
+    /// Caches without statistics count nothing.
+    public func countVerdict(_ state: ValidationState) {}
 }

@@ -117,6 +117,15 @@ public struct SegmentCache: ResolverCache {
         func forget(_ a: ServerAddress) { _ = seen.withLock { $0.removeValue(forKey: a) } }
     }
 
+    public func countVerdict(_ state: ValidationState) {
+        switch state {
+        case .secure: stats?.add(.dnssecSecure)
+        case .insecure: stats?.add(.dnssecInsecure)
+        case .bogus: stats?.add(.dnssecBogus)
+        default: break
+        }
+    }
+
     private func count(_ r: InsertResult) {
         switch r {
         case .inserted, .replaced: stats?.add(.inserts)
