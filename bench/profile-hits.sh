@@ -93,3 +93,11 @@ wait "$load_pid"
 q=$(completed)
 echo "== heap calls per query (uprobes on $libc; about $q queries in $((secs + 1)) s, counted for $secs s)"
 awk -F, -v q="$q" -v f="$((secs + 1))" -v s="$secs" '$1 ~ /^[0-9]+$/ { printf "  %-20s %10d  %.2f per query\n", $3, $1, $1 / (q * s / f) }' "$work/malloc.csv"
+
+note "allocation sites ($secs s)"
+load $((secs + 1)); sleep 0.5
+perf record -q -g -e probe_libc:malloc -o "$work/malloc.data" -p "$pid" -- sleep "$secs" >/dev/null 2>&1
+wait "$load_pid"
+echo "== where the hit path allocates (perf record -g -e probe_libc:malloc; callers of malloc, by share)"
+perf report -q -i "$work/malloc.data" --no-children --stdio -g caller,0.5,callee --percent-limit 5 2>/dev/null \
+    | grep -v '^$' | head -40

@@ -35,10 +35,7 @@ public struct CachedPacket: Hashable, Sendable {
         var out = response
         guard out.count >= 12 else { return nil }
         out[0] = UInt8(id >> 8); out[1] = UInt8(id & 0xFF)
-        let age = now > storedAt ? now - storedAt : 0
-        guard let offsets = PacketAging.ttlOffsets(out) else { return nil }
-        PacketAging.age(&out, ttlOffsets: offsets, by: age)
-        return out
+        return PacketAging.age(&out, by: now > storedAt ? now - storedAt : 0) ? out : nil
     }
 }
 
@@ -63,6 +60,38 @@ public final class PacketCache: Sendable {
             table.touch(slot: snap.slot, now: now)
             return CachedPacket(response: snap.value, storedAt: snap.storedAt, expiry: snap.expiry,
                                 ttl: snap.expiry - now, slot: snap.slot)
+        }
+    }
+
+    /// The hit path, allocating nothing: the response stored for the question whose name is
+    /// `name` (wire form, any case: the key lower-cases it), type `type`, class IN, and the DO
+    /// and CD flags, copied into `out` and aged to `now` (ID and everything else as stored).
+    /// Returns its length, or nil: absent, expired, being written, or longer than `out`.
+    public func copyResponse(name: UnsafeRawBufferPointer, type: RRType, dnssecOK: Bool, checkingDisabled: Bool,
+                             now: UInt32, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        guard name.count <= 255 else { return nil }
+        let flags: UInt8 = (dnssecOK ? 1 : 0) | (checkingDisabled ? 2 : 0)
+        return withUnsafeTemporaryAllocation(byteCount: 5 + 255, alignment: 8) { buf -> Int? in
+            let k = buf.baseAddress!
+            k.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
+            k.storeBytes(of: UInt8(type.rawValue >> 8), toByteOffset: 1, as: UInt8.self)
+            k.storeBytes(of: UInt8(type.rawValue & 0xFF), toByteOffset: 2, as: UInt8.self)
+            k.storeBytes(of: UInt8(RRClass.in.rawValue >> 8), toByteOffset: 3, as: UInt8.self)
+            k.storeBytes(of: UInt8(RRClass.in.rawValue & 0xFF), toByteOffset: 4, as: UInt8.self)
+            for i in 0..<name.count { k.storeBytes(of: lowerByte(name[i]), toByteOffset: 5 + i, as: UInt8.self) }
+            let key = UnsafeRawBufferPointer(start: k, count: 5 + name.count)
+            // The copy may run more than once (a slot rewritten meanwhile): the last one that
+            // the sequence word confirms is what `out` holds.
+            guard let (found, slot, _) = table.withValue(key: key, hash: table.hash(key), { value, expiry, storedAt -> (Int, UInt32)? in
+                guard expiry > now, value.count <= out.count else { return nil }
+                out.copyMemory(from: value)
+                return (value.count, storedAt)
+            }) else { return nil }
+            table.touch(slot: slot, now: now)
+            let length = found.0
+            guard PacketAging.age(UnsafeMutableRawBufferPointer(rebasing: out[0..<length]),
+                                  by: now > found.1 ? now - found.1 : 0) else { return nil }
+            return length
         }
     }
 

@@ -113,9 +113,28 @@ public final class WorkerEngine: Sendable {
     /// latency bucket (it leaves within its receive batch) without being timed.
     @inline(__always)
     private func answered(_ b: [UInt8]) -> Immediate {
-        if b.count >= 4 { stats.add(StatCounter.answers(rcode: b[3] & 0x0F)) }
-        stats.add(.latencyFirstBucket)
+        if b.count >= 4 { countAnswer(rcodeByte: b[3]) }
         return .respond(b)
+    }
+
+    /// An answer sent at once (the fastest latency bucket), by its rcode.
+    private func countAnswer(rcodeByte: UInt8) {
+        stats.add(StatCounter.answers(rcode: rcodeByte & 0x0F))
+        stats.add(.latencyFirstBucket)
+    }
+
+    /// The hit path of a UDP datagram, allocating nothing: a plain query answered from the
+    /// packet cache straight into `out` (a send buffer), counted like any answer. Returns the
+    /// answer's length, or nil — then nothing was counted and ``receive(_:clientAllowed:overTCP:)``
+    /// decides. The caller has checked the client against the ACL.
+    public func answerHit(_ datagram: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let q = HitQuery(plain: datagram, overTCP: false),
+              let n = packets.write(q, name: UnsafeRawBufferPointer(rebasing: datagram[12..<q.nameEnd]), into: out),
+              n <= q.maxResponseSize else { return nil }
+        stats.add(.queries)
+        stats.add(.packetHits)
+        countAnswer(rcodeByte: out[3])
+        return n
     }
 
     private func resolveUncounted(_ q: ClientQuery) async -> [UInt8] {

@@ -27,10 +27,10 @@ import Testing
     @Test func aPlainQueryIsReadWithoutAMessage() throws {
         let s = try #require(screened(try wire(query("WwW.Example.test."))))
         let lower = try DNSName("www.example.test."), spelled = try DNSName("WwW.Example.test.")
-        #expect(s.packet.id == 0x1234 && s.packet.recursionDesired && !s.packet.hasEDNS && !s.packet.dnssecOK)
-        #expect(s.packet.name == lower && s.packet.type == .a)
+        #expect(s.packet.hit.id == 0x1234 && s.packet.hit.recursionDesired && !s.packet.hit.hasEDNS && !s.packet.hit.dnssecOK)
+        #expect(s.packet.name == lower && s.packet.hit.type == .a)
         #expect(Array(s.packet.wireName) == spelled.wire, "the client's spelling is kept")
-        #expect(s.packet.maxResponseSize == 512)
+        #expect(s.packet.hit.maxResponseSize == 512)
         // Its message, built only on a miss, is the same query.
         let q = try s.clientQuery().get()
         #expect(q.question == Question(name: lower, type: .a))
@@ -40,11 +40,11 @@ import Testing
     @Test func ednsSizesAndTransports() throws {
         let big = try wire(query(edns: EDNS(udpPayloadSize: 4096, dnssecOK: true)))
         let s = try #require(screened(big))
-        #expect(s.packet.hasEDNS && s.packet.dnssecOK && s.packet.maxResponseSize == 1232)
+        #expect(s.packet.hit.hasEDNS && s.packet.hit.dnssecOK && s.packet.hit.maxResponseSize == 1232)
         let small = try #require(screened(try wire(query(edns: EDNS(udpPayloadSize: 100)))))
-        #expect(small.packet.maxResponseSize == 512)
+        #expect(small.packet.hit.maxResponseSize == 512)
         let tcp = try #require(screened(big, overTCP: true))
-        #expect(tcp.packet.maxResponseSize == 65535)
+        #expect(tcp.packet.hit.maxResponseSize == 65535)
     }
 
     @Test func plainAndFullScreeningAgree() throws {
@@ -61,10 +61,10 @@ import Testing
             #expect((PacketQuery(plain: bytes, overTCP: false) != nil) == plain, "\(m.questions)")
             let s = try #require(screened(bytes))
             let full = PacketQuery(try s.clientQuery().get())
-            #expect(full.id == s.packet.id && full.name == s.packet.name && full.type == s.packet.type)
-            #expect(full.recursionDesired == s.packet.recursionDesired && full.checkingDisabled == s.packet.checkingDisabled)
-            #expect(full.hasEDNS == s.packet.hasEDNS && full.dnssecOK == s.packet.dnssecOK)
-            #expect(full.maxResponseSize == s.packet.maxResponseSize && full.wireName == s.packet.wireName)
+            #expect(full.hit.id == s.packet.hit.id && full.name == s.packet.name && full.hit.type == s.packet.hit.type)
+            #expect(full.hit.recursionDesired == s.packet.hit.recursionDesired && full.hit.checkingDisabled == s.packet.hit.checkingDisabled)
+            #expect(full.hit.hasEDNS == s.packet.hit.hasEDNS && full.hit.dnssecOK == s.packet.hit.dnssecOK)
+            #expect(full.hit.maxResponseSize == s.packet.hit.maxResponseSize && full.wireName == s.packet.wireName)
         }
     }
 

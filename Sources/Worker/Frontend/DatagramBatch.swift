@@ -115,13 +115,29 @@ public struct DatagramBatch: ~Copyable {
     /// `i`. False (nothing queued) when the send slots are full or the reply is larger than a
     /// buffer: the caller sends it on its own.
     public mutating func queueReply(_ reply: [UInt8], toSenderOf i: Int) -> Bool {
-        precondition(i < received)
-        guard queued < sendSlots, reply.count <= bufferSize else { return false }
-        let slot = receiveSlots + queued
-        reply.withUnsafeBytes { src in
-            (buffers + slot * bufferSize).copyMemory(from: src.baseAddress!, byteCount: src.count)
+        reply.count <= bufferSize && queueReply(toSenderOf: i) { out in
+            reply.withUnsafeBytes { out.copyMemory(from: $0) }
+            return reply.count
         }
-        iovecs[slot].iov_len = reply.count
+    }
+
+    /// Datagram `i` as received, lent: valid until the next receive (the hit path reads it in
+    /// place).
+    public func payloadBytes(_ i: Int) -> UnsafeRawBufferPointer {
+        precondition(i < received)
+        return UnsafeRawBufferPointer(start: buffers + i * bufferSize, count: min(Int(receiveHeaders[i].msg_len), bufferSize))
+    }
+
+    /// Has `write` put a reply to the sender of received datagram `i` straight into the next
+    /// send slot (a buffer of ``bufferSize`` bytes; it returns the length, or nil for no
+    /// reply). False when nothing was queued: the send slots are full, or `write` said nil.
+    public mutating func queueReply(toSenderOf i: Int, _ write: (UnsafeMutableRawBufferPointer) -> Int?) -> Bool {
+        precondition(i < received)
+        guard queued < sendSlots else { return false }
+        let slot = receiveSlots + queued
+        guard let n = write(UnsafeMutableRawBufferPointer(start: buffers + slot * bufferSize, count: bufferSize)),
+              n <= bufferSize else { return false }
+        iovecs[slot].iov_len = n
         names[slot] = names[i]
         sendHeaders[queued].msg_hdr.msg_namelen = receiveHeaders[i].msg_hdr.msg_namelen
         queued += 1

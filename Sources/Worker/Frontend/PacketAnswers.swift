@@ -21,32 +21,43 @@ public struct PacketAnswers: Sendable {
         self.validating = validating
     }
 
-    /// The cached response for `q`, personalised (ID, name spelling, RD, OPT) and aged; nil on
-    /// a miss. The hit path: no message is parsed or built unless the response must be cut
-    /// to the client's size.
+    /// The cached response for `q`, personalised (ID, name spelling, RD, AD, OPT) and aged; nil
+    /// on a miss. No message is parsed or built unless the response must be cut to the
+    /// client's size.
     func answer(_ q: PacketQuery) -> [UInt8]? {
-        let now = shmNow()
-        let key = PacketKey(name: q.name, type: q.type, class: q.qclass, dnssecOK: q.dnssecOK,
-                            checkingDisabled: q.checkingDisabled)
-        guard let hit = packets.lookup(key, now: now),
-              var wire = hit.response(id: q.id, now: now) else { return nil }
-        PacketAging.personalize(&wire, id: q.id, queryName: q.wireName)
-        PacketAging.setRecursionDesired(&wire, q.recursionDesired)
-        guard wire.count > 3 else { return nil }
+        withUnsafeTemporaryAllocation(byteCount: 65535 + PacketAging.optBytes, alignment: 8) { buf -> [UInt8]? in
+            let out = UnsafeMutableRawBufferPointer(buf)
+            guard let n = q.wireName.withUnsafeBytes({ write(q.hit, name: $0, into: out) }) else { return nil }
+            let wire = [UInt8](out[0..<n])
+            guard n > q.hit.maxResponseSize else { return wire }
+            // Rare: too big for this client's transport; rebuild with truncation.
+            guard let m = try? Message(wire: wire), let b = try? m.serialize(maxSize: q.hit.maxResponseSize) else { return nil }
+            return b
+        }
+    }
+
+    /// The hit path, allocating nothing: writes the cached response for the query `q` whose
+    /// name (as the client spelled it) is `name` into `out`, personalised and aged. Returns its
+    /// length — which may exceed `q.maxResponseSize` (then the caller truncates, or takes the
+    /// path that does) — or nil: a miss, or an entry this worker may not serve.
+    func write(_ q: HitQuery, name: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        guard var n = packets.copyResponse(name: name, type: q.type, dnssecOK: q.dnssecOK,
+                                           checkingDisabled: q.checkingDisabled, now: shmNow(), into: out),
+              n >= 12 else { return nil }
+        let wire = UnsafeMutableRawBufferPointer(rebasing: out[0..<n])
+        PacketAging.personalize(wire, id: q.id, queryName: name)
+        PacketAging.setRecursionDesired(wire, q.recursionDesired)
         if validating && wire[3] & 0x40 == 0 { return nil }   // stored without validation
         wire[3] &= ~0x40
         // Stored with AD as validation says; only clients that set DO or AD see it (RFC 6840
         // §5.8), and never from a worker that does not validate.
         if !validating || (!q.dnssecOK && !q.authenticData) { wire[3] &= ~0x20 }
         if q.hasEDNS {
-            PacketAging.appendOPT(&wire, udpPayloadSize: QueryScreen.ednsPayloadSize, dnssecOK: q.dnssecOK)
+            guard let m = PacketAging.appendOPT(out, length: n, udpPayloadSize: QueryScreen.ednsPayloadSize,
+                                                dnssecOK: q.dnssecOK) else { return nil }
+            n = m
         }
-        if wire.count > q.maxResponseSize {
-            // Rare: too big for this client's transport; rebuild with truncation.
-            guard let m = try? Message(wire: wire), let b = try? m.serialize(maxSize: q.maxResponseSize) else { return nil }
-            return b
-        }
-        return wire
+        return n
     }
 
     /// Stores `response`, the answer to `q` that `resolution` produced, when it may be served

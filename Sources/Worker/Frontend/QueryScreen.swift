@@ -160,59 +160,57 @@ public enum QueryScreen {
     }
 }
 
-/// What the packet cache needs from a query: its key and how to personalise the cached answer
-/// (ID, the name's spelling, RD, OPT, size limit).
-struct PacketQuery {
+/// What the packet cache needs of a query besides its name: the rest of its key (type, DO,
+/// CD; the class is IN) and how to personalise the cached answer (ID, RD, AD, OPT, size limit).
+struct HitQuery {
     var id: UInt16
     var recursionDesired: Bool
     var checkingDisabled: Bool
     /// The client set AD: it wants the AD bit even without DO (RFC 6840 §5.7).
     var authenticData: Bool
-    var name: DNSName
-    /// The question name exactly as the client wrote it.
-    var wireName: ArraySlice<UInt8>
     var type: RRType
-    var qclass: RRClass
     var hasEDNS: Bool
     var dnssecOK: Bool
     var maxResponseSize: Int
+    /// Where the question name ends in the query (it starts at 12).
+    var nameEnd: Int
 
-    init(_ q: ClientQuery) {
-        id = q.message.header.id
-        recursionDesired = q.message.header.recursionDesired
-        checkingDisabled = q.message.header.checkingDisabled
-        authenticData = q.message.header.authenticData
-        name = q.question.name
-        wireName = q.wireName[...]
-        type = q.question.type
-        qclass = q.question.qclass
-        hasEDNS = q.message.edns != nil
-        dnssecOK = q.dnssecOK
-        maxResponseSize = q.maxResponseSize
+    init(id: UInt16, recursionDesired: Bool, checkingDisabled: Bool, authenticData: Bool, type: RRType,
+         hasEDNS: Bool, dnssecOK: Bool, maxResponseSize: Int, nameEnd: Int) {
+        self.id = id; self.recursionDesired = recursionDesired; self.checkingDisabled = checkingDisabled
+        self.authenticData = authenticData; self.type = type; self.hasEDNS = hasEDNS; self.dnssecOK = dnssecOK
+        self.maxResponseSize = maxResponseSize; self.nameEnd = nameEnd
     }
 
-    /// Reads a plain query straight from the bytes — one question of class IN, not a zone
-    /// transfer or OPT, no records but an OPT at the root, version 0, without options — which
-    /// passes every check of the full screening. Nil for anything else (then the full
-    /// screening decides).
-    init?(plain b: [UInt8], overTCP: Bool) {
+    /// Reads a plain query straight from the bytes, allocating nothing — one question of class
+    /// IN with an uncompressed name, not a zone transfer or OPT, no records but an OPT at the
+    /// root, version 0, without options — which passes every check of the full screening. Nil
+    /// for anything else (then the full screening decides).
+    init?(plain b: UnsafeRawBufferPointer, overTCP: Bool) {
         guard b.count >= 17, b[2] & 0xF8 == 0,          // QR clear, opcode QUERY
               b[4] == 0, b[5] == 1, b[6] == 0, b[7] == 0, b[8] == 0, b[9] == 0, b[10] == 0, b[11] <= 1 else { return nil }
-        var r = WireReader(b, offset: 12)
-        guard let n = try? r.name(allowCompression: false), let t = try? r.u16(), let c = try? r.u16(),
-              c == RRClass.in.rawValue, t != RRType.axfr.rawValue, t != RRType.ixfr.rawValue, t != RRType.opt.rawValue
+        // The name: labels of 1...63 bytes, no compression, 255 bytes at most.
+        var p = 12
+        while true {
+            guard p < b.count, p - 12 < 255 else { return nil }
+            let l = Int(b[p])
+            if l == 0 { p += 1; break }
+            guard l <= 63 else { return nil }
+            p += 1 + l
+        }
+        guard p - 12 <= 255, p + 4 <= b.count else { return nil }
+        let t = UInt16(b[p]) << 8 | UInt16(b[p + 1]), c = UInt16(b[p + 2]) << 8 | UInt16(b[p + 3])
+        guard c == RRClass.in.rawValue, t != RRType.axfr.rawValue, t != RRType.ixfr.rawValue, t != RRType.opt.rawValue
         else { return nil }
-        name = n
-        wireName = b[12..<(12 + n.wire.count)]
+        nameEnd = p
         type = RRType(t)
-        qclass = .in
         id = UInt16(b[0]) << 8 | UInt16(b[1])
         recursionDesired = b[2] & 0x01 != 0
         checkingDisabled = b[3] & 0x10 != 0
         authenticData = b[3] & 0x20 != 0
+        let o = p + 4
         if b[11] == 1 {
             // OPT at the root, version 0, no options: 11 bytes.
-            let o = r.offset
             guard b.count == o + 11, b[o] == 0, b[o + 1] == 0, b[o + 2] == 41, b[o + 6] == 0,
                   b[o + 9] == 0, b[o + 10] == 0 else { return nil }
             hasEDNS = true
@@ -220,11 +218,38 @@ struct PacketQuery {
             let payload = Int(b[o + 3]) << 8 | Int(b[o + 4])
             maxResponseSize = overTCP ? 65535 : min(Int(QueryScreen.ednsPayloadSize), max(512, payload))
         } else {
-            guard r.atEnd else { return nil }
+            guard b.count == o else { return nil }
             hasEDNS = false
             dnssecOK = false
             maxResponseSize = overTCP ? 65535 : 512
         }
         // RD=0 queries are answered from the cache too; a miss goes the full way.
+    }
+}
+
+/// A query as the packet cache sees it: its ``HitQuery`` fields and its name, as a name (for
+/// the key) and as the client spelled it.
+struct PacketQuery {
+    var hit: HitQuery
+    var name: DNSName
+    /// The question name exactly as the client wrote it.
+    var wireName: ArraySlice<UInt8>
+
+    init(_ q: ClientQuery) {
+        hit = HitQuery(id: q.message.header.id, recursionDesired: q.message.header.recursionDesired,
+                       checkingDisabled: q.message.header.checkingDisabled, authenticData: q.message.header.authenticData,
+                       type: q.question.type, hasEDNS: q.message.edns != nil, dnssecOK: q.dnssecOK,
+                       maxResponseSize: q.maxResponseSize, nameEnd: 12 + q.wireName.count)
+        name = q.question.name
+        wireName = q.wireName[...]
+    }
+
+    /// A plain query (``HitQuery/init(plain:overTCP:)``), with its name.
+    init?(plain b: [UInt8], overTCP: Bool) {
+        guard let h = b.withUnsafeBytes({ HitQuery(plain: $0, overTCP: overTCP) }),
+              let n = try? DNSName(wire: Array(b[12..<h.nameEnd])) else { return nil }
+        hit = h
+        name = n
+        wireName = b[12..<h.nameEnd]
     }
 }

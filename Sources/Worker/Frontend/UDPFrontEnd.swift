@@ -111,9 +111,14 @@ public enum UDPFrontEnd {
                     break
                 }
                 for i in 0..<n {
+                    let allowed = batch.senderAllowed(i, by: engine.acl)
+                    // The hit path: read in place, answered straight into the send batch.
+                    if allowed {
+                        let datagram = batch.payloadBytes(i)
+                        if batch.queueReply(toSenderOf: i, { engine.answerHit(datagram, into: $0) }) { continue }
+                    }
                     let query = batch.payload(i)
-                    switch engine.receive(query, clientAllowed: batch.senderAllowed(i, by: engine.acl),
-                                          overTCP: false) {
+                    switch engine.receive(query, clientAllowed: allowed, overTCP: false) {
                     case let .respond(b):
                         if !batch.queueReply(b, toSenderOf: i) { listener.send(b, to: batch.sender(i)) }
                     case .drop:

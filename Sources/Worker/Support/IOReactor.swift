@@ -223,6 +223,8 @@ final class IOReactor: TaskExecutor, Sendable {
         var buffer = [UInt8](repeating: 0, count: 65535)
         var nextScan = NIODeadline.now() + Self.tick
         var finished: [(CheckedContinuation<Outcome, Never>, Outcome)] = []
+        var running: [UnownedJob] = []
+        running.reserveCapacity(64)
         let me = asUnownedTaskExecutor()
         while true {
             let busy = jobs.withLock { !$0.isEmpty }
@@ -260,12 +262,10 @@ final class IOReactor: TaskExecutor, Sendable {
             for (done, outcome) in finished { done.resume(returning: outcome) }
             finished.removeAll(keepingCapacity: true)
             // The jobs queued so far; those they queue run in the next round, after I/O.
-            let batch = jobs.withLock { q in
-                let b = q
-                q.removeAll(keepingCapacity: true)
-                return b
-            }
-            for job in batch { job.runSynchronously(on: me) }
+            // Swapped with an array kept for it, not copied: a round allocates nothing.
+            jobs.withLock { swap(&$0, &running) }
+            for job in running { job.runSynchronously(on: me) }
+            running.removeAll(keepingCapacity: true)
         }
     }
 
