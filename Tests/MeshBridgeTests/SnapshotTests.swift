@@ -100,6 +100,11 @@ func names(in reply: SnapshotWire.Reply) throws -> [DNSName] {
         #expect(next.retryAfterMillis == 500)
 
         #expect(throws: MeshRejection.self) { try donor.answer([0x53, 0x52, 1]).get() }
+        // A requester that takes less than the smallest batch: refused before any scan.
+        let tiny = SnapshotDonor(segment: seg.segment, settings: try localSettings(node: "node-a"),
+                                 maxPayload: MeshFormat.minPayload)
+        #expect(throws: MeshRejection.self) { try tiny.answer(request(chunk: 0, maxBytes: 1000)).get() }
+        #expect(tiny.lastSessionStart == 0)
         #expect(throws: MeshRejection.self) { try donor.answer(request(chunk: 0) + [0]).get() }
         // Our own request (a loop) is refused.
         let own = SnapshotDonor(segment: seg.segment, settings: try localSettings(node: "node-b"),
