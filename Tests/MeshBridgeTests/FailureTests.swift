@@ -245,3 +245,92 @@ extension NATSBridgeTests {
         #expect(!s.pending)
     }
 }
+
+/// An NKey user (NATS' ed25519 keys): the key pair made with openssl, encoded as nkeys does
+/// (prefix bytes, CRC-16/XMODEM little-endian, base32 without padding).
+enum NKeyFiles {
+    static func crc16(_ data: [UInt8]) -> UInt16 {
+        var crc: UInt16 = 0
+        for b in data {
+            crc ^= UInt16(b) << 8
+            for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        }
+        return crc
+    }
+
+    static func base32(_ data: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        var out = "", buffer = 0, bits = 0
+        for b in data {
+            buffer = buffer << 8 | Int(b); bits += 8
+            while bits >= 5 { out.append(alphabet[(buffer >> (bits - 5)) & 31]); bits -= 5 }
+        }
+        if bits > 0 { out.append(alphabet[(buffer << (5 - bits)) & 31]) }
+        return out
+    }
+
+    static func encode(_ prefix: [UInt8], _ key: [UInt8]) -> String {
+        let raw = prefix + key
+        let c = crc16(raw)
+        return base32(raw + [UInt8(c & 0xFF), UInt8(c >> 8)])
+    }
+
+    /// (public key "U…", seed "SU…") of a new user key.
+    static func make(in dir: String) throws -> (publicKey: String, seed: String) {
+        let pem = dir + "/nkey.pem", priv = dir + "/nkey.der", pub = dir + "/nkey.pub.der"
+        defer { for f in [pem, priv, pub] { unlink(f) } }
+        let script = "openssl genpkey -algorithm ed25519 -out \(pem) && openssl pkey -in \(pem) -outform DER -out \(priv)"
+            + " && openssl pkey -in \(pem) -pubout -outform DER -out \(pub)"
+        let pid = try Spawn.start("/bin/sh", arguments: ["-c", script + " >/dev/null 2>&1"], descriptors: [],
+                                  environment: ["PATH=/usr/bin:/bin"])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        func bytes(_ path: String) throws -> [UInt8] {
+            guard let f = fopen(path, "r") else { throw TestFailure("no \(path)") }
+            defer { fclose(f) }
+            var out: [UInt8] = [], buf = [UInt8](repeating: 0, count: 256)
+            while true { let n = fread(&buf, 1, buf.count, f); if n <= 0 { break }; out += buf[0..<n] }
+            return out
+        }
+        let seed = Array(try bytes(priv).suffix(32)), key = Array(try bytes(pub).suffix(32))
+        guard status == 0, seed.count == 32, key.count == 32 else { throw TestFailure("openssl could not make an ed25519 key") }
+        let user: UInt8 = 20 << 3, seedPrefix: UInt8 = 18 << 3
+        return (encode([user], key), encode([seedPrefix | user >> 5, (user & 31) << 3], seed))
+    }
+}
+
+extension NATSBridgeTests {
+    /// Token and NKey authentication, each against a nats-server that requires it.
+    @Test func tokenAndNKeyAuthentication() throws {
+        let dir = "/tmp/meshtest-keys-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(dir, 0o700)
+        defer { for f in ["token", "seed"] { unlink(dir + "/" + f) }; rmdir(dir) }
+        let seg = try TestSegment("keys")
+        defer { seg.close() }
+
+        let tokenServer = try NATSServer(config: "authorization { token: \"t0k3n-value\" }")
+        defer { tokenServer.stop() }
+        try writeFile(dir + "/token", "t0k3n-value\n")
+        let withToken = try RunningBridge(try bridgeSettings(server: tokenServer, cluster: "keys", node: "node-t", segment: seg,
+                                                             extra: "  token-file: \(dir)/token"), segment: seg)
+        #expect(withToken.bridge.currentState == .running)
+        withToken.stop()
+
+        let (publicKey, seed) = try NKeyFiles.make(in: dir)
+        #expect(publicKey.hasPrefix("U") && seed.hasPrefix("SU"))
+        let nkeyServer = try NATSServer(config: "authorization { users = [ { nkey: \(publicKey) } ] }")
+        defer { nkeyServer.stop() }
+        try writeFile(dir + "/seed", seed + "\n")
+        let settings = try bridgeSettings(server: nkeyServer, cluster: "keys", node: "node-n", segment: seg,
+                                          extra: "  nkey: \(publicKey)\n  nkey-seed-file: \(dir)/seed")
+        #expect(settings.auth == .nkey(publicKey: publicKey, seedFile: dir + "/seed"))
+        let withNKey = try RunningBridge(settings, segment: seg)
+        #expect(withNKey.bridge.currentState == .running)
+        withNKey.stop()
+        // Without the key, the same server refuses: the NKey really was what let it in.
+        let anonymous = try RunningBridge(try bridgeSettings(server: nkeyServer, cluster: "keys", node: "node-x", segment: seg),
+                                          segment: seg, waitUntilRunning: false)
+        #expect(poll { anonymous.counters.connectFailures >= 2 })
+        anonymous.stop()
+    }
+}
