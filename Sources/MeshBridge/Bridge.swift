@@ -35,9 +35,27 @@ public final class Bridge: Sendable {
     public func stop() { stopping.store(true, ordering: .relaxed) }
     var shouldStop: Bool { stopping.load(ordering: .relaxed) }
 
+    /// Why ``run()`` returned.
+    public enum End: Equatable, Sendable {
+        /// ``stop()`` was called.
+        case stopped
+        /// The segment was retired, removed or replaced (`shoalctl segment`, a layout change):
+        /// the bridge must be restarted on the current one (exit status 75, as a worker's).
+        case segmentReplaced(String)
+    }
+
+    /// Exit status of a bridge whose segment was replaced (EX_TEMPFAIL: restart me).
+    public static let segmentReplacedExitCode: Int32 = 75
+
+    /// Why the last ``run()`` ended (nil while it runs or if it threw).
+    public var end: End? { endReason.withLock { $0 } }
+    let endReason = Mutex<End?>(nil)
+
     /// Connects (retrying until connected or stopped), then publishes and applies until
-    /// ``stop()``. Throws only errors retrying cannot fix (libnats refused the options).
-    public func run() throws(NATSError) {
+    /// ``stop()`` or until the segment is replaced. Throws only errors retrying cannot fix
+    /// (libnats refused the options).
+    @discardableResult
+    public func run() throws(NATSError) -> End {
         defer { state.store(BridgeState.stopped.rawValue, ordering: .releasing) }
         state.store(BridgeState.connecting.rawValue, ordering: .releasing)
         let connection: NATSConnection
@@ -48,7 +66,7 @@ public final class Bridge: Sendable {
             }, shouldStop: { shouldStop })
         } catch {
             if error.permanent { logger.error("NATS: \(error)") }
-            if shouldStop && !error.permanent { return }
+            if shouldStop && !error.permanent { return finish(.stopped) }
             throw error
         }
         let maxPayload = min(settings.maxPayload, connection.maxPayload)
@@ -74,7 +92,17 @@ public final class Bridge: Sendable {
         var dropped: UInt64 = 0
         var catchUp = CatchUpSchedule()
         var nextServerSync = Clock.monotonicNanos()
+        var nextSegmentCheck = Clock.monotonicNanos()
+        var ending = End.stopped
         while !shouldStop {
+            if Clock.monotonicNanos() >= nextSegmentCheck {
+                nextSegmentCheck = Clock.monotonicNanos() + 1_000_000_000
+                if let why = segment.replacedReason() {
+                    logger.critical("\(why): exiting so that a restart attaches the current segment")
+                    ending = .segmentReplaced(why)
+                    break
+                }
+            }
             publisher.pump(to: connection, canResync: connection.isConnected)
             if settings.serverSyncSeconds > 0, Clock.monotonicNanos() >= nextServerSync {
                 publisher.publishServers(to: connection, learnt: applier.learntServers)
@@ -112,9 +140,15 @@ public final class Bridge: Sendable {
                 dropped = d
             }
         }
-        publisher.pump(to: connection, canResync: false)
+        if case .stopped = ending { publisher.pump(to: connection, canResync: false) }
         try? connection.flush(timeoutMillis: 1000)
         logger.notice("stopping")
+        return finish(ending)
+    }
+
+    func finish(_ e: End) -> End {
+        endReason.withLock { $0 = e }
+        return e
     }
 
     /// The name of the marker of a warm-up in progress for this segment's generation: a tiny

@@ -334,3 +334,22 @@ extension NATSBridgeTests {
         anonymous.stop()
     }
 }
+
+extension NATSBridgeTests {
+    /// A segment replaced under the bridge (`shoalctl segment recreate`, a layout change): the
+    /// bridge ends, saying why, so that its supervisor restarts it on the current segment.
+    @Test func bridgeEndsWhenItsSegmentIsReplaced() throws {
+        let server = try NATSServer()
+        defer { server.stop() }
+        let seg = try TestSegment("replaced")
+        defer { seg.close() }
+        let running = try RunningBridge(try bridgeSettings(server: server, cluster: "rep", node: "node-a", segment: seg),
+                                        segment: seg)
+        _ = try SharedSegment.recreate(name: SegmentName.forInstance(seg.instance), geometry: nil, force: true)
+        #expect(poll { running.bridge.currentState == .stopped })
+        guard case let .segmentReplaced(why)? = running.bridge.end else {
+            Issue.record("ended with \(String(describing: running.bridge.end))"); return
+        }
+        #expect(why.contains(seg.instance))
+    }
+}
