@@ -121,11 +121,16 @@ public final class Applier {
         var n = peer
         n.validation = v
         guard let ttl = ttl(n.ttl, transit: transit) else { return false }
-        if let local = segment.negative.peek(name: n.name, type: n.type, class: n.rrclass, now: now),
-           local.origin == .local, local.kind == n.kind,
-           local.expiry >= now &+ ttl || (local.validation == .secure && n.validation != .secure) {
-            counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
-            return false
+        if let cached = segment.negative.peek(name: n.name, type: n.type, class: n.rrclass, now: now), cached.kind == n.kind {
+            if cached.origin == .local,
+               cached.expiry >= now &+ ttl || (cached.validation == .secure && n.validation != .secure) {
+                counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
+            if cached.origin == .mesh, cached.validation == n.validation, cached.expiry >= now &+ ttl {
+                counters.duplicates.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
         }
         // A NODATA claim never hides data this node has.
         if n.kind == .noData, let local = segment.records.peek(name: n.name, type: n.type, class: n.rrclass, now: now),

@@ -95,6 +95,23 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         #expect(counters.snapshot().resyncs == 1)
     }
 
+    /// A snapshot and an update carrying the same entries: the second copy writes nothing.
+    @Test func sameEntriesTwiceAreWrittenOnce() throws {
+        let seg = try TestSegment("dup")
+        defer { seg.close() }
+        let counters = BridgeCounters()
+        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b"),
+                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let sent = nowMillis()
+        let batch = try #require(BatchEncoder.batch([.rrset(sampleRRSet()), .negative(sampleNegative())], cluster: cluster,
+                                                    origin: peer, sentAtMillis: sent))
+        #expect(try applier.apply(batch, nowMillis: sent).get() == 2)
+        let version = seg.segment.records.peek(name: dn("www.example."), type: .a, now: shmNow())?.version
+        #expect(try applier.apply(batch, nowMillis: sent).get() == 0)
+        #expect(counters.snapshot().duplicates == 2)
+        #expect(seg.segment.records.peek(name: dn("www.example."), type: .a, now: shmNow())?.version == version)
+    }
+
     @Test func applierCapsTTLsAndKeepsBetterLocalEntries() throws {
         let seg = try TestSegment("apply")
         defer { seg.close() }
