@@ -277,8 +277,16 @@ enum NKeyFiles {
 
     /// (public key "U…", seed "SU…") of a new user key.
     static func make(in dir: String) throws -> (publicKey: String, seed: String) {
-        let pem = dir + "/nkey.pem", priv = dir + "/nkey.der", pub = dir + "/nkey.pub.der"
-        defer { for f in [pem, priv, pub] { unlink(f) } }
+        let k = try pair(in: dir, name: "nkey", prefix: 20 << 3)
+        unlink(k.pem)
+        return (k.publicKey, k.seed)
+    }
+
+    /// A key pair of kind `prefix` (operator 14 << 3, account 0, user 20 << 3); its PEM stays
+    /// in `dir` for signing.
+    static func pair(in dir: String, name: String, prefix kind: UInt8) throws -> (publicKey: String, seed: String, pem: String) {
+        let pem = dir + "/\(name).pem", priv = dir + "/\(name).der", pub = dir + "/\(name).pub.der"
+        defer { for f in [priv, pub] { unlink(f) } }
         let script = "openssl genpkey -algorithm ed25519 -out \(pem) && openssl pkey -in \(pem) -outform DER -out \(priv)"
             + " && openssl pkey -in \(pem) -pubout -outform DER -out \(pub)"
         let pid = try Spawn.start("/bin/sh", arguments: ["-c", script + " >/dev/null 2>&1"], descriptors: [],
@@ -294,8 +302,47 @@ enum NKeyFiles {
         }
         let seed = Array(try bytes(priv).suffix(32)), key = Array(try bytes(pub).suffix(32))
         guard status == 0, seed.count == 32, key.count == 32 else { throw TestFailure("openssl could not make an ed25519 key") }
-        let user: UInt8 = 20 << 3, seedPrefix: UInt8 = 18 << 3
-        return (encode([user], key), encode([seedPrefix | user >> 5, (user & 31) << 3], seed))
+        let seedPrefix: UInt8 = 18 << 3
+        return (encode([kind], key), encode([seedPrefix | kind >> 5, (kind & 31) << 3], seed), pem)
+    }
+
+    /// An ed25519 signature of `message` with the key in `pem` (openssl pkeyutl).
+    static func sign(_ message: String, pem: String, dir: String) throws -> [UInt8] {
+        let m = dir + "/msg", sig = dir + "/sig"
+        defer { unlink(m); unlink(sig) }
+        try writeFile(m, message)
+        let pid = try Spawn.start("/bin/sh", arguments: ["-c", "openssl pkeyutl -sign -inkey \(pem) -rawin -in \(m) -out \(sig) >/dev/null 2>&1"],
+                                  descriptors: [], environment: ["PATH=/usr/bin:/bin"])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        guard status == 0, let f = fopen(sig, "r") else { throw TestFailure("openssl could not sign") }
+        defer { fclose(f) }
+        var buf = [UInt8](repeating: 0, count: 128)
+        let n = fread(&buf, 1, buf.count, f)
+        return Array(buf[0..<n])
+    }
+
+    static func base64url(_ data: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        var out = "", buffer = 0, bits = 0
+        for b in data {
+            buffer = buffer << 8 | Int(b); bits += 8
+            while bits >= 6 { out.append(alphabet[(buffer >> (bits - 6)) & 63]); bits -= 6 }
+            buffer &= (1 << bits) - 1
+        }
+        if bits > 0 { out.append(alphabet[(buffer << (6 - bits)) & 63]) }
+        return out
+    }
+
+    /// A NATS JWT (v2) for `subject`, with `nats` as its "nats" claim, signed by `issuer`.
+    static func jwt(subject: String, name: String, nats: String,
+                    issuer: (publicKey: String, seed: String, pem: String), dir: String) throws -> String {
+        let header = base64url(Array(#"{"typ":"JWT","alg":"ed25519-nkey"}"#.utf8))
+        let iat = Int(Clock.wallSeconds())
+        let jti = String(base32(Array("\(subject)\(iat)".utf8)).prefix(52))
+        let claims = #"{"jti":"\#(jti)","iat":\#(iat),"iss":"\#(issuer.publicKey)","name":"\#(name)","sub":"\#(subject)","nats":\#(nats)}"#
+        let signingInput = header + "." + base64url(Array(claims.utf8))
+        return signingInput + "." + base64url(try sign(signingInput, pem: issuer.pem, dir: dir))
     }
 }
 
@@ -351,5 +398,58 @@ extension NATSBridgeTests {
             Issue.record("ended with \(String(describing: running.bridge.end))"); return
         }
         #expect(why.contains(seg.instance))
+    }
+}
+
+extension NATSBridgeTests {
+    /// A `.creds` file (user JWT and seed) against a nats-server in operator mode (operator,
+    /// account and user keys and JWTs made by the test).
+    @Test func credentialsFileAuthentication() throws {
+        let dir = "/tmp/meshtest-creds-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(dir, 0o700)
+        defer {
+            for f in ["operator.pem", "account.pem", "user.pem", "user.creds"] { unlink(dir + "/" + f) }
+            rmdir(dir)
+        }
+        let op = try NKeyFiles.pair(in: dir, name: "operator", prefix: 14 << 3)
+        let account = try NKeyFiles.pair(in: dir, name: "account", prefix: 0)
+        let user = try NKeyFiles.pair(in: dir, name: "user", prefix: 20 << 3)
+        let opJWT = try NKeyFiles.jwt(subject: op.publicKey, name: "test-operator",
+                                      nats: #"{"type":"operator","version":2}"#, issuer: op, dir: dir)
+        let limits = #""limits":{"subs":-1,"data":-1,"payload":-1,"imports":-1,"exports":-1,"wildcards":true,"conn":-1,"leaf":-1}"#
+        let accountJWT = try NKeyFiles.jwt(subject: account.publicKey, name: "shoal",
+                                           nats: #"{\#(limits),"type":"account","version":2}"#, issuer: op, dir: dir)
+        let userJWT = try NKeyFiles.jwt(subject: user.publicKey, name: "bridge",
+                                        nats: #"{"pub":{},"sub":{},"subs":-1,"data":-1,"payload":-1,"type":"user","version":2}"#,
+                                        issuer: account, dir: dir)
+        try writeFile(dir + "/user.creds", """
+            -----BEGIN NATS USER JWT-----
+            \(userJWT)
+            ------END NATS USER JWT------
+
+            -----BEGIN USER NKEY SEED-----
+            \(user.seed)
+            ------END USER NKEY SEED------
+
+            """)
+        let server = try NATSServer(config: """
+            operator: "\(opJWT)"
+            resolver: MEMORY
+            resolver_preload: { \(account.publicKey): "\(accountJWT)" }
+            """)
+        defer { server.stop() }
+        let seg = try TestSegment("creds")
+        defer { seg.close() }
+        let settings = try bridgeSettings(server: server, cluster: "creds", node: "node-c", segment: seg,
+                                          extra: "  creds-file: \(dir)/user.creds")
+        #expect(settings.auth == .credentials(file: dir + "/user.creds"))
+        let bridge = try RunningBridge(settings, segment: seg, waitUntilRunning: false)
+        #expect(poll { bridge.bridge.currentState == .running }, "\(bridge.counters.lastConnectError)")
+        bridge.stop()
+        // Without the credentials the server refuses.
+        let anonymous = try RunningBridge(try bridgeSettings(server: server, cluster: "creds", node: "node-x", segment: seg),
+                                          segment: seg, waitUntilRunning: false)
+        #expect(poll { anonymous.counters.connectFailures >= 2 })
+        anonymous.stop()
     }
 }
