@@ -21,6 +21,8 @@ public final class Applier {
     let policy: BridgeSettings.PeerDNSSECPolicy
     /// Rejections logged so far (the first few of each reason, then every 1000th).
     var logged: [RejectionReason: UInt64] = [:]
+    /// The last update batch seen from each peer, to count the ones lost in between.
+    var lastSequence: [MeshIdentifier: UInt64] = [:]
     /// Servers whose table entry was created from the mesh, with the update time it got: the
     /// publisher does not send them on (bounded: forgotten when it grows past 100,000).
     public private(set) var learntServers: [ServerAddress: UInt32] = [:]
@@ -55,6 +57,16 @@ public final class Applier {
                 logger.warning("rejected a batch of \(bytes.count) bytes on \(subject): \(error)")
             }
             return .failure(error)
+        }
+        if !subject.isEmpty {
+            // Updates from one peer come in order: a jump means batches were lost (dropped as
+            // a slow consumer, or sent while we were disconnected); a smaller number, that the
+            // peer restarted.
+            if let last = lastSequence[batch.origin], batch.sequence > last + 1 {
+                counters.lostBatches.wrappingAdd(batch.sequence - last - 1, ordering: .relaxed)
+            }
+            if lastSequence.count >= 10_000 { lastSequence.removeAll() }
+            lastSequence[batch.origin] = batch.sequence
         }
         // Whole seconds in transit, rounded up; a sender's clock ahead of ours counts as none.
         let transit = UInt32(clamping: nowMillis > batch.sentAtMillis ? (nowMillis - batch.sentAtMillis + 999) / 1000 : 0)
