@@ -21,8 +21,12 @@ public final class Applier {
     let policy: BridgeSettings.PeerDNSSECPolicy
     /// Rejections logged so far (the first few of each reason, then every 1000th).
     var logged: [RejectionReason: UInt64] = [:]
-    /// The last update batch seen from each peer, to count the ones lost in between.
-    var lastSequence: [MeshIdentifier: UInt64] = [:]
+    /// The last update batch seen from each peer (its number and send time in wall seconds),
+    /// to count the ones lost in between.
+    var lastSequence: [MeshIdentifier: (sequence: UInt64, sentAt: UInt32)] = [:]
+    /// Since when entries may be missing because of lost batches (the send time of the last
+    /// batch before the earliest gap seen); taken by the bridge, which pulls them.
+    public private(set) var missedSince: UInt32? = nil
     /// Servers whose table entry was created from the mesh, with the update time it got: the
     /// publisher does not send them on (bounded: forgotten when it grows past 100,000).
     public private(set) var learntServers: [ServerAddress: UInt32] = [:]
@@ -62,11 +66,12 @@ public final class Applier {
             // Updates from one peer come in order: a jump means batches were lost (dropped as
             // a slow consumer, or sent while we were disconnected); a smaller number, that the
             // peer restarted.
-            if let last = lastSequence[batch.origin], batch.sequence > last + 1 {
-                counters.lostBatches.wrappingAdd(batch.sequence - last - 1, ordering: .relaxed)
+            if let last = lastSequence[batch.origin], batch.sequence > last.sequence + 1 {
+                counters.lostBatches.wrappingAdd(batch.sequence - last.sequence - 1, ordering: .relaxed)
+                missedSince = min(missedSince ?? .max, last.sentAt)
             }
             if lastSequence.count >= 10_000 { lastSequence.removeAll() }
-            lastSequence[batch.origin] = batch.sequence
+            lastSequence[batch.origin] = (batch.sequence, UInt32(clamping: batch.sentAtMillis / 1000))
         }
         // Whole seconds in transit, rounded up; a sender's clock ahead of ours counts as none.
         let transit = UInt32(clamping: nowMillis > batch.sentAtMillis ? (nowMillis - batch.sentAtMillis + 999) / 1000 : 0)
@@ -81,6 +86,12 @@ public final class Applier {
         }
         counters.applied.wrappingAdd(UInt64(written), ordering: .relaxed)
         return .success(written)
+    }
+
+    /// Since when entries may be missing (see ``missedSince``), once.
+    public func takeMissedSince() -> UInt32? {
+        defer { missedSince = nil }
+        return missedSince
     }
 
     /// The TTL to store, or nil when the entry expired in transit.

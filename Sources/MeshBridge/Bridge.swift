@@ -122,6 +122,10 @@ public final class Bridge: Sendable {
                     serve(m, donor: donor, connection: connection)
                 }
             }
+            if let since = applier.takeMissedSince() {
+                logger.warning("updates from peers were lost (\(counters.lostBatches.load(ordering: .relaxed)) batches so far); pulling what was stored since then")
+                catchUp.request(since: since &- 5)
+            }
             if settings.warmUp, let since = catchUp.due(connected: connection.isConnected, reconnects: connection.reconnects) {
                 counters.catchUps.wrappingAdd(1, ordering: .relaxed)
                 let outcome = puller.pull(since: since)
@@ -210,10 +214,11 @@ public final class Bridge: Sendable {
     }
 }
 
-/// When to pull what was missed while disconnected: core NATS keeps nothing for an absent
-/// subscriber, so after each reconnect the bridge asks a donor for what was stored since five
-/// seconds before the connection was lost; with no peer answering yet (they may be
-/// reconnecting too) it asks again with back-off, five times.
+/// When to pull what was missed: core NATS keeps nothing for an absent subscriber, so after
+/// each reconnect the bridge asks a donor for what was stored since five seconds before the
+/// connection was lost, and after lost batches (gaps in a peer's numbers) for what was stored
+/// since the last batch before the gap; with no peer answering yet (they may be reconnecting
+/// too) it asks again with back-off, five times.
 struct CatchUpSchedule {
     var seenReconnects: UInt64 = 0
     var lastConnected = Clock.wallSeconds()
@@ -236,6 +241,17 @@ struct CatchUpSchedule {
         guard let at, now >= at else { return nil }
         self.at = nil
         return since
+    }
+
+    /// A pull of what was stored since `since` (lost batches), merged with one already due.
+    mutating func request(since s: UInt32, now: UInt64 = Clock.monotonicNanos()) {
+        if pending {
+            since = min(since, s)
+        } else {
+            since = s
+            attempt = 0
+            at = now + 200_000_000
+        }
     }
 
     mutating func finished(_ outcome: PullOutcome, now: UInt64 = Clock.monotonicNanos()) {

@@ -110,6 +110,9 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
             _ = try applier.apply(b, subject: subject, nowMillis: nowMillis()).get()
         }
         #expect(counters.snapshot().lostBatches == 3)   // 3 and 4, then 3 again
+        let since = try #require(applier.takeMissedSince())
+        #expect(since <= Clock.wallSeconds() && since + 60 > Clock.wallSeconds())
+        #expect(applier.takeMissedSince() == nil)
     }
 
     /// A snapshot and an update carrying the same entries: the second copy writes nothing.

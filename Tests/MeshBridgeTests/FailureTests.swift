@@ -243,6 +243,11 @@ extension NATSBridgeTests {
         #expect(s.due(connected: true, reconnects: 2, now: now + 300_000_000) != nil)
         s.finished(.complete(entries: 3, donor: MeshIdentifier("a")!), now: now)
         #expect(!s.pending)
+        // Lost batches ask for a pull too; two requests merge into the earlier `since`.
+        s.request(since: 1000, now: now)
+        s.request(since: 900, now: now)
+        #expect(s.due(connected: true, reconnects: 2, now: now + 300_000_000) == 900)
+        #expect(!s.pending)
     }
 }
 
