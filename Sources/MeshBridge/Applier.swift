@@ -27,6 +27,9 @@ public final class Applier {
     /// Since when entries may be missing because of lost batches (the send time of the last
     /// batch before the earliest gap seen); taken by the bridge, which pulls them.
     public private(set) var missedSince: UInt32? = nil
+    /// Send time (wall seconds) of the last update batch decoded: what the client dropped after
+    /// it was sent later.
+    public private(set) var lastUpdateSentAt: UInt32? = nil
     /// Servers whose table entry was created from the mesh, with the update time it got: the
     /// publisher does not send them on (bounded: forgotten when it grows past 100,000).
     public private(set) var learntServers: [ServerAddress: UInt32] = [:]
@@ -70,6 +73,7 @@ public final class Applier {
                 counters.lostBatches.wrappingAdd(batch.sequence - last.sequence - 1, ordering: .relaxed)
                 missedSince = min(missedSince ?? .max, last.sentAt)
             }
+            lastUpdateSentAt = UInt32(clamping: batch.sentAtMillis / 1000)
             if lastSequence.count >= 10_000 { lastSequence.removeAll() }
             lastSequence[batch.origin] = (batch.sequence, UInt32(clamping: batch.sentAtMillis / 1000))
         }

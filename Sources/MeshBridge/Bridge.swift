@@ -91,6 +91,7 @@ public final class Bridge: Sendable {
         state.store(BridgeState.running.rawValue, ordering: .releasing)
         var dropped: UInt64 = 0
         var catchUp = CatchUpSchedule()
+        let startedAt = Clock.wallSeconds()
         var nextServerSync = Clock.monotonicNanos()
         var nextSegmentCheck = Clock.monotonicNanos()
         var ending = End.stopped
@@ -131,17 +132,20 @@ public final class Bridge: Sendable {
                 let outcome = puller.pull(since: since)
                 catchUp.finished(outcome)
                 switch outcome {
-                case let .complete(n, donor): logger.notice("catch-up after reconnect: \(n) entries from \(donor)")
-                case .noPeer: if !catchUp.pending { logger.notice("catch-up after reconnect: no peer answered") }
-                case let .incomplete(n, why): logger.warning("catch-up after reconnect incomplete (\(n) entries): \(why)")
+                case let .complete(n, donor): logger.notice("catch-up: \(n) entries from \(donor)")
+                case .noPeer: if !catchUp.pending { logger.notice("catch-up: no peer answered") }
+                case let .incomplete(n, why): logger.warning("catch-up incomplete (\(n) entries): \(why)")
                 case .stopped: break
                 }
             }
             let d = subscription.dropped
             if d > dropped {
-                logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind)")
+                // Dropped updates may have been the last ones their peers sent (no later batch
+                // would show the gap): pull what was stored since the last update we decoded.
+                logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind); pulling what they held")
                 counters.slowConsumerDrops.wrappingAdd(d - dropped, ordering: .relaxed)
                 dropped = d
+                catchUp.request(since: (applier.lastUpdateSentAt ?? startedAt) &- 5)
             }
         }
         if case .stopped = ending { publisher.pump(to: connection, canResync: false) }

@@ -458,3 +458,51 @@ extension NATSBridgeTests {
         anonymous.stop()
     }
 }
+
+extension NATSBridgeTests {
+    /// A bridge that falls behind (its process stopped while a peer publishes batch after
+    /// batch, with a small pending limit): updates are dropped or the server cuts it off, and it
+    /// still ends up with every entry, pulled after it noticed the loss.
+    @Test func bridgeThatFellBehindCatchesUp() throws {
+        let exe = try builtExecutable("shoal-bridge")
+        let server = try NATSServer()
+        defer { server.stop() }
+        let a = try TestSegment("fa", recordBuckets: 1024), b = try TestSegment("fb", recordBuckets: 1024)
+        defer { a.close(); b.close() }
+        let meshName = "t\(UInt32.random(in: 0...UInt32.max))"
+        let bridgeA = try RunningBridge(try bridgeSettings(server: server, cluster: meshName, node: "node-a", segment: a),
+                                        segment: a)
+        defer { bridgeA.stop() }
+        let config = server.dir + "/bridge.yaml"
+        try writeFile(config, """
+            segment: \(b.instance)
+            bridge:
+              servers: [\(server.url)]
+              cluster: \(meshName)
+              node-id: node-b
+              pending-messages: 16
+
+            """)
+        let child = try Child(exe, ["--config", config], output: server.dir + "/bridge.out")
+        defer { child.stop(SIGKILL) }
+        #expect(poll { child.output.contains("warm-up: ") })
+        kill(child.pid, SIGSTOP)
+        var names: [DNSName] = []
+        for burst in 0..<60 {
+            for i in 0..<5 {
+                let n = dn("behind\(burst)-\(i).example.")
+                names.append(n)
+                a.segment.records.insert(name: n, type: .a, ttl: 600, rdata: [aRecord(UInt32(burst * 5 + i))],
+                                         rank: .authoritativeAnswer, now: shmNow())
+            }
+            usleep(5_000)   // one batch per burst
+        }
+        #expect(poll { bridgeA.counters.publishedBatches >= 40 })
+        kill(child.pid, SIGCONT)
+        #expect(poll(tries: 2000) { names.allSatisfy { b.segment.records.peek(name: $0, type: .a, now: shmNow()) != nil } },
+                "\(child.output)")
+        // It fell behind, and said so, and how it caught up.
+        #expect(child.output.contains("dropped") || child.output.contains("reconnected"), "\(child.output)")
+        #expect(child.output.contains("catch-up: "), "\(child.output)")
+    }
+}
