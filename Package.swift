@@ -103,7 +103,7 @@ let package = Package(
         ], path: "bench/frontend-bench"),
         .executableTarget(name: "mesh-bench", dependencies: [
             "MeshBridge", "ShmCache", "ShoalSystem", "DNSCore", .product(name: "Logging", package: "swift-log"),
-        ], path: "bench/mesh-bench"),
+        ], path: "bench/mesh-bench", exclude: ["RESULTS.md"]),
         // Child process for ShmCache's multi-process tests (spawned by ShmCacheTests).
         .executableTarget(name: "shm-stress", dependencies: ["ShmCache", "DNSCore"]),
 

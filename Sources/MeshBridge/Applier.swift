@@ -21,6 +21,15 @@ public final class Applier {
     let policy: BridgeSettings.PeerDNSSECPolicy
     /// Rejections logged so far (the first few of each reason, then every 1000th).
     var logged: [RejectionReason: UInt64] = [:]
+    /// The last update batch seen from each peer (its number and send time in wall seconds),
+    /// to count the ones lost in between.
+    var lastSequence: [MeshIdentifier: (sequence: UInt64, sentAt: UInt32)] = [:]
+    /// Since when entries may be missing because of lost batches (the send time of the last
+    /// batch before the earliest gap seen); taken by the bridge, which pulls them.
+    public private(set) var missedSince: UInt32? = nil
+    /// Send time (wall seconds) of the last update batch decoded: what the client dropped after
+    /// it was sent later.
+    public private(set) var lastUpdateSentAt: UInt32? = nil
     /// Servers whose table entry was created from the mesh, with the update time it got: the
     /// publisher does not send them on (bounded: forgotten when it grows past 100,000).
     public private(set) var learntServers: [ServerAddress: UInt32] = [:]
@@ -56,6 +65,18 @@ public final class Applier {
             }
             return .failure(error)
         }
+        if !subject.isEmpty {
+            // Updates from one peer come in order: a jump means batches were lost (dropped as
+            // a slow consumer, or sent while we were disconnected); a smaller number, that the
+            // peer restarted.
+            if let last = lastSequence[batch.origin], batch.sequence > last.sequence + 1 {
+                counters.lostBatches.wrappingAdd(batch.sequence - last.sequence - 1, ordering: .relaxed)
+                missedSince = min(missedSince ?? .max, last.sentAt)
+            }
+            lastUpdateSentAt = UInt32(clamping: batch.sentAtMillis / 1000)
+            if lastSequence.count >= 10_000 { lastSequence.removeAll() }
+            lastSequence[batch.origin] = (batch.sequence, UInt32(clamping: batch.sentAtMillis / 1000))
+        }
         // Whole seconds in transit, rounded up; a sender's clock ahead of ours counts as none.
         let transit = UInt32(clamping: nowMillis > batch.sentAtMillis ? (nowMillis - batch.sentAtMillis + 999) / 1000 : 0)
         let now = shmNow()
@@ -69,6 +90,12 @@ public final class Applier {
         }
         counters.applied.wrappingAdd(UInt64(written), ordering: .relaxed)
         return .success(written)
+    }
+
+    /// Since when entries may be missing (see ``missedSince``), once.
+    public func takeMissedSince() -> UInt32? {
+        defer { missedSince = nil }
+        return missedSince
     }
 
     /// The TTL to store, or nil when the entry expired in transit.
@@ -121,11 +148,16 @@ public final class Applier {
         var n = peer
         n.validation = v
         guard let ttl = ttl(n.ttl, transit: transit) else { return false }
-        if let local = segment.negative.peek(name: n.name, type: n.type, class: n.rrclass, now: now),
-           local.origin == .local, local.kind == n.kind,
-           local.expiry >= now &+ ttl || (local.validation == .secure && n.validation != .secure) {
-            counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
-            return false
+        if let cached = segment.negative.peek(name: n.name, type: n.type, class: n.rrclass, now: now), cached.kind == n.kind {
+            if cached.origin == .local,
+               cached.expiry >= now &+ ttl || (cached.validation == .secure && n.validation != .secure) {
+                counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
+            if cached.origin == .mesh, cached.validation == n.validation, cached.expiry >= now &+ ttl {
+                counters.duplicates.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
         }
         // A NODATA claim never hides data this node has.
         if n.kind == .noData, let local = segment.records.peek(name: n.name, type: n.type, class: n.rrclass, now: now),

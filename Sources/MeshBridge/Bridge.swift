@@ -35,9 +35,27 @@ public final class Bridge: Sendable {
     public func stop() { stopping.store(true, ordering: .relaxed) }
     var shouldStop: Bool { stopping.load(ordering: .relaxed) }
 
+    /// Why ``run()`` returned.
+    public enum End: Equatable, Sendable {
+        /// ``stop()`` was called.
+        case stopped
+        /// The segment was retired, removed or replaced (`shoalctl segment`, a layout change):
+        /// the bridge must be restarted on the current one (exit status 75, as a worker's).
+        case segmentReplaced(String)
+    }
+
+    /// Exit status of a bridge whose segment was replaced (EX_TEMPFAIL: restart me).
+    public static let segmentReplacedExitCode: Int32 = 75
+
+    /// Why the last ``run()`` ended (nil while it runs or if it threw).
+    public var end: End? { endReason.withLock { $0 } }
+    let endReason = Mutex<End?>(nil)
+
     /// Connects (retrying until connected or stopped), then publishes and applies until
-    /// ``stop()``. Throws only errors retrying cannot fix (libnats refused the options).
-    public func run() throws(NATSError) {
+    /// ``stop()`` or until the segment is replaced. Throws only errors retrying cannot fix
+    /// (libnats refused the options).
+    @discardableResult
+    public func run() throws(NATSError) -> End {
         defer { state.store(BridgeState.stopped.rawValue, ordering: .releasing) }
         state.store(BridgeState.connecting.rawValue, ordering: .releasing)
         let connection: NATSConnection
@@ -48,7 +66,7 @@ public final class Bridge: Sendable {
             }, shouldStop: { shouldStop })
         } catch {
             if error.permanent { logger.error("NATS: \(error)") }
-            if shouldStop && !error.permanent { return }
+            if shouldStop && !error.permanent { return finish(.stopped) }
             throw error
         }
         let maxPayload = min(settings.maxPayload, connection.maxPayload)
@@ -73,8 +91,19 @@ public final class Bridge: Sendable {
         state.store(BridgeState.running.rawValue, ordering: .releasing)
         var dropped: UInt64 = 0
         var catchUp = CatchUpSchedule()
+        let startedAt = Clock.wallSeconds()
         var nextServerSync = Clock.monotonicNanos()
+        var nextSegmentCheck = Clock.monotonicNanos()
+        var ending = End.stopped
         while !shouldStop {
+            if Clock.monotonicNanos() >= nextSegmentCheck {
+                nextSegmentCheck = Clock.monotonicNanos() + 1_000_000_000
+                if let why = segment.replacedReason() {
+                    logger.critical("\(why): exiting so that a restart attaches the current segment")
+                    ending = .segmentReplaced(why)
+                    break
+                }
+            }
             publisher.pump(to: connection, canResync: connection.isConnected)
             if settings.serverSyncSeconds > 0, Clock.monotonicNanos() >= nextServerSync {
                 publisher.publishServers(to: connection, learnt: applier.learntServers)
@@ -94,27 +123,40 @@ public final class Bridge: Sendable {
                     serve(m, donor: donor, connection: connection)
                 }
             }
+            if let since = applier.takeMissedSince() {
+                logger.warning("updates from peers were lost (\(counters.lostBatches.load(ordering: .relaxed)) batches so far); pulling what was stored since then")
+                catchUp.request(since: since &- 5)
+            }
             if settings.warmUp, let since = catchUp.due(connected: connection.isConnected, reconnects: connection.reconnects) {
                 counters.catchUps.wrappingAdd(1, ordering: .relaxed)
                 let outcome = puller.pull(since: since)
                 catchUp.finished(outcome)
                 switch outcome {
-                case let .complete(n, donor): logger.notice("catch-up after reconnect: \(n) entries from \(donor)")
-                case .noPeer: if !catchUp.pending { logger.notice("catch-up after reconnect: no peer answered") }
-                case let .incomplete(n, why): logger.warning("catch-up after reconnect incomplete (\(n) entries): \(why)")
+                case let .complete(n, donor): logger.notice("catch-up: \(n) entries from \(donor)")
+                case .noPeer: if !catchUp.pending { logger.notice("catch-up: no peer answered") }
+                case let .incomplete(n, why): logger.warning("catch-up incomplete (\(n) entries): \(why)")
                 case .stopped: break
                 }
             }
             let d = subscription.dropped
             if d > dropped {
-                logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind)")
+                // Dropped updates may have been the last ones their peers sent (no later batch
+                // would show the gap): pull what was stored since the last update we decoded.
+                logger.warning("NATS: \(d - dropped) message(s) dropped (this bridge fell behind); pulling what they held")
                 counters.slowConsumerDrops.wrappingAdd(d - dropped, ordering: .relaxed)
                 dropped = d
+                catchUp.request(since: (applier.lastUpdateSentAt ?? startedAt) &- 5)
             }
         }
-        publisher.pump(to: connection, canResync: false)
+        if case .stopped = ending { publisher.pump(to: connection, canResync: false) }
         try? connection.flush(timeoutMillis: 1000)
         logger.notice("stopping")
+        return finish(ending)
+    }
+
+    func finish(_ e: End) -> End {
+        endReason.withLock { $0 = e }
+        return e
     }
 
     /// The name of the marker of a warm-up in progress for this segment's generation: a tiny
@@ -176,10 +218,11 @@ public final class Bridge: Sendable {
     }
 }
 
-/// When to pull what was missed while disconnected: core NATS keeps nothing for an absent
-/// subscriber, so after each reconnect the bridge asks a donor for what was stored since five
-/// seconds before the connection was lost; with no peer answering yet (they may be
-/// reconnecting too) it asks again with back-off, five times.
+/// When to pull what was missed: core NATS keeps nothing for an absent subscriber, so after
+/// each reconnect the bridge asks a donor for what was stored since five seconds before the
+/// connection was lost, and after lost batches (gaps in a peer's numbers) for what was stored
+/// since the last batch before the gap; with no peer answering yet (they may be reconnecting
+/// too) it asks again with back-off, five times.
 struct CatchUpSchedule {
     var seenReconnects: UInt64 = 0
     var lastConnected = Clock.wallSeconds()
@@ -202,6 +245,17 @@ struct CatchUpSchedule {
         guard let at, now >= at else { return nil }
         self.at = nil
         return since
+    }
+
+    /// A pull of what was stored since `since` (lost batches), merged with one already due.
+    mutating func request(since s: UInt32, now: UInt64 = Clock.monotonicNanos()) {
+        if pending {
+            since = min(since, s)
+        } else {
+            since = s
+            attempt = 0
+            at = now + 200_000_000
+        }
     }
 
     mutating func finished(_ outcome: PullOutcome, now: UInt64 = Clock.monotonicNanos()) {

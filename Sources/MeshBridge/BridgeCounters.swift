@@ -16,6 +16,8 @@ public final class BridgeCounters: Sendable {
     let resyncs = Atomic<UInt64>(0)
 
     let receivedBatches = Atomic<UInt64>(0)
+    /// Update batches of peers that never arrived (gaps in their sequence numbers).
+    let lostBatches = Atomic<UInt64>(0)
     let applied = Atomic<UInt64>(0)
     /// Entries not written because the local entry is fresher, ranked higher, or validated.
     let keptLocal = Atomic<UInt64>(0)
@@ -57,7 +59,7 @@ public final class BridgeCounters: Sendable {
         public var published: UInt64, publishedBatches: UInt64, publishFailures: UInt64, superseded: UInt64
         public var notPublished: UInt64, journalOverruns: UInt64, resyncs: UInt64
         public var receivedBatches: UInt64, applied: UInt64, keptLocal: UInt64, expiredInTransit: UInt64
-        public var duplicates: UInt64, policySkipped: UInt64
+        public var duplicates: UInt64, policySkipped: UInt64, lostBatches: UInt64
         public var writeFailures: UInt64
         public var rejected: [RejectionReason: UInt64]
         public var connectFailures: UInt64, disconnects: UInt64, reconnects: UInt64, slowConsumerDrops: UInt64
@@ -76,7 +78,7 @@ public final class BridgeCounters: Sendable {
                 "shoal_mesh_resyncs_total \(resyncs)", "shoal_mesh_received_batches_total \(receivedBatches)",
                 "shoal_mesh_applied_total \(applied)", "shoal_mesh_kept_local_total \(keptLocal)",
                 "shoal_mesh_expired_in_transit_total \(expiredInTransit)", "shoal_mesh_duplicates_total \(duplicates)",
-                "shoal_mesh_policy_skipped_total \(policySkipped)",
+                "shoal_mesh_policy_skipped_total \(policySkipped)", "shoal_mesh_lost_batches_total \(lostBatches)",
                 "shoal_mesh_write_failures_total \(writeFailures)", "shoal_mesh_connect_failures_total \(connectFailures)",
                 "shoal_mesh_disconnects_total \(disconnects)", "shoal_mesh_reconnects_total \(reconnects)",
                 "shoal_mesh_slow_consumer_drops_total \(slowConsumerDrops)",
@@ -98,7 +100,7 @@ public final class BridgeCounters: Sendable {
                         publishFailures: l(publishFailures), superseded: l(superseded), notPublished: l(notPublished),
                         journalOverruns: l(journalOverruns), resyncs: l(resyncs), receivedBatches: l(receivedBatches),
                         applied: l(applied), keptLocal: l(keptLocal), expiredInTransit: l(expiredInTransit),
-                        duplicates: l(duplicates), policySkipped: l(policySkipped),
+                        duplicates: l(duplicates), policySkipped: l(policySkipped), lostBatches: l(lostBatches),
                         writeFailures: l(writeFailures), rejected: rej, connectFailures: l(connectFailures),
                         disconnects: l(disconnects), reconnects: l(reconnects), slowConsumerDrops: l(slowConsumerDrops),
                         warmUpState: WarmUpState(rawValue: warmUpState.load(ordering: .relaxed)) ?? .notNeeded,

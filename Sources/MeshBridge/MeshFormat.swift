@@ -11,8 +11,9 @@ public enum MeshFormat {
     public static let maxIdentifierBytes = 64
     /// No TTL above one week is ever sent or accepted (the largest `max-ttl` a node may have).
     public static let maxTTL: UInt32 = 604_800
-    /// Records of one RRset and signatures of one RRset.
-    public static let maxRecordsPerSet = 4096
+    /// Records of one RRset, and signatures of one RRset (a cache slot holds at most 64 KiB, two
+    /// bytes of length per item at least). Publishers never send more.
+    public static let maxRecordsPerSet = 16_384
     /// SOA and proof records of one negative entry.
     public static let maxNegativeRecords = 64
     /// Smallest `max-payload`: the largest RRset a cache slot holds (64 KiB) plus its name and headers.

@@ -323,6 +323,8 @@ public struct NATSMessage: Sendable {
     init(_ msg: OpaquePointer) {
         let n = Int(natsMsg_GetDataLength(msg))
         if n > 0, let p = natsMsg_GetData(msg) {
+            // libnats owns these n bytes until natsMsg_Destroy (after this copy); they are
+            // plain bytes, so reading the C chars as UInt8 is sound.
             data = p.withMemoryRebound(to: UInt8.self, capacity: n) { Array(UnsafeBufferPointer(start: $0, count: n)) }
         } else {
             data = []

@@ -108,7 +108,9 @@ public final class Publisher {
     }
 
     func add(_ c: CachedRRSet, to sink: BatchSink) {
-        guard c.origin == .local, c.validation != .bogus, !c.isStale, c.ttl > 0 else {
+        let counts = c.value.count >= 12 ? (Int(c.value[8]) << 8 | Int(c.value[9]), Int(c.value[10]) << 8 | Int(c.value[11])) : (0, 0)
+        guard c.origin == .local, c.validation != .bogus, !c.isStale, c.ttl > 0,
+              counts.0 <= MeshFormat.maxRecordsPerSet, counts.1 <= MeshFormat.maxRecordsPerSet else {
             counters.notPublished.wrappingAdd(1, ordering: .relaxed); return
         }
         add(.rrset(MeshRRSet(c)), to: sink)

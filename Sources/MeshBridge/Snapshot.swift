@@ -133,6 +133,10 @@ public final class SnapshotDonor {
         let req: SnapshotWire.Request
         do { req = try SnapshotWire.decodeRequest(bytes) } catch { return .failure(error) }
         guard req.requester != node else { return .failure(MeshRejection(.ownEcho, at: 5)) }
+        let limit = min(maxPayload, Int(req.maxBytes)) - SnapshotWire.replyOverhead
+        guard limit >= MeshFormat.minPayload - SnapshotWire.replyOverhead else {
+            return .failure(MeshRejection(.oversized, at: 0, "requester takes only \(req.maxBytes) bytes"))
+        }
         let now = Clock.monotonicNanos()
         sessions = sessions.filter { now - $0.value.lastUsed < Self.idleNanos }
         let key = "\(req.requester)/\(req.session)"
@@ -165,10 +169,6 @@ public final class SnapshotDonor {
         } else {
             reply.unknownSession = true
             return .success(SnapshotWire.encode(reply))
-        }
-        let limit = min(maxPayload, Int(req.maxBytes)) - SnapshotWire.replyOverhead
-        guard limit >= MeshFormat.minPayload - SnapshotWire.replyOverhead else {
-            return .failure(MeshRejection(.oversized, at: 0, "requester takes only \(req.maxBytes) bytes"))
         }
         var enc = BatchEncoder(cluster: cluster, origin: node, maxPayload: limit)
         let wall = shmNow()

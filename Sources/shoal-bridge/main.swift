@@ -46,7 +46,8 @@ struct Command: ParsableCommand {
             It connects with back-off and jitter until a server answers (wrong credentials are \
             logged and retried), and reconnects the same way. SIGTERM or SIGINT stops it; the \
             counters (published, applied, rejected by reason, warm-up progress) are printed on \
-            standard output at exit and on SIGUSR1. Not yet: metrics and shoalctl status; \
+            standard output at exit and on SIGUSR1. When its segment is retired or replaced it \
+            exits with status 75, for its supervisor to restart it on the current one. Not yet: metrics and shoalctl status; \
             shoald does not start the bridge yet.
             """,
         version: ShoalVersion.string)
@@ -96,7 +97,8 @@ struct Command: ParsableCommand {
         let failure = Mutex<NATSError?>(nil)
         try startDetachedThread(name: "shoal-bridge") {
             do { try bridge.run() } catch { let e = error as? NATSError; failure.withLock { $0 = e } }
-            // Wake the main thread when the loop ends by itself (an error it cannot retry).
+            // Wake the main thread when the loop ends by itself (an error it cannot retry, or
+            // its segment replaced).
             kill(getpid(), SIGTERM)
         }
         var signo: Int32
@@ -113,6 +115,7 @@ struct Command: ParsableCommand {
             logger.error("\(e)")
             throw ExitCode(1)
         }
+        if case .segmentReplaced = bridge.end { throw ExitCode(Bridge.segmentReplacedExitCode) }
     }
 
     static let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1, 0]

@@ -95,6 +95,43 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         #expect(counters.snapshot().resyncs == 1)
     }
 
+    /// Gaps in a peer's update sequence are counted as lost batches; a restarted peer (its
+    /// numbers start again) is not a gap.
+    @Test func lostBatchesAreCounted() throws {
+        let seg = try TestSegment("gaps")
+        defer { seg.close() }
+        let counters = BridgeCounters()
+        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b"),
+                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let subject = MeshSubjects.updates(cluster: cluster, node: peer)
+        for seq: UInt64 in [1, 2, 5, 6, 1, 2, 4] {
+            let b = try #require(BatchEncoder.batch([.rrset(sampleRRSet("s\(seq).example."))], cluster: cluster, origin: peer,
+                                                    sentAtMillis: nowMillis(), sequence: seq))
+            _ = try applier.apply(b, subject: subject, nowMillis: nowMillis()).get()
+        }
+        #expect(counters.snapshot().lostBatches == 3)   // 3 and 4, then 3 again
+        let since = try #require(applier.takeMissedSince())
+        #expect(since <= Clock.wallSeconds() && since + 60 > Clock.wallSeconds())
+        #expect(applier.takeMissedSince() == nil)
+    }
+
+    /// A snapshot and an update carrying the same entries: the second copy writes nothing.
+    @Test func sameEntriesTwiceAreWrittenOnce() throws {
+        let seg = try TestSegment("dup")
+        defer { seg.close() }
+        let counters = BridgeCounters()
+        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b"),
+                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let sent = nowMillis()
+        let batch = try #require(BatchEncoder.batch([.rrset(sampleRRSet()), .negative(sampleNegative())], cluster: cluster,
+                                                    origin: peer, sentAtMillis: sent))
+        #expect(try applier.apply(batch, nowMillis: sent).get() == 2)
+        let version = seg.segment.records.peek(name: dn("www.example."), type: .a, now: shmNow())?.version
+        #expect(try applier.apply(batch, nowMillis: sent).get() == 0)
+        #expect(counters.snapshot().duplicates == 2)
+        #expect(seg.segment.records.peek(name: dn("www.example."), type: .a, now: shmNow())?.version == version)
+    }
+
     @Test func applierCapsTTLsAndKeepsBetterLocalEntries() throws {
         let seg = try TestSegment("apply")
         defer { seg.close() }

@@ -44,9 +44,10 @@ final class LabWorker {
 }
 
 extension NATSBridgeTests {
-    /// Two nodes on the lab hierarchy, each a worker with its own segment and a bridge: what
-    /// node A resolves, node B (whose only root server is a black hole, so it can answer only
-    /// from its cache) answers the same, without a single upstream query.
+    /// Nodes on the lab hierarchy, each a worker with its own segment and a bridge: what node A
+    /// resolves, node B (whose only root server is a black hole, so it can answer only from its
+    /// cache) answers the same, without a single upstream query; node C, started later with an
+    /// empty segment, is warmed from a peer and does the same.
     @Test func nodeBAnswersWhatNodeAResolved() async throws {
         try await withSharedLab(.testing) { lab in
             let server = try NATSServer()
@@ -99,6 +100,23 @@ extension NATSBridgeTests {
             #expect(segB.totalStatistics()[.upstreamQueries] == 0)
             #expect(segA.totalStatistics()[.upstreamQueries] > 0)
             #expect(bridgeB.counters.published == 0)
+
+            // Node C joins later with an empty segment (blind upstream too): its bridge warms it
+            // from a peer before it runs, and C answers the same with no upstream query.
+            let workerC = try LabWorker(address: lab.listenAddress(base + ".209.3"), rootHints: hints, tag: "nc")
+            defer { workerC.stop() }
+            let segC = try SharedSegment.attach(name: SegmentName.forInstance(workerC.instance))
+            let bridgeC = try RunningBridge(try settings("node-c", workerC.instance), segment: segC)
+            defer { bridgeC.stop() }
+            #expect(bridgeC.counters.warmUpState == .complete)
+            #expect(bridgeC.counters.warmUpEntries > 0)
+            for (e, a) in zip(cases, answers) {
+                let c = try workerC.ask(e.qname, try #require(RRType(mnemonic: e.qtype)))
+                #expect(c.rcode == a.rcode, "\(e.qname) \(e.qtype) on C")
+                #expect(Set(c.answers.map { "\($0.name.lowercased) \($0.type) \($0.rdata)" })
+                        == Set(a.answers.map { "\($0.name.lowercased) \($0.type) \($0.rdata)" }), "\(e.qname) \(e.qtype) on C")
+            }
+            #expect(segC.totalStatistics()[.upstreamQueries] == 0)
         }
     }
 }

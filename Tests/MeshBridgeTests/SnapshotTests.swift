@@ -100,6 +100,11 @@ func names(in reply: SnapshotWire.Reply) throws -> [DNSName] {
         #expect(next.retryAfterMillis == 500)
 
         #expect(throws: MeshRejection.self) { try donor.answer([0x53, 0x52, 1]).get() }
+        // A requester that takes less than the smallest batch: refused before any scan.
+        let tiny = SnapshotDonor(segment: seg.segment, settings: try localSettings(node: "node-a"),
+                                 maxPayload: MeshFormat.minPayload)
+        #expect(throws: MeshRejection.self) { try tiny.answer(request(chunk: 0, maxBytes: 1000)).get() }
+        #expect(tiny.lastSessionStart == 0)
         #expect(throws: MeshRejection.self) { try donor.answer(request(chunk: 0) + [0]).get() }
         // Our own request (a loop) is refused.
         let own = SnapshotDonor(segment: seg.segment, settings: try localSettings(node: "node-b"),
@@ -258,6 +263,9 @@ extension NATSBridgeTests {
         again.records.forEach(now: shmNow()) { c in sample = c; return false }
         #expect(sample?.origin == .mesh)
         #expect(sample?.rdata.first?.count == 4)
+        // A writer killed mid-write leaves its one slot claimed until someone reclaims it, which
+        // the workers' maintenance does every second; do it here, as they would.
+        _ = again.reclaimStale()
         let marker = "\(SegmentName.forInstance(b.instance)).warmup.\(b.segment.generation)"
         #expect((try? SharedMemory.open(marker, readOnly: true)) != nil)
 

@@ -152,7 +152,7 @@ final class RunningBridge {
     init(_ settings: BridgeSettings, segment: SharedSegment, waitUntilRunning: Bool = true) throws {
         bridge = Bridge(settings: settings, segment: segment, logger: testLogger)
         let b = bridge
-        try startDetachedThread(name: "test-bridge") { try? b.run() }
+        try startDetachedThread(name: "test-bridge") { _ = try? b.run() }
         if waitUntilRunning {
             try #require(poll { b.currentState == .running || b.currentState == .stopped })
             try #require(b.currentState == .running)

@@ -98,7 +98,7 @@ func settings(_ node: String, _ instance: String, cluster: String) -> BridgeSett
 
 func start(_ s: BridgeSettings, _ seg: SharedSegment) -> Bridge {
     let b = Bridge(settings: s, segment: seg, logger: logger)
-    do { try startDetachedThread(name: "bench-bridge") { try? b.run() } } catch { fail("\(error)") }
+    do { try startDetachedThread(name: "bench-bridge") { _ = try? b.run() } } catch { fail("\(error)") }
     return b
 }
 
