@@ -21,19 +21,19 @@ public func runProgram(_ path: String, _ arguments: [String]) throws -> (status:
 enum ToolRunner {
     /// Runs to completion and returns the exit status with stdout and stderr merged.
     ///
-    /// Only for programs that do not leave children holding the output pipe (a daemon would
-    /// keep it open forever); use `launch(_:output:)` for those.
+    /// The output goes through a file and the end is seen with waitpid, never a pipe read to
+    /// its end: a daemon the program starts, or one another test starts meanwhile, could hold
+    /// a pipe's write end open forever.
     static func run(_ invocation: ToolInvocation) throws -> (status: Int32, output: String) {
-        let process = makeProcess(invocation)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch {
-            throw LabError.launchFailed(tool: invocation.tool, reason: "\(error)")
+        let file = NSTemporaryDirectory() + "tool-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).out"
+        defer { unlink(file) }
+        var direct = invocation
+        if let dir = invocation.directory {
+            direct = ToolInvocation(tool: "/bin/sh", arguments: ["-c", "cd \"$0\" && exec \"$@\"", dir, invocation.tool] + invocation.arguments)
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let status = try launch(direct, output: file)
+        let data = FileManager.default.contents(atPath: file) ?? Data()
+        return (status, String(decoding: data, as: UTF8.self))
     }
 
     /// Runs to completion; throws `LabError.toolFailed` unless the status is 0.
@@ -89,15 +89,6 @@ enum ToolRunner {
         }
         // WIFEXITED / WEXITSTATUS are macros Swift cannot see.
         return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    }
-
-    private static func makeProcess(_ invocation: ToolInvocation) -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: invocation.tool)
-        process.arguments = invocation.arguments
-        if let dir = invocation.directory { process.currentDirectoryURL = URL(fileURLWithPath: dir) }
-        process.standardInput = FileHandle.nullDevice
-        return process
     }
 
     /// Runs `jobs` on `width` threads and waits for all of them; rethrows the first failure

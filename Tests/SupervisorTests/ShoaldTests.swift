@@ -175,18 +175,7 @@ func status(_ pid: Int32, _ tid: Int32? = nil) throws -> PrivilegeStatus {
 }
 
 /// Runs `exe` with `args` to its end: its status and everything it printed (stdout and stderr).
-func runToEnd(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, out)
-}
+func runToEnd(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) { try runProgram(exe, args) }
 
 func threads(_ pid: Int32) -> [Int32] { KernelFiles.list("/proc/\(pid)/task").compactMap { Int32($0) } }
 

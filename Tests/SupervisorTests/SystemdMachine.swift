@@ -29,17 +29,11 @@ final class SystemdMachine: @unchecked Sendable {
 
     deinit { _ = try? Self.capture("/bin/bash", [Self.repository + "/scripts/systemd-container", "destroy", dir]) }
 
-    /// Runs `exe` to its end: status and output (stdout and stderr). Through a file and waitpid,
-    /// not a pipe read to EOF: what the command leaves running in the background (the machine
+    /// Runs `exe` to its end: status and output (stdout and stderr), through a file and
+    /// waitpid (``runProgram``): what the command leaves running in the background (the machine
     /// itself, dnsperf) may keep its output open.
     static func capture(_ exe: String, _ args: [String]) throws -> (status: Int32, output: String) {
-        let file = NSTemporaryDirectory() + "capture-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { unlink(file) }
-        let pid = try Spawn.start("/bin/sh", arguments: ["-c", "exec \"$@\" >\"$CAPTURE\" 2>&1 </dev/null", "sh", exe] + args,
-                                  descriptors: [], environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" } + ["CAPTURE=\(file)"])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (ExitStatus(waitStatus: status).code, KernelFiles.read(file) ?? "")
+        try runProgram(exe, args)
     }
 
     /// Runs a command inside: its status and output.

@@ -53,16 +53,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func run(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = ["--check-config", "--listen", "127.59.9.9:5300"] + args
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            try p.run()
-            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, out)
+            try runProgram(exe, ["--check-config", "--listen", "127.59.9.9:5300"] + args)
         }
         // The lab's kind of anchor file: a DS record of the root.
         let anchor = dir + "/root.ds"
