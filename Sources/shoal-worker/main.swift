@@ -76,7 +76,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("do-not-query"), help: "Address block never sent queries (repeatable; replaces the file's list).")
     var doNotQuery: [String] = []
 
-    @Option(name: .customLong("dnssec"), help: "validate or off (default off): DNSSEC validation.")
+    @Option(name: .customLong("dnssec"), help: "validate (the default) or off: DNSSEC validation.")
     var dnssec: String?
 
     @Option(name: .customLong("dnssec-bogus-ttl"), help: "Seconds a bogus DNSSEC verdict is cached. Default 60.")

@@ -18,11 +18,13 @@ final class ShoaldProcess: @unchecked Sendable {
     /// Exit code once reaped (128 + signal for a signal).
     private(set) var exitCode: Int32?
 
-    /// Starts shoald with `yaml` (listen, segment and root hints are added) and waits until
+    /// Starts shoald with `yaml` (listen, segment, root hints and `dnssec`, off by default for the
+    /// unsigned black-hole root, are added; `rootHints` replaces that root by a hints file's)
+    /// and waits until
     /// every worker answers. `environment` is added to the test's; `descriptors` are handed
     /// over as systemd does (3, 4, … with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID).
-    init(tag: String, address: String, workers: Int, yaml: String = "", extra: [String] = [],
-         rootServer: String = "127.61.0.250", listen: [String]? = nil, launcher: [String] = [],
+    init(tag: String, address: String, workers: Int, yaml: String = "", dnssec: String = "off", extra: [String] = [],
+         rootServer: String = "127.61.0.250", rootHints: String? = nil, listen: [String]? = nil, launcher: [String] = [],
          directoryOwner: Account? = nil, environment: [String: String] = [:],
          descriptors: [(fd: Int32, name: String)] = [], directory reuse: String? = nil, waitUntilAnswering: Bool = true) throws {
         directory = reuse ?? NSTemporaryDirectory() + "shoald-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -30,8 +32,8 @@ final class ShoaldProcess: @unchecked Sendable {
                                                 attributes: [.posixPermissions: 0o755])
         self.address = address
         segment = "test-shoald-\(tag)-\(getpid())"
-        // The root is a black hole: these workers answer from the segment or not at all.
-        try ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A \(rootServer)\n"
+        // The root is a black hole (unless `rootHints`): these workers answer from the segment or not at all.
+        try (rootHints.flatMap { KernelFiles.read($0) } ?? ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A \(rootServer)\n")
             .write(toFile: directory + "/hints", atomically: true, encoding: .utf8)
         let config = """
             listen: [\((listen ?? ["\(address):53"]).map { "\"\($0)\"" }.joined(separator: ", "))]
@@ -42,6 +44,7 @@ final class ShoaldProcess: @unchecked Sendable {
             restart-backoff-min-ms: 50
             control-socket: \(directory)/control
             do-not-query-localhost: false
+            dnssec: \(dnssec)
             \(yaml)
             """
         try config.write(toFile: directory + "/shoal.yaml", atomically: true, encoding: .utf8)
