@@ -203,9 +203,13 @@ struct WorkerCommand: ParsableCommand {
         let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds,
                                  ednsReprobeSeconds: s.limits.ednsReprobeSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
+        // Negative trust anchors added at run time (`shoalctl nta`) live in the segment.
+        var validation = dnssecSettings
+        let runtimeAnchors = NegativeTrustAnchorView(seg.negativeTrustAnchors)
+        validation.runtimeNegativeAnchor = { runtimeAnchors.covering($0) }
         let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
                                 limits: s.limits,
-                                dnssec: s.dnssec == .validate ? dnssecSettings : nil,
+                                dnssec: s.dnssec == .validate ? validation : nil,
                                 executor: WorkerExecutors.ioReactor, logger: logger,
                                 traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger,

@@ -242,6 +242,62 @@ struct DNSSECLabTests {
         }
     }
 
+    /// `shoalctl nta add|remove` as shoald does it: the name into the segment's table, its
+    /// subtree out of the caches. Two validating workers on one segment both follow it.
+    @Test func aNegativeTrustAnchorAddedAtRunTimeInTheSegmentHoldsForEveryWorker() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("dnssec-nta-runtime")
+        defer { unlinkSegment(segment) }
+        let base = lab.hierarchy.plan.prefix
+        let workers = try [".210.15", ".210.16"].enumerated().map { slot, host in
+            try WorkerProcess(address: lab.listenAddress(base + host), segment: segment, rootHints: lab.paths.rootHints,
+                              validation: .lab(lab), extra: ["--worker-slot", "\(slot)"])
+        }
+        defer { for w in workers { w.stop() } }
+        let bogus = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.qtype == "A" && $0.features.contains("bogus-ds") && !$0.features.contains("lame-ns")
+        })
+        let zone = try DNSName(bogus.zone)
+        let expected = Set(try bogus.answer.map { try ResourceRecord(presentation: $0).ttlZero })
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+        func wipe() {
+            _ = seg.records.removeNames(at: zone, subtree: true) + seg.negative.removeNames(at: zone, subtree: true)
+                + seg.packets.removeNames(at: zone, subtree: true)
+        }
+        func expectBogus(_ when: String) throws {
+            for w in workers {
+                let r = try Self.ask(w, bogus.qname, .a, dnssecOK: true)
+                #expect(r.rcode == .servFail && r.edns?.extendedErrors.isEmpty == false, "\(when), \(w.address)\n\(r.presentation)")
+            }
+        }
+        try expectBogus("before the anchor")
+
+        #expect(try seg.negativeTrustAnchors.add(zone, now: UInt64(shmNow())))
+        wipe()
+        for w in workers {
+            for dnssecOK in [true, false] {
+                let r = try Self.ask(w, bogus.qname, .a, dnssecOK: dnssecOK, ad: true)
+                #expect(r.rcode == .noError && !r.header.authenticData, "\(w.address)\n\(r.presentation)")
+                #expect(Set(r.answers.filter { $0.type != .rrsig }.map(\.ttlZero)) == expected, "\(r.presentation)")
+            }
+        }
+        // Only that zone: another bogus zone stays bogus, a secure one secure, on both workers.
+        let otherBogus = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.qtype == "A" && $0.features.contains("bogus-expired") && !$0.features.contains("lame-ns")
+        })
+        let secure = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+        })
+        for w in workers {
+            #expect(try Self.ask(w, otherBogus.qname, .a, dnssecOK: true).rcode == .servFail)
+            #expect(try Self.ask(w, secure.qname, .a, dnssecOK: true).header.authenticData)
+        }
+
+        #expect(seg.negativeTrustAnchors.remove(zone))
+        wipe()
+        try expectBogus("after the anchor was removed")
+    }
+
     @Test func turningValidationOnOverAFilledSegmentValidatesWhatWasCachedWithout() throws {
         let lab = try WorkerLab.lab()
         let segment = uniqueSegment("dnssec-turn-on")
