@@ -41,7 +41,8 @@
 #         resolver's CPU share and dnsperf's are printed too: a resolver below ~90 % of its
 #         core was limited by the load generator, and CPU per query is then the fair figure.
 #
-# All three do the same work: no DNSSEC validation (shoal-worker has none yet; unbound runs
+# All three do the same work: no DNSSEC validation (shoal-worker and shoald run with
+# --dnssec off / `dnssec: off`, though shoal validates by default; unbound runs
 # module-config "iterator", pdns-recursor dnssec=off), QNAME minimisation on (the default of
 # all three), caches far larger than the data, one thread each. Only 127.0.0.0/8 is queried.
 # Output: the tables on stdout, progress on stderr; temporary files are removed at exit.
@@ -117,7 +118,8 @@ start_resolver() { # name -> sets $pid
     shoal)
         rm -f "/dev/shm/shoal.$segment".v*
         taskset -c "$cpu" "$workerbin" --listen "$a:53" --root-hints "$hints" --segment "$segment" \
-            --segment-size 256 --do-not-query-localhost false --log-level warning >"$d/log" 2>&1 &
+            --segment-size 256 --do-not-query-localhost false --log-level warning \
+            --dnssec off >"$d/log" 2>&1 &   # validation off, as for the peers here (see above)
         ;;
     shoald|shoald2)
         # The same worker under shoald: one worker on the resolvers' CPU, or two (the second on
@@ -127,7 +129,8 @@ start_resolver() { # name -> sets $pid
         rm -f "/dev/shm/shoal.$segment-$r".v*
         local n=1 cpus="$cpu"
         [[ $r == shoald2 ]] && n=2 cpus="$cpu,$load_cpu"
-        printf 'listen: ["%s:53"]\nroot-hints: %s\nsegment: %s-%s\nsegment-size: 256\nlog-level: warning\nworkers: %s\ncpus: "%s"\ncontrol-socket: %s/control\ndo-not-query-localhost: false\n' \
+        # dnssec: off, comparable with the peers (validation off, see above).
+        printf 'listen: ["%s:53"]\nroot-hints: %s\nsegment: %s-%s\nsegment-size: 256\nlog-level: warning\nworkers: %s\ncpus: "%s"\ncontrol-socket: %s/control\ndo-not-query-localhost: false\ndnssec: off\n' \
             "$a" "$hints" "$segment" "$r" "$n" "$cpus" "$d" >"$d/shoal.yaml"
         "$shoaldbin" --config "$d/shoal.yaml" >"$d/log" 2>&1 &
         ;;

@@ -106,6 +106,8 @@ log-level: warning
 control-socket: $work/control
 restart-backoff-min-ms: 20
 do-not-query-localhost: false
+# Validation off, as for the other resolvers here (pdns dnssec=off …): shoal validates by default.
+dnssec: off
 CONF
 start_shoald() {
     setsid "$bindir/shoald" --config "$work/shoal.yaml" >>"$work/shoald.log" 2>&1 </dev/null &

@@ -70,6 +70,8 @@ enum HeaderLayout {
     static let reclaimedSlots = 408   // Atomic<UInt64>: abandoned slots reclaimed, by anyone
     static let creatorStart = 416 // UInt64: creator's start time (creatorPID is at 48)
     static let creatorNS = 424    // UInt64: creator's pid namespace
+    // 504..<4048: the run-time negative trust anchors (`NegativeTrustAnchorTable`), in bytes
+    // layout 2 left zero, so an existing segment reads as an empty table.
 
     static func encode(_ g: SegmentGeometry) -> [UInt32] {
         var out: [UInt32] = []
@@ -156,8 +158,9 @@ struct HeaderInfo {
 public final class SharedSegment: Sendable {
     let region: MappedRegion
     /// The header page of the mapping: written once by the creator before the magic is
-    /// published (release); afterwards only the atomics (`retired`, `reclaimedSlots`) and the
-    /// boot id (rewritten, informational, by the first attach after a reboot) change.
+    /// published (release); afterwards only the atomics (`retired`, `reclaimedSlots`), the
+    /// negative trust anchor table (its own sequence words) and the boot id (rewritten,
+    /// informational, by the first attach after a reboot) change.
     var header: UnsafeMutableRawPointer { region.base }
     public let name: String
     public let geometry: SegmentGeometry
@@ -250,6 +253,9 @@ public final class SharedSegment: Sendable {
         default: 0
         }
     }
+
+    /// The negative trust anchors added at run time (`shoalctl nta`), seen by every process.
+    public var negativeTrustAnchors: NegativeTrustAnchorTable { NegativeTrustAnchorTable(region: region) }
 
     /// Statistics of one worker slot (0 ..< geometry.workerSlots).
     public func stats(workerSlot: Int) -> WorkerStatistics {

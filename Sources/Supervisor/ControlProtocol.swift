@@ -25,8 +25,14 @@ public enum ControlRequest: Hashable, Sendable {
     /// Remove a name (and with `subtree`, every name below it) from the record, negative and
     /// packet caches.
     case wipeCache(name: String, subtree: Bool)
+    /// Negative trust anchors kept in the segment, so every worker sees them (RFC 7646): add or
+    /// remove one (each also wipes the name and everything below it from the caches, so the
+    /// verdicts cached under the old rule go), or list them.
+    case ntaAdd(String)
+    case ntaRemove(String)
+    case ntaList
 
-    public static let usage = "ping | version | status [json] | restart-worker N | restart-workers | reload | wipe-cache NAME [subtree]"
+    public static let usage = "ping | version | status [json] | restart-worker N | restart-workers | reload | wipe-cache NAME [subtree] | nta add|remove NAME | nta list"
 
     /// Parses a request line (without its newline).
     public init(line: String) throws(ControlError) {
@@ -52,6 +58,13 @@ public enum ControlRequest: Hashable, Sendable {
                 throw ControlError("wipe-cache takes a name and optionally 'subtree'")
             }
             self = .wipeCache(name: args[0], subtree: args.count == 2)
+        case "nta":
+            switch (args.first, args.count) {
+            case ("add", 2): self = .ntaAdd(args[1])
+            case ("remove", 2): self = .ntaRemove(args[1])
+            case ("list", 1): self = .ntaList
+            default: throw ControlError("nta takes 'add NAME', 'remove NAME' or 'list'")
+            }
         default:
             throw ControlError("unknown request '\(verb.prefix(40))'; expected \(Self.usage)")
         }
@@ -67,6 +80,9 @@ public enum ControlRequest: Hashable, Sendable {
         case .restartWorkers: "restart-workers"
         case .reload: "reload"
         case let .wipeCache(name, subtree): subtree ? "wipe-cache \(name) subtree" : "wipe-cache \(name)"
+        case let .ntaAdd(name): "nta add \(name)"
+        case let .ntaRemove(name): "nta remove \(name)"
+        case .ntaList: "nta list"
         }
     }
 }

@@ -26,16 +26,56 @@ extension Supervisor {
         case .reload:
             reload(answering: client)
         case let .wipeCache(name, subtree):
-            let n: DNSName
-            do { n = try DNSName(name.hasSuffix(".") ? name : name + ".") } catch {
-                return reply(client, "error: '\(name)' is not a domain name: \(error)")
-            }
-            let removed = segment.records.removeNames(at: n, subtree: subtree)
-                + segment.negative.removeNames(at: n, subtree: subtree)
-                + segment.packets.removeNames(at: n, subtree: subtree)
+            guard let n = domainName(name, client) else { return }
+            let removed = wipe(n, subtree: subtree)
             logger.notice("wipe-cache \(n)\(subtree ? " and below" : ""): \(removed) entries removed")
             reply(client, "ok\n\(removed) entries removed")
+        case let .ntaAdd(name):
+            guard let n = domainName(name, client) else { return }
+            let added: Bool
+            do { added = try segment.negativeTrustAnchors.add(n, now: UInt64(shmNow())) } catch {
+                return reply(client, "error: \(error)")
+            }
+            guard added else { return reply(client, "ok\n\(n.lowercased) is a negative trust anchor already") }
+            // What was cached under validation (bogus verdicts among it) goes: resolved again, insecure.
+            let removed = wipe(n, subtree: true)
+            logger.notice("nta add \(n.lowercased): not validated at and below it; \(removed) cache entries removed")
+            reply(client, "ok\nadded \(n.lowercased) (\(removed) cache entries at and below it removed)")
+        case let .ntaRemove(name):
+            guard let n = domainName(name, client) else { return }
+            guard segment.negativeTrustAnchors.remove(n) else {
+                return reply(client, "error: \(n.lowercased) is not a negative trust anchor")
+            }
+            // What was cached insecure under the anchor goes: validated again.
+            let removed = wipe(n, subtree: true)
+            logger.notice("nta remove \(n.lowercased): validated again; \(removed) cache entries removed")
+            reply(client, "ok\nremoved \(n.lowercased) (\(removed) cache entries at and below it removed)")
+        case .ntaList:
+            let entries = segment.negativeTrustAnchors.read().entries.sorted { $0.name < $1.name }
+            reply(client, "ok\n" + entries.map { "\($0.name.presentation) added \(Self.isoTime($0.addedAt))\n" }.joined())
         }
+    }
+
+    /// `name` as a domain name (a missing final dot added), or nil after replying the error.
+    private func domainName(_ name: String, _ client: ControlServer.Client) -> DNSName? {
+        do { return try DNSName(name.hasSuffix(".") ? name : name + ".") } catch {
+            reply(client, "error: '\(name)' is not a domain name: \(error)")
+            return nil
+        }
+    }
+
+    /// Removes `n` (and with `subtree` every name below it) from the record, negative and
+    /// packet caches; returns how many entries went.
+    private func wipe(_ n: DNSName, subtree: Bool) -> Int {
+        segment.records.removeNames(at: n, subtree: subtree)
+            + segment.negative.removeNames(at: n, subtree: subtree)
+            + segment.packets.removeNames(at: n, subtree: subtree)
+    }
+
+    /// Wall-clock seconds as UTC ISO 8601.
+    static func isoTime(_ seconds: UInt64) -> String {
+        let f = ISO8601DateFormatter()
+        return f.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
 
     func reply(_ client: ControlServer.Client, _ text: String) {

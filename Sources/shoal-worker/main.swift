@@ -76,7 +76,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("do-not-query"), help: "Address block never sent queries (repeatable; replaces the file's list).")
     var doNotQuery: [String] = []
 
-    @Option(name: .customLong("dnssec"), help: "validate or off (default off): DNSSEC validation.")
+    @Option(name: .customLong("dnssec"), help: "validate (the default) or off: DNSSEC validation.")
     var dnssec: String?
 
     @Option(name: .customLong("dnssec-bogus-ttl"), help: "Seconds a bogus DNSSEC verdict is cached. Default 60.")
@@ -203,9 +203,13 @@ struct WorkerCommand: ParsableCommand {
         let cache = SegmentCache(segment: seg, stats: stats, serveStaleSeconds: s.limits.serveStaleSeconds,
                                  ednsReprobeSeconds: s.limits.ednsReprobeSeconds)
         let group = MultiThreadedEventLoopGroup.singleton
+        // Negative trust anchors added at run time (`shoalctl nta`) live in the segment.
+        var validation = dnssecSettings
+        let runtimeAnchors = NegativeTrustAnchorView(seg.negativeTrustAnchors)
+        validation.runtimeNegativeAnchor = { runtimeAnchors.covering($0) }
         let resolver = Resolver(cache: cache, upstream: UpstreamClient(group: group), hints: hints,
                                 limits: s.limits,
-                                dnssec: s.dnssec == .validate ? dnssecSettings : nil,
+                                dnssec: s.dnssec == .validate ? validation : nil,
                                 executor: WorkerExecutors.ioReactor, logger: logger,
                                 traceNames: traceNames)
         let engine = WorkerEngine(segment: seg, resolver: resolver, acl: acl, stats: stats, logger: logger,

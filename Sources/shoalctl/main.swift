@@ -13,7 +13,7 @@ struct Command: ParsableCommand {
         commandName: "shoalctl",
         abstract: "Control client for Shoal: asks shoald, or reads a shared segment's statistics and caches.",
         discussion: """
-            status, ping, restart-worker, restart-workers, reload and wipe-cache talk to shoald \
+            status, ping, restart-worker, restart-workers, reload, wipe-cache and nta talk to shoald \
             on its control socket (--control-socket PATH, or --config FILE to read it from \
             shoald's file; default /run/shoal/control). stats and dump-cache attach the segment \
             /shoal.NAME.vN (N: this build's layout version) read-only in effect (they write \
@@ -22,7 +22,7 @@ struct Command: ParsableCommand {
             """,
         version: ShoalVersion.string,
         subcommands: [Status.self, Ping.self, RestartWorker.self, RestartWorkers.self, Reload.self, WipeCache.self,
-                      Stats.self, DumpCache.self, SegmentCommand.self])
+                      NTA.self, Stats.self, DumpCache.self, SegmentCommand.self])
 }
 
 struct SegmentOption: ParsableArguments {
@@ -267,6 +267,41 @@ struct WipeCache: ParsableCommand {
     @Flag(help: "Also every name below it.")
     var subtree = false
     func run() throws { try control.send(.wipeCache(name: name, subtree: subtree)) }
+}
+
+struct NTA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nta",
+        abstract: "Negative trust anchors (RFC 7646), kept in the segment for every worker: names at and below which nothing is validated.",
+        subcommands: [NTAAdd.self, NTARemove.self, NTAList.self])
+}
+
+struct NTAAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Stop validating at and below NAME (its answers become insecure); wipes NAME's subtree from the caches.")
+    @OptionGroup var control: ControlOptions
+    @Argument(help: "Domain name.")
+    var name: String
+    func run() throws { try control.send(.ntaAdd(name)) }
+}
+
+struct NTARemove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Validate NAME's subtree again; wipes it from the caches.")
+    @OptionGroup var control: ControlOptions
+    @Argument(help: "Domain name.")
+    var name: String
+    func run() throws { try control.send(.ntaRemove(name)) }
+}
+
+struct NTAList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "The negative trust anchors added at run time (those of the configuration file are per worker: see its negative-trust-anchors).")
+    @OptionGroup var control: ControlOptions
+    func run() throws { try control.send(.ntaList) }
 }
 
 Command.main()

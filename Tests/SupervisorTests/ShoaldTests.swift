@@ -18,11 +18,13 @@ final class ShoaldProcess: @unchecked Sendable {
     /// Exit code once reaped (128 + signal for a signal).
     private(set) var exitCode: Int32?
 
-    /// Starts shoald with `yaml` (listen, segment and root hints are added) and waits until
+    /// Starts shoald with `yaml` (listen, segment, root hints and `dnssec`, off by default for the
+    /// unsigned black-hole root, are added; `rootHints` replaces that root by a hints file's)
+    /// and waits until
     /// every worker answers. `environment` is added to the test's; `descriptors` are handed
     /// over as systemd does (3, 4, … with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID).
-    init(tag: String, address: String, workers: Int, yaml: String = "", extra: [String] = [],
-         rootServer: String = "127.61.0.250", listen: [String]? = nil, launcher: [String] = [],
+    init(tag: String, address: String, workers: Int, yaml: String = "", dnssec: String = "off", extra: [String] = [],
+         rootServer: String = "127.61.0.250", rootHints: String? = nil, listen: [String]? = nil, launcher: [String] = [],
          directoryOwner: Account? = nil, environment: [String: String] = [:],
          descriptors: [(fd: Int32, name: String)] = [], directory reuse: String? = nil, waitUntilAnswering: Bool = true) throws {
         directory = reuse ?? NSTemporaryDirectory() + "shoald-\(tag)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -30,8 +32,8 @@ final class ShoaldProcess: @unchecked Sendable {
                                                 attributes: [.posixPermissions: 0o755])
         self.address = address
         segment = "test-shoald-\(tag)-\(getpid())"
-        // The root is a black hole: these workers answer from the segment or not at all.
-        try ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A \(rootServer)\n"
+        // The root is a black hole (unless `rootHints`): these workers answer from the segment or not at all.
+        try (rootHints.flatMap { KernelFiles.read($0) } ?? ".  3600000 NS a.root.dead.\na.root.dead. 3600000 A \(rootServer)\n")
             .write(toFile: directory + "/hints", atomically: true, encoding: .utf8)
         let config = """
             listen: [\((listen ?? ["\(address):53"]).map { "\"\($0)\"" }.joined(separator: ", "))]
@@ -42,6 +44,7 @@ final class ShoaldProcess: @unchecked Sendable {
             restart-backoff-min-ms: 50
             control-socket: \(directory)/control
             do-not-query-localhost: false
+            dnssec: \(dnssec)
             \(yaml)
             """
         try config.write(toFile: directory + "/shoal.yaml", atomically: true, encoding: .utf8)
@@ -816,5 +819,75 @@ struct AdoptionTests {
         d.terminate()
         #expect(d.waitForExit() == 0, "\(d.log)")
         if let second { #expect(kill(second, 0) != 0, "the bridge outlived shoald") }
+    }
+}
+
+/// `shoalctl nta add|list|remove` end to end: shoalctl → control socket → shoald → the
+/// segment's table (and a wipe of the name's subtree) → every worker, resolving the lab's
+/// signed hierarchy and validating with its trust anchor.
+@Suite("run-time negative trust anchors through shoalctl", .serialized)
+struct ShoaldNegativeTrustAnchorTests {
+    @Test("an anchor added over a bogus zone makes its names answer (insecure); removed, they are bogus again")
+    func addListRemove() async throws {
+        try await withSharedLab(.testing) { lab in
+            let d = try ShoaldProcess(tag: "nta", address: "127.59.30.1", workers: 2,
+                                      yaml: "trust-anchor: \(lab.paths.trustAnchor)", dnssec: "validate",
+                                      rootHints: lab.paths.rootHints)
+            defer { d.stop() }
+            let shoalctl = try #require(BuildProducts.executable("shoalctl"))
+            func ctl(_ args: String...) throws -> (status: Int32, output: String) {
+                try runToEnd(shoalctl, args + ["--control-socket", d.controlSocket])
+            }
+            let bogus = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.features.contains("bogus-expired") && !$0.features.contains("lame-ns")
+            })
+            let secure = try #require(lab.hierarchy.expectedAnswers.first {
+                $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+            })
+            let expected = Set(try bogus.answer.map { try ResourceRecord(presentation: $0).rdata })
+            // Many queries, each from a new source port: SO_REUSEPORT spreads them over both workers.
+            func answers(_ name: String, _ n: Int = 8) throws -> [Message] {
+                try (0..<n).map { _ in try d.ask(name, .a, timeout: 10_000) }
+            }
+            let first = try d.ask(secure.qname, .a, timeout: 10_000)
+            #expect(first.rcode == .noError, "\(first.presentation)\n\(d.log)")
+            #expect(try answers(secure.qname).allSatisfy { $0.rcode == .noError })
+            #expect(try answers(bogus.qname).allSatisfy { $0.rcode == .servFail })
+
+            let add = try ctl("nta", "add", bogus.zone.uppercased())
+            #expect(add.status == 0 && add.output.contains("added \(bogus.zone.lowercased())"), "\(add.output)")
+            let again = try ctl("nta", "add", bogus.zone)
+            #expect(again.status == 0 && again.output.contains("already"), "\(again.output)")
+            let list = try ctl("nta", "list")
+            #expect(list.status == 0 && list.output.hasPrefix(bogus.zone.lowercased() + " added 20"), "\(list.output)")
+            for r in try answers(bogus.qname) {
+                #expect(r.rcode == .noError && !r.header.authenticData, "\(r.presentation)")
+                #expect(Set(r.answers.filter { $0.type == .a }.map(\.rdata)) == expected, "\(r.presentation)")
+            }
+            // The segment's table holds it, lowercased, for every worker.
+            let seg = try SharedSegment.attach(name: SegmentName.forInstance(d.segment))
+            #expect(seg.negativeTrustAnchors.read().entries.map(\.name.presentation) == [bogus.zone.lowercased()])
+
+            let remove = try ctl("nta", "remove", bogus.zone)
+            #expect(remove.status == 0 && remove.output.contains("removed \(bogus.zone.lowercased())"), "\(remove.output)")
+            #expect(try ctl("nta", "list").output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+            #expect(try answers(bogus.qname).allSatisfy { $0.rcode == .servFail })
+            let missing = try ctl("nta", "remove", bogus.zone)
+            #expect(missing.status != 0 && missing.output.contains("is not a negative trust anchor"), "\(missing.output)")
+            let bad = try ctl("nta", "add", "a..b")
+            #expect(bad.status != 0 && bad.output.contains("is not a domain name"), "\(bad.output)")
+            #expect(try ctl("nta", "add").status != 0)
+        }
+    }
+
+    @Test("nta requests parse and print back")
+    func parsing() throws {
+        for line in ["nta add example.com.", "nta remove example.com.", "nta list"] {
+            #expect(try ControlRequest(line: line).line == line)
+        }
+        #expect(try ControlRequest(line: "nta add x.test") == .ntaAdd("x.test"))
+        for bad in ["nta", "nta add", "nta list x", "nta drop x", "nta add a b"] {
+            #expect(throws: ControlError.self, "\(bad)") { try ControlRequest(line: bad) }
+        }
     }
 }

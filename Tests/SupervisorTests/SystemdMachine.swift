@@ -126,6 +126,7 @@ final class SystemdMachine: @unchecked Sendable {
             root-hints: /etc/shoal/hints
             do-not-query-localhost: false
             control-socket: /run/shoal/control
+            dnssec: off                 # the test's nsd serves an unsigned root
             \(more)
             """)
         try write("/etc/systemd/system/shoald.service.d/test.conf", """

@@ -30,8 +30,12 @@ import Testing
     }
 
     @Test func dnssecKeys() throws {
-        #expect(WorkerSettings().dnssec == .off && WorkerSettings().dnssecBogusTTL == 60)
+        // Validation is on by default (issue #13), with the IANA anchors built in.
+        #expect(WorkerSettings().dnssec == .validate && WorkerSettings().dnssecBogusTTL == 60)
+        #expect(WorkerSettings().trustAnchor == nil)
         var s = WorkerSettings()
+        try s.apply(yaml: "dnssec: off\n", file: "w.yaml")
+        #expect(s.dnssec == .off)
         try s.apply(yaml: "dnssec: validate\ndnssec-bogus-ttl: 15\ntrust-anchor: /etc/shoal/root.ds\n", file: "w.yaml")
         #expect(s.dnssec == .validate && s.dnssecBogusTTL == 15 && s.trustAnchor == "/etc/shoal/root.ds")
         try s.apply(yaml: "dnssec-max-verifications: 32\ndnssec-max-keys-per-signature: 2\n"
@@ -62,7 +66,11 @@ import Testing
         let (ok, out) = try run(["--dnssec", "validate", "--trust-anchor", anchor, "--dnssec-bogus-ttl", "20"])
         #expect(ok == 0, "\(out)")
         #expect(out.contains("dnssec validate (bogus TTL 20 s, at most 64 verifications per resolution)"), "\(out)")
-        let (off, offOut) = try run([])
+        // The default: validate, with the built-in IANA anchors.
+        let (byDefault, defaultOut) = try run([])
+        #expect(byDefault == 0 && defaultOut.contains("trust anchors built in") && defaultOut.contains("dnssec validate ("),
+                "\(defaultOut)")
+        let (off, offOut) = try run(["--dnssec", "off"])
         #expect(off == 0 && offOut.contains("dnssec off"), "\(offOut)")
         let (bad, badOut) = try run(["--dnssec", "maybe"])
         #expect(bad != 0 && badOut.contains("expected validate or off"), "\(badOut)")

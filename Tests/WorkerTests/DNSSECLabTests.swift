@@ -172,7 +172,8 @@ struct DNSSECLabTests {
         defer { unlinkSegment(segment) }
         let base = lab.hierarchy.plan.prefix
         let first = try WorkerProcess(address: lab.listenAddress(base + ".210.9"), segment: segment,
-                                      rootHints: lab.paths.rootHints, extra: Self.validating(lab) + ["--segment-size", "64"])
+                                      rootHints: lab.paths.rootHints, validation: .lab(lab),
+                                      extra: Self.validating(lab) + ["--segment-size", "64"])
         defer { first.stop() }
         let cases = lab.hierarchy.expectedAnswers.filter { !$0.features.contains("lame-ns") }
             .enumerated().filter { i, e in i % 8 == 0 || e.dnssec != .secure }.map(\.element)
@@ -186,7 +187,7 @@ struct DNSSECLabTests {
         // asked without DO (another packet-cache key), it answers from the record and negative
         // caches, with the verdicts the first worker stored.
         let second = try WorkerProcess(address: lab.listenAddress(base + ".210.10"), segment: segment,
-                                       rootHints: try WorkerLab.blackholeHints(lab),
+                                       rootHints: try WorkerLab.blackholeHints(lab), validation: .lab(lab),
                                        extra: Self.validating(lab) + ["--worker-slot", "1"])
         defer { second.stop() }
         let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
@@ -209,7 +210,8 @@ struct DNSSECLabTests {
         // A worker with validation off on the same segment ignores the verdicts: no AD, and the
         // bogus data as it is.
         let off = try WorkerProcess(address: lab.listenAddress(base + ".210.12"), segment: segment,
-                                    rootHints: try WorkerLab.blackholeHints(lab), extra: ["--worker-slot", "2"])
+                                    rootHints: try WorkerLab.blackholeHints(lab), validation: .off,
+                                    extra: ["--worker-slot", "2"])
         defer { off.stop() }
         for e in cases.prefix(60) where e.kind == .answer {
             let r = try Self.ask(off, e.qname, try #require(RRType(mnemonic: e.qtype)), dnssecOK: false, ad: true)
@@ -240,6 +242,62 @@ struct DNSSECLabTests {
         }
     }
 
+    /// `shoalctl nta add|remove` as shoald does it: the name into the segment's table, its
+    /// subtree out of the caches. Two validating workers on one segment both follow it.
+    @Test func aNegativeTrustAnchorAddedAtRunTimeInTheSegmentHoldsForEveryWorker() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("dnssec-nta-runtime")
+        defer { unlinkSegment(segment) }
+        let base = lab.hierarchy.plan.prefix
+        let workers = try [".210.15", ".210.16"].enumerated().map { slot, host in
+            try WorkerProcess(address: lab.listenAddress(base + host), segment: segment, rootHints: lab.paths.rootHints,
+                              validation: .lab(lab), extra: ["--worker-slot", "\(slot)"])
+        }
+        defer { for w in workers { w.stop() } }
+        let bogus = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.qtype == "A" && $0.features.contains("bogus-ds") && !$0.features.contains("lame-ns")
+        })
+        let zone = try DNSName(bogus.zone)
+        let expected = Set(try bogus.answer.map { try ResourceRecord(presentation: $0).ttlZero })
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+        func wipe() {
+            _ = seg.records.removeNames(at: zone, subtree: true) + seg.negative.removeNames(at: zone, subtree: true)
+                + seg.packets.removeNames(at: zone, subtree: true)
+        }
+        func expectBogus(_ when: String) throws {
+            for w in workers {
+                let r = try Self.ask(w, bogus.qname, .a, dnssecOK: true)
+                #expect(r.rcode == .servFail && r.edns?.extendedErrors.isEmpty == false, "\(when), \(w.address)\n\(r.presentation)")
+            }
+        }
+        try expectBogus("before the anchor")
+
+        #expect(try seg.negativeTrustAnchors.add(zone, now: UInt64(shmNow())))
+        wipe()
+        for w in workers {
+            for dnssecOK in [true, false] {
+                let r = try Self.ask(w, bogus.qname, .a, dnssecOK: dnssecOK, ad: true)
+                #expect(r.rcode == .noError && !r.header.authenticData, "\(w.address)\n\(r.presentation)")
+                #expect(Set(r.answers.filter { $0.type != .rrsig }.map(\.ttlZero)) == expected, "\(r.presentation)")
+            }
+        }
+        // Only that zone: another bogus zone stays bogus, a secure one secure, on both workers.
+        let otherBogus = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.qtype == "A" && $0.features.contains("bogus-expired") && !$0.features.contains("lame-ns")
+        })
+        let secure = try #require(lab.hierarchy.expectedAnswers.first {
+            $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
+        })
+        for w in workers {
+            #expect(try Self.ask(w, otherBogus.qname, .a, dnssecOK: true).rcode == .servFail)
+            #expect(try Self.ask(w, secure.qname, .a, dnssecOK: true).header.authenticData)
+        }
+
+        #expect(seg.negativeTrustAnchors.remove(zone))
+        wipe()
+        try expectBogus("after the anchor was removed")
+    }
+
     @Test func turningValidationOnOverAFilledSegmentValidatesWhatWasCachedWithout() throws {
         let lab = try WorkerLab.lab()
         let segment = uniqueSegment("dnssec-turn-on")
@@ -253,7 +311,7 @@ struct DNSSECLabTests {
         })
         do {
             let off = try WorkerProcess(address: lab.listenAddress(base + ".210.13"), segment: segment,
-                                        rootHints: lab.paths.rootHints)
+                                        rootHints: lab.paths.rootHints, validation: .off)
             defer { off.stop() }
             for e in [bogus, secure] {
                 for dnssecOK in [false, true] {
@@ -264,7 +322,7 @@ struct DNSSECLabTests {
         // The same segment (its record and packet caches full of unvalidated answers), now
         // with validation: nothing unvalidated is served as it was.
         let on = try WorkerProcess(address: lab.listenAddress(base + ".210.14"), segment: segment,
-                                   rootHints: lab.paths.rootHints, extra: Self.validating(lab))
+                                   rootHints: lab.paths.rootHints, validation: .lab(lab), extra: Self.validating(lab))
         defer { on.stop() }
         for dnssecOK in [false, true] {
             let b = try Self.ask(on, bogus.qname, .a, dnssecOK: dnssecOK)
@@ -274,8 +332,8 @@ struct DNSSECLabTests {
         }
     }
 
-    @Test func offByDefaultLeavesADClearAndBogusAnswered() throws {
-        try WorkerLab.withWorker("dnssec-off", host: ".210.5") { worker, lab in
+    @Test func offLeavesADClearAndBogusAnswered() throws {
+        try WorkerLab.withWorker("dnssec-off", host: ".210.5", extra: ["--dnssec", "off"]) { worker, lab in
             let secure = try #require(lab.hierarchy.expectedAnswers.first {
                 $0.kind == .answer && $0.qtype == "A" && $0.dnssec == .secure && !$0.features.contains("lame-ns")
             })

@@ -24,7 +24,7 @@ struct HostileClientTests {
         let segment = uniqueSegment("hostile")
         defer { unlinkSegment(segment) }
         let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".203.1"),
-                                       segment: segment, rootHints: lab.paths.rootHints)
+                                       segment: segment, rootHints: lab.paths.rootHints, validation: .lab(lab))
         defer { worker.stop() }
 
         // Too short to carry an ID, or a response: dropped.

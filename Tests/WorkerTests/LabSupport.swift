@@ -22,14 +22,15 @@ enum WorkerLab {
     }
 
     /// Runs `body` with a fresh worker of its own segment on lab host `host` (e.g. ".201.1"),
-    /// resolving from the lab's root; stops the worker and unlinks the segment afterwards.
+    /// resolving from the lab's root and validating with the lab's trust anchor (`extra` may
+    /// turn validation off); stops the worker and unlinks the segment afterwards.
     static func withWorker<T>(_ tag: String, host: String, extra: [String] = [],
                               _ body: (WorkerProcess, Lab) throws -> T) throws -> T {
         let lab = try lab()
         let segment = uniqueSegment(tag)
         defer { unlinkSegment(segment) }
         let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + host),
-                                       segment: segment, rootHints: lab.paths.rootHints, extra: extra)
+                                       segment: segment, rootHints: lab.paths.rootHints, validation: .lab(lab), extra: extra)
         defer { worker.stop() }
         return try body(worker, lab)
     }

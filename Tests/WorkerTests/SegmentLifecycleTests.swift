@@ -22,13 +22,13 @@ struct SegmentLifecycleTests {
         defer { unlinkSegment(segment) }
         let hints = try deadHints()
         defer { try? FileManager.default.removeItem(atPath: hints) }
-        let first = try WorkerProcess(address: "127.61.0.1", segment: segment, rootHints: hints)
+        let first = try WorkerProcess(address: "127.61.0.1", segment: segment, rootHints: hints, validation: .off)
         let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
         let now = shmNow()
         seg.records.insert(name: try DNSName("kept.example."), type: .a, ttl: 3600, rdata: [[192, 0, 2, 7]],
                            rank: .authoritativeAnswer, now: now)
         // WorkerProcess passes --segment-size 16; the later option wins.
-        let second = try WorkerProcess(address: "127.61.0.2", segment: segment, rootHints: hints,
+        let second = try WorkerProcess(address: "127.61.0.2", segment: segment, rootHints: hints, validation: .off,
                                        extra: ["--segment-size", "32"])
         #expect(second.log.contains("exists with another geometry") && second.log.contains("segment-size 32"),
                 "\(second.log)")

@@ -52,7 +52,7 @@ struct TransportTests {
         let port = UInt16.random(in: 30000...39999)
         // The readiness probe speaks IPv4, so the worker listens on a v4 address as well.
         let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".204.3"), port: port,
-                                       segment: segment, rootHints: lab.paths.rootHints,
+                                       segment: segment, rootHints: lab.paths.rootHints, validation: .lab(lab),
                                        extra: ["--listen", "[::1]:\(port)"])
         defer { worker.stop() }
         let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "A" })

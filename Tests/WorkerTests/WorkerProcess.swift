@@ -4,6 +4,24 @@ import ShmCache
 import ShoalLab
 import Testing
 
+/// What a test worker validates with. A worker validates by default, with the IANA root's
+/// anchors, which sign no root a test talks to: one resolving the lab validates with the lab's
+/// anchor; one facing a scripted, unsigned root (or only a black hole) runs with validation off
+/// where validation is not what its test is about.
+enum TestValidation {
+    /// `dnssec: validate` (the default) with the lab's trust anchor.
+    case lab(Lab)
+    /// `--dnssec off`.
+    case off
+
+    var arguments: [String] {
+        switch self {
+        case let .lab(lab): ["--trust-anchor", lab.paths.trustAnchor]
+        case .off: ["--dnssec", "off"]
+        }
+    }
+}
+
 /// A real `shoal-worker` process for a test: spawned from the build directory, listening on
 /// its own loopback address, attached to a segment named for the test.
 final class WorkerProcess: @unchecked Sendable {
@@ -16,8 +34,8 @@ final class WorkerProcess: @unchecked Sendable {
     /// Starts a worker and waits until it answers (bounded). `extra` are more command-line
     /// arguments. Every authoritative server of the tests is on loopback, so the worker may
     /// ask loopback addresses unless `queriesLoopback` is false (the worker's default).
-    init(address: String, port: UInt16 = 53, segment: String, rootHints: String, queriesLoopback: Bool = true,
-         extra: [String] = []) throws {
+    init(address: String, port: UInt16 = 53, segment: String, rootHints: String, validation: TestValidation,
+         queriesLoopback: Bool = true, extra: [String] = []) throws {
         let exe = try #require(BuildProducts.executable("shoal-worker"), "shoal-worker not built next to the tests")
         self.address = address
         self.port = port
@@ -28,7 +46,7 @@ final class WorkerProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: exe)
         process.arguments = ["--listen", "\(address):\(port)", "--root-hints", rootHints, "--segment", segment,
                              "--segment-size", "16", "--log-level", "debug"]
-            + (queriesLoopback ? ["--do-not-query-localhost", "false"] : []) + extra
+            + (queriesLoopback ? ["--do-not-query-localhost", "false"] : []) + validation.arguments + extra
         let logHandle = FileHandle(forWritingAtPath: logPath)
         process.standardOutput = logHandle
         process.standardError = logHandle

@@ -23,8 +23,9 @@ public struct WorkerSettings: Sendable, Equatable {
     public var tcp = TCPLimits()
     /// Resolutions in progress at once (see ``WorkerEngine/maxResolutions``).
     public var maxResolutions = 2048
-    /// DNSSEC validation (`dnssec: validate | off`).
-    public var dnssec = DNSSECMode.off
+    /// DNSSEC validation (`dnssec: validate | off`); on by default, as in every resolver its
+    /// users would otherwise pick.
+    public var dnssec = DNSSECMode.validate
     /// Seconds a bogus verdict is cached (`dnssec-bogus-ttl`).
     public var dnssecBogusTTL: UInt32 = 60
     /// Validation work caps (KeyTrap, CVE-2023-50387; CVE-2023-50868): `dnssec-max-…` keys.

@@ -46,11 +46,13 @@ public final class DNSSECValidator: ResponseValidator {
 
     /// A validator whose DNSKEY and DS sets come from `source` (which resolves what is missing).
     init(anchors: TrustAnchors, policy: ValidationPolicy, source: ResolvingChain, bogusTTL: UInt32,
-         negativeAnchors: NegativeTrustAnchors = NegativeTrustAnchors(), logger: Logger?, counter: (any ResolverCache)? = nil,
+         negativeAnchors: NegativeTrustAnchors = NegativeTrustAnchors(),
+         runtimeNegativeAnchor: (@Sendable (DNSName) -> DNSName?)? = nil, logger: Logger?, counter: (any ResolverCache)? = nil,
          clock: @escaping @Sendable () -> UInt32 = { Clock.wallSeconds() }) {
         self.counter = counter
         chain = ChainValidator(anchors: anchors, policy: policy, source: source, bogusTTL: bogusTTL,
-                               negativeAnchor: { negativeAnchors.covering($0.lowercased) }, clock: clock)
+                               negativeAnchor: { negativeAnchors.covering($0.lowercased) ?? runtimeNegativeAnchor?($0) },
+                               clock: clock)
         fetches = true
         self.bogusTTL = bogusTTL
         self.logger = logger

@@ -98,8 +98,8 @@ public final class Resolver: Sendable {
         if let dnssec {
             let source = ResolvingChain(cache: cache, limits: limits)
             let v = DNSSECValidator(anchors: dnssec.anchors, policy: dnssec.policy, source: source,
-                                    bogusTTL: dnssec.bogusTTL, negativeAnchors: dnssec.negativeAnchors, logger: logger,
-                                    counter: cache)
+                                    bogusTTL: dnssec.bogusTTL, negativeAnchors: dnssec.negativeAnchors,
+                                    runtimeNegativeAnchor: dnssec.runtimeNegativeAnchor, logger: logger, counter: cache)
             chain = source
             validator = v
             reader.validating = true
@@ -237,6 +237,9 @@ public struct DNSSECSettings: Sendable {
     public var bogusTTL: UInt32
     /// Names at and below which nothing is validated (answered insecure).
     public var negativeAnchors = NegativeTrustAnchors()
+    /// Negative trust anchors added at run time, asked on every validation after
+    /// `negativeAnchors` (the worker passes the segment's table: `shoalctl nta`).
+    public var runtimeNegativeAnchor: (@Sendable (DNSName) -> DNSName?)?
 
     public init(anchors: TrustAnchors = .ianaRoot, policy: ValidationPolicy = ValidationPolicy(), bogusTTL: UInt32 = 60) {
         self.anchors = anchors
