@@ -108,7 +108,7 @@ extension NATSBridgeTests {
 
             // Node C joins later with an empty segment (blind upstream too): its bridge warms it
             // from a peer before it runs, and C answers the same with no upstream query.
-            let workerC = try LabWorker(address: lab.listenAddress(base + ".209.3"), rootHints: hints, tag: "nc")
+            let workerC = try LabWorker(address: lab.listenAddress(base + ".209.3"), rootHints: hints, trustAnchor: lab.paths.trustAnchor, tag: "nc")
             defer { workerC.stop() }
             let segC = try SharedSegment.attach(name: SegmentName.forInstance(workerC.instance))
             let bridgeC = try RunningBridge(try settings("node-c", workerC.instance), segment: segC)
