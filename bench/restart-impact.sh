@@ -21,6 +21,10 @@
 #   shoal-restart-worker shoalctl restart-worker 0 (hot replace)
 #   shoal-daemon         shoald stopped (SIGTERM) and started again, segment kept
 #   shoal-daemon-empty   the same with the segment removed in between (a cold node)
+#   shoal-empty-mesh     shoal-daemon-empty with the fleet bridge: a second shoald (node A, on
+#                        127.0.N.11, its own segment) and the measured one both run shoal-bridge
+#                        to a nats-server on 127.0.0.1; what the measured node learns reaches A,
+#                        and the measured node, restarted with its segment removed, warms from A
 #   shoal-systemctl      shoald.service under the real systemd (scripts/systemd-container, host
 #                        network, installed with scripts/install): `systemctl restart shoald`; the
 #                        sockets wait in systemd's fd store while no shoald runs
@@ -35,7 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 own_lab=1 lab_dir="" prefix="127.60" qps=3000 secs=30 event_at=10 out="bench/restart-impact"
-only="shoal-kill,shoal-restart-worker,shoal-daemon,shoal-daemon-empty,shoal-systemctl,pdns,unbound,kresd-kill"
+only="shoal-kill,shoal-restart-worker,shoal-daemon,shoal-daemon-empty,shoal-empty-mesh,shoal-systemctl,pdns,unbound,kresd-kill"
 while (($#)); do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
@@ -51,8 +55,8 @@ done
 scratch="${SHOAL_SCRATCH:-.build}"
 source bench/lib.sh
 [[ $(id -u) == 0 ]] || die "needs root (the lab binds port 53; tc on lo)"
-for t in dnsperf /usr/sbin/pdns_recursor /usr/sbin/unbound /usr/sbin/kresd tc jq /usr/bin/python3 swift; do
-    command -v "$t" >/dev/null || die "missing $t (Debian: dnsperf pdns-recursor unbound knot-resolver iproute2 jq python3-matplotlib)"
+for t in dnsperf /usr/sbin/pdns_recursor /usr/sbin/unbound /usr/sbin/kresd nats-server tc jq /usr/bin/python3 swift; do
+    command -v "$t" >/dev/null || die "missing $t (Debian: dnsperf pdns-recursor unbound knot-resolver nats-server iproute2 jq python3-matplotlib)"
 done
 
 work="$(mktemp -d /tmp/shoal-bench-restart.XXXXXX)"
@@ -63,14 +67,14 @@ cleanup() {
     stop_all
     tc_off
     lab_stop
-    rm -f "/dev/shm/shoal.$segment".v*
+    rm -f "/dev/shm/shoal.$segment".v* "/dev/shm/shoal.$segment-a".v*
     rm -rf "$work"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-build_release shoald shoal-worker shoalctl shoal-lab
+build_release shoald shoal-worker shoalctl shoal-lab shoal-bridge
 labbin="$bindir/shoal-lab"
 lab_start "/tmp/shoal-bench-restart-lab-${prefix#127.}"
 segment="bench-restart-$octet"
@@ -109,14 +113,37 @@ do-not-query-localhost: false
 # Validation off, as for the other resolvers here (pdns dnssec=off …): shoal validates by default.
 dnssec: off
 CONF
-start_shoald() {
-    setsid "$bindir/shoald" --config "$work/shoal.yaml" >>"$work/shoald.log" 2>&1 </dev/null &
-    echo $! >"$work/shoald.pid"
-    for _ in $(seq 100); do "$bindir/shoalctl" ping --control-socket "$work/control" >/dev/null 2>&1 && return; sleep 0.05; done
-    die "shoald did not come up: $(tail -5 "$work/shoald.log")"
+start_shoald() { # [configuration file, pid file name, control socket]
+    local conf="${1:-$work/shoal.yaml}" name="${2:-shoald}" control="${3:-$work/control}"
+    setsid "$bindir/shoald" --config "$conf" >>"$work/$name.log" 2>&1 </dev/null &
+    echo $! >"$work/$name.pid"
+    for _ in $(seq 100); do "$bindir/shoalctl" ping --control-socket "$control" >/dev/null 2>&1 && return; sleep 0.05; done
+    die "shoald did not come up: $(tail -5 "$work/$name.log")"
+}
+# The mesh: a nats-server on loopback, and the same configuration with a bridge: section for the
+# measured node (B) and for node A, its peer.
+nats_port=$((14000 + ${prefix#127.}))
+start_nats() {
+    setsid nats-server -a 127.0.0.1 -p "$nats_port" >>"$work/nats.log" 2>&1 </dev/null &
+    echo $! >"$work/nats.pid"
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return; sleep 0.05; done
+    die "nats-server did not come up: $(tail -5 "$work/nats.log")"
+}
+mesh_config() { # node id, listen address, segment, control socket -> stdout
+    sed -e "s|^listen: .*|listen: [\"$2:53\"]|" -e "s|^segment: .*|segment: $3|" -e "s|^control-socket: .*|control-socket: $4|" \
+        -e "s|^cpus: .*|cpus: ${5:-0}|" "$work/shoal.yaml"
+    printf 'bridge:\n  servers: ["nats://127.0.0.1:%s"]\n  cluster: bench\n  node-id: %s\n' "$nats_port" "$1"
+}
+start_mesh() {
+    start_nats
+    mesh_config a "127.0.$octet.11" "$segment-a" "$work/control-a" 1 >"$work/a.yaml"
+    mesh_config b "$addr" "$segment" "$work/control" >"$work/b.yaml"
+    rm -f "/dev/shm/shoal.$segment-a".v*
+    start_shoald "$work/a.yaml" shoald-a "$work/control-a"
+    start_shoald "$work/b.yaml"
 }
 # shoald.service in a systemd container sharing the host's network: installed as documented,
-# with the same configuration (its files copied in: the container has its own /tmp and /run).
+# with the same configuration (its files copied in: the container has its own /run).
 start_shoald_systemd() {
     local sd="$work/systemd" r
     bash scripts/systemd-container boot "$sd" basic.target host-network >/dev/null
@@ -203,10 +230,10 @@ event_script() { # event -> path
         case "$e" in
         shoal-kill) echo "kill -KILL \$('$bindir/shoalctl' status --json --control-socket '$work/control' | jq '.workers[0].pid')" ;;
         shoal-restart-worker) echo "'$bindir/shoalctl' restart-worker 0 --control-socket '$work/control'" ;;
-        shoal-daemon|shoal-daemon-empty)
+        shoal-daemon|shoal-daemon-empty|shoal-empty-mesh)
             echo "p=\$(cat '$work/shoald.pid'); kill -TERM \$p; while kill -0 \$p 2>/dev/null; do sleep 0.01; done"
-            [[ $e == shoal-daemon-empty ]] && echo "rm -f /dev/shm/shoal.$segment.v*"
-            echo "start_shoald" ;;
+            [[ $e != shoal-daemon ]] && echo "rm -f /dev/shm/shoal.$segment.v*"
+            if [[ $e == shoal-empty-mesh ]]; then echo "start_shoald '$work/b.yaml'"; else echo "start_shoald"; fi ;;
         pdns) echo "p=\$(cat '$work/pdns.pid'); kill -TERM \$p; while kill -0 \$p 2>/dev/null; do sleep 0.01; done; start_pdns" ;;
         unbound) echo "p=\$(cat '$work/unbound.pid'); kill -TERM \$p; while kill -0 \$p 2>/dev/null; do sleep 0.01; done; start_unbound" ;;
         kresd-kill) echo "kill -KILL \$(cat '$work/kresd-a.pid')" ;;
@@ -222,8 +249,10 @@ for e in ${only//,/ }; do
     stop_all
     rm -f "/dev/shm/shoal.$segment".v*
     rm -rf "$work/kresd/cache"/*
+    rm -f "/dev/shm/shoal.$segment-a".v*
     case "$e" in
     shoal-systemctl) start_shoald_systemd ;;
+    shoal-empty-mesh) start_mesh ;;
     shoal-*) start_shoald ;;
     pdns) start_pdns ;;
     unbound) start_unbound ;;

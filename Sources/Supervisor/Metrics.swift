@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ShmCache
+import ShoalSystem
 import Synchronization
 
 /// The Prometheus text exposition (format 0.0.4) of a Shoal node: the segment's statistics,
@@ -92,10 +93,19 @@ public final class SupervisionMetrics: Sendable {
         get { current.withLock { $0 } }
         set { current.withLock { $0 = newValue } }
     }
-    /// The text exposition now, or an empty page before the segment is known.
+    /// Where the bridge shoald runs writes its counters (nil: no bridge).
+    public var bridgeFile: String? {
+        get { bridge.withLock { $0 } }
+        set { bridge.withLock { $0 = newValue } }
+    }
+    private let bridge: Mutex<String?> = Mutex(nil)
+
+    /// The text exposition now, or an empty page before the segment is known; the bridge's
+    /// counters follow shoald's, as the bridge last wrote them.
     public func render() -> String {
         guard let s = segment else { return "" }
-        return PrometheusText.render(segment: s, supervision: snapshot)
+        let mesh = bridgeFile.flatMap { KernelFiles.read($0) } ?? ""
+        return PrometheusText.render(segment: s, supervision: snapshot) + mesh
     }
     public func update(_ body: (inout PrometheusText.Supervision) -> Void) { state.withLock { body(&$0) } }
     public var snapshot: PrometheusText.Supervision { state.withLock { $0 } }

@@ -118,10 +118,19 @@ public final class Supervisor {
         self.workers = plan.workers.map { WorkerState(placement: $0) }
     }
 
+    /// The signals the run loop takes from its signalfd (0-terminated). They must be blocked
+    /// in every thread: ``blockSignals()`` before any thread starts.
+    static let signals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0]
+
+    /// Blocks the run loop's signals in the calling thread, so that threads started from here
+    /// on (NIO's for the metrics endpoint) never take them (SIGTERM would kill the process).
+    public static func blockSignals() {
+        _ = signals.withUnsafeBufferPointer { cshoal_block_signals($0.baseAddress!) }
+    }
+
     /// Runs until SIGTERM or SIGINT has stopped every worker. Returns the exit status.
     public func run() throws(SystemCallError) -> Int32 {
-        let signals = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0]
-        let sfd = OwnedDescriptor(adopting: try sysCall("signalfd") { signals.withUnsafeBufferPointer { cshoal_signalfd_for($0.baseAddress!) } })
+        let sfd = OwnedDescriptor(adopting: try sysCall("signalfd") { Self.signals.withUnsafeBufferPointer { cshoal_signalfd_for($0.baseAddress!) } })
         for i in workers.indices { spawn(i) }
         if configuration.bridge != nil { spawnBridge() }
         logger.notice("shoald: \(workers.count) worker(s) started: \(workers.map { "slot \($0.placement.slot) pid \($0.pid ?? 0) cpu \($0.placement.cpu)" }.joined(separator: ", "))")

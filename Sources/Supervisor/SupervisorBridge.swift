@@ -53,14 +53,28 @@ extension Supervisor {
         if delay > configuration.backoff.minMillis { logger.warning("bridge: restarting in \(delay) ms") }
     }
 
-    /// For `shoalctl status`.
+    /// For `shoalctl status`: the process, and what its counters say (its metrics file).
     var bridgeDescription: String {
         guard configuration.bridge != nil else { return "not configured" }
         let last = bridge.lastExit.map { ", last exit \($0)" } ?? ""
-        if let pid = bridge.pid {
-            return "pid \(pid), up \(Int(Clock.monotonicSeconds() - bridge.startedAt)) s, \(bridge.restarts) restart(s)\(last)"
+        let process = bridge.pid.map { "pid \($0), up \(Int(Clock.monotonicSeconds() - bridge.startedAt)) s" } ?? "not running"
+        return "\(process), \(bridge.restarts) restart(s)\(last)" + (bridgeCounters.map { "; \($0)" } ?? "")
+    }
+
+    /// Published, applied and rejected entries and the warm-up, from the bridge's metrics file.
+    var bridgeCounters: String? {
+        guard let path = metrics.bridgeFile, let text = KernelFiles.read(path) else { return nil }
+        var values: [String: String] = [:], rejected = 0, warmUp = "?"
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2 else { continue }
+            let name = String(parts[0])
+            if name.hasPrefix("shoal_mesh_rejected_total{") { rejected += Int(parts[1]) ?? 0 }
+            else if name.hasPrefix("shoal_mesh_warmup_state{state=\"") { warmUp = String(name.dropFirst(31).dropLast(2)) }
+            else { values[name] = String(parts[1]) }
         }
-        return "not running, \(bridge.restarts) restart(s)\(last)"
+        return "published \(values["shoal_mesh_published_total"] ?? "?"), applied \(values["shoal_mesh_applied_total"] ?? "?"), "
+            + "rejected \(rejected), warm-up \(warmUp) (\(values["shoal_mesh_warmup_entries_total"] ?? "?") entries)"
     }
 
     /// For systemd's status line.

@@ -47,8 +47,10 @@ struct Command: ParsableCommand {
             logged and retried), and reconnects the same way. SIGTERM or SIGINT stops it; the \
             counters (published, applied, rejected by reason, warm-up progress) are printed on \
             standard output at exit and on SIGUSR1. When its segment is retired or replaced it \
-            exits with status 75, for its supervisor to restart it on the current one. Not yet: metrics and shoalctl status; \
-            shoald does not start the bridge yet.
+            exits with status 75, for its supervisor to restart it on the current one. With \
+            --metrics-file, the counters are also written there once a second (Prometheus text): \
+            shoald, which runs the bridge when its file has a bridge: section, passes one and \
+            serves it in its /metrics and shoalctl status.
             """,
         version: ShoalVersion.string)
 
@@ -60,6 +62,9 @@ struct Command: ParsableCommand {
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
+
+    @Option(name: .long, help: "Write the counters here once a second (Prometheus text; replaced atomically).")
+    var metricsFile: String?
 
     func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -101,6 +106,14 @@ struct Command: ParsableCommand {
             // its segment replaced).
             kill(getpid(), SIGTERM)
         }
+        if let path = metricsFile {
+            try startDetachedThread(name: "bridge-metrics") {
+                while true {
+                    Self.write(bridge.counters.snapshot().description + "\n", to: path)
+                    sleep(1)
+                }
+            }
+        }
         var signo: Int32
         repeat {
             signo = Self.stopSignals.withUnsafeBufferPointer { cshoal_wait_signal($0.baseAddress!) }
@@ -119,6 +132,16 @@ struct Command: ParsableCommand {
     }
 
     static let stopSignals: [Int32] = [SIGTERM, SIGINT, SIGUSR1, 0]
+
+    /// Replaces `path` with `text` (a temporary file renamed over it: a reader never sees half).
+    static func write(_ text: String, to path: String) {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let ok = text.utf8.withContiguousStorageIfAvailable { b in Glibc.write(fd, b.baseAddress, b.count) == b.count } ?? false
+        close(fd)
+        if ok { rename(tmp, path) } else { unlink(tmp) }
+    }
 }
 
 // Signals as a daemon expects them, whatever mask the spawning thread had.

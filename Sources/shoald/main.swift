@@ -220,7 +220,8 @@ struct Shoald: ParsableCommand {
                                  heartbeatTimeoutSeconds: Double(s.heartbeatTimeoutSeconds),
                                  listen: s.worker.listen, segmentInstance: s.worker.segment,
                                  bridge: bridgeExecutable.map { ($0, ["--config", configFile ?? "", "--segment", s.worker.segment,
-                                                                      "--log-level", s.worker.logLevel]) }),
+                                                                      "--log-level", s.worker.logLevel,
+                                                                      "--metrics-file", Self.bridgeMetricsFile(s)]) }),
             plan: plan, sockets: sockets, segment: segment, control: control,
             reloadSettings: configFile == nil ? nil : { try self.settings().0 },
             reopenSegment: {
@@ -230,7 +231,10 @@ struct Shoald: ParsableCommand {
             },
             serviceManager: serviceManager,
             logger: logger)
-        // Metrics after the drop: NIO starts its thread here.
+        if bridgeExecutable != nil { supervisor.metrics.bridgeFile = Self.bridgeMetricsFile(s) }
+        // Metrics after the drop: NIO starts its thread here, which must not take the signals
+        // the run loop reads.
+        Supervisor.blockSignals()
         var metricsServer: MetricsServer? = nil
         if let m = s.metrics {
             let supervision = supervisor.metrics
@@ -242,6 +246,12 @@ struct Shoald: ParsableCommand {
         logger.notice("shoald \(ShoalVersion.string) ready, pid \(getpid())")
         let code = try supervisor.run()
         throw ExitCode(code)
+    }
+
+    /// Where the bridge writes its counters: beside the control socket (/run/shoal/bridge.prom).
+    static func bridgeMetricsFile(_ s: SupervisorSettings) -> String {
+        let dir = s.controlSocket[..<(s.controlSocket.lastIndex(of: "/") ?? s.controlSocket.startIndex)]
+        return (dir.isEmpty ? "." : String(dir)) + "/bridge.prom"
     }
 
     /// `name` in the directory of this executable.

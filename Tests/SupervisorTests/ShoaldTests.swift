@@ -801,11 +801,21 @@ struct AdoptionTests {
     func bridgeChild() throws {
         // No NATS server listens on port 9: the bridge keeps retrying, which is what it must do.
         let d = try ShoaldProcess(tag: "bridge", address: "127.59.24.1", workers: 1,
-                                  yaml: "bridge:\n  servers: [\"nats://127.0.0.1:9\"]\n  cluster: test\n  node-id: t1\n")
+                                  yaml: "metrics: 127.59.24.1:9153\nbridge:\n  servers: [\"nats://127.0.0.1:9\"]\n  cluster: test\n  node-id: t1\n")
         try d.cacheKept(address: 24)
         for _ in 0..<100 where d.children(running: "shoal-bridge").isEmpty { usleep(50_000) }
         let first = try #require(d.children(running: "shoal-bridge").first, "no bridge:\n\(d.log)")
-        #expect(try d.control(.status(json: false)).contains("bridge: pid \(first)"))
+        // Its counters, as it writes them once a second: in the status line and in /metrics.
+        var status = ""
+        for _ in 0..<60 {
+            status = try d.control(.status(json: false))
+            if status.contains("published ") { break }
+            usleep(100_000)
+        }
+        #expect(status.contains("bridge: pid \(first)") && status.contains("published 0, applied 0, rejected 0, warm-up"), "\(status)")
+        let (_, page) = try httpGet("127.59.24.1", 9153, "/metrics")
+        let m = try parsePrometheus(page)
+        #expect(m["shoal_mesh_applied_total"] == 0 && m["shoal_mesh_connect_failures_total"] != nil, "\(page.suffix(2000))")
         kill(first, SIGKILL)
         var second: Int32? = nil
         for _ in 0..<100 {
