@@ -167,12 +167,16 @@ public final class Bridge: Sendable {
     /// Pulls a snapshot when the segment is empty (new, wiped, or a changed layout), or when a
     /// warm-up of this segment was interrupted.
     func warmUp(_ puller: SnapshotPuller) {
-        guard settings.warmUp else { return }
+        guard settings.warmUp else {
+            counters.warmUpState.store(WarmUpState.notNeeded.rawValue, ordering: .relaxed)
+            return
+        }
         let now = shmNow()
         let held = segment.records.count(now: now).entries + segment.negative.count(now: now).entries
         let interrupted = (try? SharedMemory.open(warmUpMarker, readOnly: true)) != nil
         guard held == 0 || interrupted else {
             logger.info("warm-up: the segment holds \(held) entries; not needed")
+            counters.warmUpState.store(WarmUpState.notNeeded.rawValue, ordering: .relaxed)
             return
         }
         if interrupted { logger.notice("warm-up: an earlier warm-up of this segment was interrupted; pulling again") }

@@ -32,7 +32,7 @@ public final class BridgeCounters: Sendable {
     let rejected = Mutex<[RejectionReason: UInt64]>([:])
 
     /// Warm-up: ``WarmUpState`` raw value, chunks and entries pulled, the donor's total.
-    let warmUpState = Atomic<UInt8>(0)
+    let warmUpState = Atomic<UInt8>(WarmUpState.starting.rawValue)
     let warmUpChunks = Atomic<UInt64>(0)
     let warmUpEntries = Atomic<UInt64>(0)
     let warmUpTotal = Atomic<UInt64>(0)
@@ -119,6 +119,8 @@ public enum WarmUpState: UInt8, Sendable, Hashable, CustomStringConvertible {
     case cold
     /// Donors failed part way; what arrived is kept.
     case incomplete
+    /// Not decided yet (the bridge is connecting): shoald's wait for the warm-up goes on.
+    case starting
 
     public var description: String {
         switch self {
@@ -127,6 +129,7 @@ public enum WarmUpState: UInt8, Sendable, Hashable, CustomStringConvertible {
         case .complete: "complete"
         case .cold: "cold"
         case .incomplete: "incomplete"
+        case .starting: "starting"
         }
     }
 }

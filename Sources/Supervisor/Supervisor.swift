@@ -52,13 +52,17 @@ public final class Supervisor {
         public var segmentInstance: String
         /// shoal-bridge and its arguments, when the file has a `bridge:` section.
         public var bridge: (executable: String, arguments: [String])?
+        /// Seconds the workers wait for the bridge's warm-up of a new segment before they start
+        /// (0: they start at once). Queries meanwhile wait in the sockets.
+        public var warmUpWaitSeconds = 0.0
 
         public init(executable: String, workerArguments: [String], environment: [String], backoff: RestartBackoff,
                     heartbeatTimeoutSeconds: Double, listen: [String], segmentInstance: String,
-                    bridge: (executable: String, arguments: [String])? = nil) {
+                    bridge: (executable: String, arguments: [String])? = nil, warmUpWaitSeconds: Double = 0) {
             self.executable = executable; self.workerArguments = workerArguments; self.environment = environment
             self.backoff = backoff; self.heartbeatTimeoutSeconds = heartbeatTimeoutSeconds
             self.listen = listen; self.segmentInstance = segmentInstance; self.bridge = bridge
+            self.warmUpWaitSeconds = warmUpWaitSeconds
         }
     }
 
@@ -101,6 +105,12 @@ public final class Supervisor {
     var reloadAnnounced = false
     /// shoal-bridge, when configured.
     var bridge = BridgeProcess()
+    /// The workers wait for the bridge's warm-up until then (monotonic seconds); nil: not held.
+    var workersHeldUntil: Double?
+
+    /// The segment is new: the workers may wait for the bridge's warm-up (see
+    /// ``Configuration/warmUpWaitSeconds``).
+    public var holdForWarmUp = false
 
     public init(configuration: Configuration, plan: PlacementPlan, sockets: [SlotSockets], segment: SharedSegment,
                 control: ControlServer? = nil, reloadSettings: (() throws -> SupervisorSettings)? = nil,
@@ -131,9 +141,13 @@ public final class Supervisor {
     /// Runs until SIGTERM or SIGINT has stopped every worker. Returns the exit status.
     public func run() throws(SystemCallError) -> Int32 {
         let sfd = OwnedDescriptor(adopting: try sysCall("signalfd") { Self.signals.withUnsafeBufferPointer { cshoal_signalfd_for($0.baseAddress!) } })
-        for i in workers.indices { spawn(i) }
         if configuration.bridge != nil { spawnBridge() }
-        logger.notice("shoald: \(workers.count) worker(s) started: \(workers.map { "slot \($0.placement.slot) pid \($0.pid ?? 0) cpu \($0.placement.cpu)" }.joined(separator: ", "))")
+        if configuration.bridge != nil && configuration.warmUpWaitSeconds > 0 && holdForWarmUp {
+            workersHeldUntil = Clock.monotonicSeconds() + configuration.warmUpWaitSeconds
+            logger.notice("shoald: a new segment: the workers wait up to \(Int(configuration.warmUpWaitSeconds * 1000)) ms for the bridge's warm-up")
+        } else {
+            startWorkers()
+        }
         while true {
             var fds = [pollfd(fd: sfd.rawValue, events: Int16(POLLIN), revents: 0)]
             fds += (control?.pollDescriptors ?? []).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -166,12 +180,27 @@ public final class Supervisor {
                 }
                 continue
             }
+            if let until = workersHeldUntil {
+                let state = bridgeWarmUpState
+                if now >= until || ["complete", "cold", "incomplete", "not-needed"].contains(state) {
+                    workersHeldUntil = nil
+                    logger.notice("shoald: warm-up \(state ?? "not reported")\(now >= until ? " at the end of the wait" : ""); starting the workers")
+                    startWorkers()
+                }
+                continue
+            }
             for i in workers.indices {
                 if workers[i].pid == nil, let at = workers[i].restartAt, now >= at { spawn(i) }
             }
             if bridge.pid == nil, let at = bridge.restartAt, now >= at { spawnBridge() }
             checkHeartbeats(now: now)
         }
+    }
+
+    /// Starts every slot's worker.
+    private func startWorkers() {
+        for i in workers.indices { spawn(i) }
+        logger.notice("shoald: \(workers.count) worker(s) started: \(workers.map { "slot \($0.placement.slot) pid \($0.pid ?? 0) cpu \($0.placement.cpu)" }.joined(separator: ", "))")
     }
 
     private func readSignals(_ sfd: borrowing OwnedDescriptor) -> [Int32] {

@@ -61,6 +61,14 @@ extension Supervisor {
         return "\(process), \(bridge.restarts) restart(s)\(last)" + (bridgeCounters.map { "; \($0)" } ?? "")
     }
 
+    /// The warm-up state the bridge last wrote (`starting`, `pulling`, `complete`, `cold`, …).
+    var bridgeWarmUpState: String? {
+        guard let path = metrics.bridgeFile, let text = KernelFiles.read(path),
+              let r = text.range(of: "shoal_mesh_warmup_state{state=\"") else { return nil }
+        let rest = text[r.upperBound...]
+        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+    }
+
     /// Published, applied and rejected entries and the warm-up, from the bridge's metrics file.
     var bridgeCounters: String? {
         guard let path = metrics.bridgeFile, let text = KernelFiles.read(path) else { return nil }
@@ -70,7 +78,7 @@ extension Supervisor {
             guard parts.count == 2 else { continue }
             let name = String(parts[0])
             if name.hasPrefix("shoal_mesh_rejected_total{") { rejected += Int(parts[1]) ?? 0 }
-            else if name.hasPrefix("shoal_mesh_warmup_state{state=\"") { warmUp = String(name.dropFirst(31).dropLast(2)) }
+            else if name.hasPrefix("shoal_mesh_warmup_state{") { warmUp = bridgeWarmUpState ?? "?" }
             else { values[name] = String(parts[1]) }
         }
         return "published \(values["shoal_mesh_published_total"] ?? "?"), applied \(values["shoal_mesh_applied_total"] ?? "?"), "

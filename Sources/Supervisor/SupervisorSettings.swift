@@ -25,6 +25,8 @@ public struct SupervisorSettings: Sendable, Equatable {
     public var bridgeConfigured = false
     /// nil: `shoal-bridge` next to shoald's own executable.
     public var bridgeExecutable: String?
+    /// On a new segment, the workers wait this long for the bridge's warm-up (0: not at all).
+    public var bridgeWarmUpWaitMillis = 2000
     /// The workers' settings (listen addresses, segment, limits, …).
     public var worker = WorkerSettings()
 
@@ -61,6 +63,7 @@ public struct SupervisorSettings: Sendable, Equatable {
         if let v = try d.int("heartbeat-timeout", 2...3600) { heartbeatTimeoutSeconds = v }
         if let v = try d.string("worker-executable") { workerExecutable = v }
         if let v = try d.string("bridge-executable") { bridgeExecutable = v }
+        if let v = try d.int("bridge-warm-up-wait-ms", 0...60_000) { bridgeWarmUpWaitMillis = v }
         bridgeConfigured = d.contains("bridge")
     }
 

@@ -107,10 +107,19 @@ struct Command: ParsableCommand {
             kill(getpid(), SIGTERM)
         }
         if let path = metricsFile {
+            // Looked at every 100 ms, written when something changed or a second passed: a
+            // warm-up's end reaches shoald (which may hold its workers for it) at once.
             try startDetachedThread(name: "bridge-metrics") {
+                var last = "", written = 0.0
                 while true {
-                    Self.write(bridge.counters.snapshot().description + "\n", to: path)
-                    sleep(1)
+                    let text = bridge.counters.snapshot().description + "\n"
+                    let now = Clock.monotonicSeconds()
+                    if text != last || now - written >= 1 {
+                        Self.write(text, to: path)
+                        last = text
+                        written = now
+                    }
+                    usleep(100_000)
                 }
             }
         }

@@ -221,7 +221,8 @@ struct Shoald: ParsableCommand {
                                  listen: s.worker.listen, segmentInstance: s.worker.segment,
                                  bridge: bridgeExecutable.map { ($0, ["--config", configFile ?? "", "--segment", s.worker.segment,
                                                                       "--log-level", s.worker.logLevel,
-                                                                      "--metrics-file", Self.bridgeMetricsFile(s)]) }),
+                                                                      "--metrics-file", Self.bridgeMetricsFile(s)]) },
+                                 warmUpWaitSeconds: Double(s.bridgeWarmUpWaitMillis) / 1000),
             plan: plan, sockets: sockets, segment: segment, control: control,
             reloadSettings: configFile == nil ? nil : { try self.settings().0 },
             reopenSegment: {
@@ -231,6 +232,11 @@ struct Shoald: ParsableCommand {
             },
             serviceManager: serviceManager,
             logger: logger)
+        // A new (empty) segment: the bridge, when there is one, may fill it from the fleet first.
+        switch outcome {
+        case .created, .recreated: supervisor.holdForWarmUp = true
+        default: break
+        }
         if bridgeExecutable != nil { supervisor.metrics.bridgeFile = Self.bridgeMetricsFile(s) }
         // Metrics after the drop: NIO starts its thread here, which must not take the signals
         // the run loop reads.

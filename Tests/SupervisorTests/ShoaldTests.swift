@@ -797,11 +797,15 @@ struct AdoptionTests {
         _ = authority
     }
 
-    @Test("with a bridge: section shoald runs shoal-bridge, restarts it when it dies, and stops it with the workers; the workers serve throughout")
+    @Test("with a bridge: section shoald runs shoal-bridge (the workers of a new segment wait for its warm-up, a bounded time), restarts it when it dies, and stops it with the workers; the workers serve throughout")
     func bridgeChild() throws {
         // No NATS server listens on port 9: the bridge keeps retrying, which is what it must do.
         let d = try ShoaldProcess(tag: "bridge", address: "127.59.24.1", workers: 1,
-                                  yaml: "metrics: 127.59.24.1:9153\nbridge:\n  servers: [\"nats://127.0.0.1:9\"]\n  cluster: test\n  node-id: t1\n")
+                                  yaml: "metrics: 127.59.24.1:9153\nbridge-warm-up-wait-ms: 800\nbridge:\n  servers: [\"nats://127.0.0.1:9\"]\n  cluster: test\n  node-id: t1\n")
+        // A new segment: the workers waited for the bridge's warm-up, which (no server) never
+        // got past "starting", until the end of the wait.
+        #expect(d.log.contains("the workers wait up to 800 ms for the bridge's warm-up")
+                && d.log.contains("warm-up starting at the end of the wait; starting the workers"), "\(d.log)")
         try d.cacheKept(address: 24)
         for _ in 0..<100 where d.children(running: "shoal-bridge").isEmpty { usleep(50_000) }
         let first = try #require(d.children(running: "shoal-bridge").first, "no bridge:\n\(d.log)")

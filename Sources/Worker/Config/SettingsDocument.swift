@@ -119,6 +119,7 @@ public enum SharedConfigKeys {
         ("control-socket", "path"), ("metrics", "ADDR:PORT"), ("restart-backoff-min-ms", "milliseconds"),
         ("restart-backoff-max-ms", "milliseconds"), ("heartbeat-timeout", "seconds"),
         ("worker-executable", "path"), ("bridge-executable", "path"),
+        ("bridge-warm-up-wait-ms", "milliseconds the workers of a new segment wait for the bridge's warm-up (2000; 0: none)"),
     ]
     public static let bridge: [(String, String)] = [("bridge", "mapping (see the bridge's --help)")]
 }
