@@ -41,7 +41,9 @@ struct Shoald: ParsableCommand {
             With a `bridge:` section in the file, shoald also runs shoal-bridge (next to it, or \
             bridge-executable) with the same file and segment, restarts it with the workers' \
             back-off when it ends, and stops it with them; the workers serve whether it runs or \
-            not. shoalctl status shows it.
+            not. shoalctl status shows it. On a segment it has just created, shoald starts the \
+            workers once the bridge's warm-up from the fleet is over, or after \
+            bridge-warm-up-wait-ms (2000; 0: at once); queries wait in the sockets meanwhile.
             Under systemd (NOTIFY_SOCKET set; units in systemd/, installed by scripts/install): \
             READY=1 once every worker answers, STATUS=, RELOADING=1 around a reload, STOPPING=1, \
             WATCHDOG=1 from the run loop; every socket goes to the fd store (FDSTORE=1, \
