@@ -141,7 +141,11 @@ public final class Supervisor {
     /// Runs until SIGTERM or SIGINT has stopped every worker. Returns the exit status.
     public func run() throws(SystemCallError) -> Int32 {
         let sfd = OwnedDescriptor(adopting: try sysCall("signalfd") { Self.signals.withUnsafeBufferPointer { cshoal_signalfd_for($0.baseAddress!) } })
-        if configuration.bridge != nil { spawnBridge() }
+        if configuration.bridge != nil {
+            // What an earlier bridge wrote (/run/shoal outlives restarts) must not end the wait.
+            if let f = metrics.bridgeFile { unlink(f) }
+            spawnBridge()
+        }
         if configuration.bridge != nil && configuration.warmUpWaitSeconds > 0 && holdForWarmUp {
             workersHeldUntil = Clock.monotonicSeconds() + configuration.warmUpWaitSeconds
             logger.notice("shoald: a new segment: the workers wait up to \(Int(configuration.warmUpWaitSeconds * 1000)) ms for the bridge's warm-up")
