@@ -125,3 +125,50 @@ extension NATSBridgeTests {
         }
     }
 }
+
+extension NATSBridgeTests {
+    /// A stalled nats-server (SIGSTOP) stalls nothing the workers do: while it is stopped, a
+    /// worker whose bridge publishes to it answers every query, those from its cache and those it
+    /// must resolve (whose stores go to the journal the bridge publishes from), each within the
+    /// usual timeout, and the bridge is still running when the server comes back.
+    @Test func workersAnswerWhileTheServerIsStalled() async throws {
+        try await withSharedLab(.testing) { lab in
+            let server = try NATSServer()
+            var stopped = false
+            defer {
+                if stopped { kill(server.pid, SIGCONT) }
+                server.stop()
+            }
+            let worker = try LabWorker(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".209.4"),
+                                       rootHints: lab.paths.rootHints, trustAnchor: lab.paths.trustAnchor, tag: "stall")
+            defer { worker.stop() }
+            let seg = try SharedSegment.attach(name: SegmentName.forInstance(worker.instance))
+            let settings = try BridgeSettings.load(yaml: """
+                segment: \(worker.instance)
+                bridge:
+                  servers: [\(server.url)]
+                  cluster: stall\(UInt32.random(in: 0...UInt32.max))
+                  node-id: stalled
+                  write-deadline-ms: 200
+                """, file: "lab.yaml")
+            let bridge = try RunningBridge(settings, segment: seg)
+            defer { bridge.stop() }
+            let names = lab.hierarchy.expectedAnswers.filter { !$0.features.contains("lame-ns") }
+            let warm = Array(names.prefix(40)), cold = Array(names.dropFirst(40).prefix(40))
+            for e in warm { _ = try worker.ask(e.qname, try #require(RRType(mnemonic: e.qtype))) }
+
+            kill(server.pid, SIGSTOP)
+            stopped = true
+            let asked = seg.stats(workerSlot: 0).value(.queries)
+            // Cache hits, then resolutions: every one answered, as the lab says.
+            for e in warm + cold + warm {
+                let r = try worker.ask(e.qname, try #require(RRType(mnemonic: e.qtype)))
+                #expect(r.rcode.description == e.validatingRcode, "\(e.qname) \(e.qtype) while NATS is stopped")
+            }
+            #expect(seg.stats(workerSlot: 0).value(.queries) - asked == UInt64(warm.count * 2 + cold.count))
+            kill(server.pid, SIGCONT)
+            stopped = false
+            #expect(bridge.bridge.currentState != .stopped)
+        }
+    }
+}
