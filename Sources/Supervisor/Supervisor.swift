@@ -103,6 +103,9 @@ public final class Supervisor {
     var announcedReady = false
     /// RELOADING=1 was sent; READY=1 follows when the reload ends, however it ends.
     var reloadAnnounced = false
+    /// The segment shoald supervises is the current one under its name (``checkSegment()``, once
+    /// a second, says): the watchdog is fed only while it is.
+    var segmentIsCurrent = true
     /// shoal-bridge, when configured.
     var bridge = BridgeProcess()
     /// The workers wait for the bridge's warm-up until then (monotonic seconds); nil: not held.

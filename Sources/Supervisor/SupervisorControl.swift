@@ -252,10 +252,13 @@ extension Supervisor {
     /// the workers exit on their own (status 75) and restart on the current one; shoald reads
     /// statistics and heartbeats from the current one too.
     func checkSegment() {
-        guard let why = segment.replacedReason(), let reopenSegment else { return }
+        guard let why = segment.replacedReason() else { return segmentIsCurrent = true }
+        segmentIsCurrent = false
+        guard let reopenSegment else { return }
         do {
             segment = try reopenSegment()
             metrics.segment = segment
+            segmentIsCurrent = true
             logger.warning("\(why): now on \(segment.name) generation \(segment.generation); the workers restart on it")
             for i in workers.indices { workers[i].lastQueries = 0 }
         } catch {

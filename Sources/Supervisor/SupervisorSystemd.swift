@@ -23,9 +23,9 @@ extension Supervisor {
     func tellServiceManager(now: Double) {
         guard let sm = serviceManager else { return }
         // The watchdog is fed by this loop, and only while the segment it supervises is the
-        // current one: a supervisor stuck anywhere (or on a segment it cannot reopen) is killed
-        // and restarted by systemd.
-        if segment.replacedReason() == nil { sm.feedWatchdog(now: now) }
+        // current one (as the last check found): a supervisor stuck anywhere, or on a segment it
+        // cannot reopen, is killed and restarted by systemd.
+        if segmentIsCurrent { sm.feedWatchdog(now: now) }
         guard stopDeadline == nil else { return }
         if !announcedReady {
             guard everyWorkerReady else { return }

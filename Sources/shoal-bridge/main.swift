@@ -67,14 +67,9 @@ struct Command: ParsableCommand {
     var metricsFile: String?
 
     func run() throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level \(logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        let level: Logger.Level
+        do { level = try StandardErrorLogging.level(logLevel, what: "--log-level") } catch { throw ValidationError(error.message) }
+        StandardErrorLogging.bootstrap(level)
         let logger = Logger(label: "shoal-bridge")
         guard let text = KernelFiles.read(config) else {
             throw ValidationError("\(config): cannot read the file")

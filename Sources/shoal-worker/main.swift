@@ -143,14 +143,9 @@ struct WorkerCommand: ParsableCommand {
         if let cpu { try ProcessPlacement.pin(cpu: cpu) }
         if let numaNode { ProcessPlacement.preferMemory(ofNode: numaNode) }
         let s = try settings()
-        guard let level = Logger.Level(rawValue: s.logLevel) else {
-            throw ValidationError("log-level \(s.logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        let level: Logger.Level
+        do { level = try StandardErrorLogging.level(s.logLevel, what: "log-level") } catch { throw ValidationError(error.message) }
+        StandardErrorLogging.bootstrap(level)
         let logger = Logger(label: "shoal-worker")
 
         var specs: [ListenSpec] = udpFDs.map { .inheritedUDP($0) } + tcpFDs.map { .inheritedTCP($0) }

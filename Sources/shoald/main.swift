@@ -137,9 +137,8 @@ struct Shoald: ParsableCommand {
         // that the variables do not reach the workers.
         let inherited = InheritedSockets(InheritedDescriptors.take())
         let (s, configFile) = try settings()
-        guard let level = Logger.Level(rawValue: s.worker.logLevel) else {
-            throw ValidationError("log-level \(s.worker.logLevel): expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let level: Logger.Level
+        do { level = try StandardErrorLogging.level(s.worker.logLevel, what: "log-level") } catch { throw ValidationError(error.message) }
         let topology = try Topology.read()
         let plan = try PlacementPlan.make(s.placementRequest, topology: topology, allowed: try CPUList.allowedForThisProcess())
         let account = try s.user.map { u throws(PrivilegeError) in try Account.lookup(user: u, group: s.group) }
@@ -158,11 +157,7 @@ struct Shoald: ParsableCommand {
             print("  bridge: \(bridgeExecutable.map { "\($0), run and restarted by shoald" } ?? "not configured (no bridge: section)")")
             return
         }
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        StandardErrorLogging.bootstrap(level)
         let logger = Logger(label: "shoald")
         for w in plan.warnings { logger.warning("placement: \(w)") }
         guard access(executable, X_OK) == 0 else { throw ValidationError("\(executable): not an executable (see --worker-executable)") }
