@@ -417,39 +417,43 @@ public final class ChainValidator: Sendable {
     }
 
     /// NSEC or NSEC3 proofs over `sets`, whichever the zone uses.
-    private func denial(zone: DNSName, _ sets: [RRSet]) -> Denial {
-        sets.contains { $0.type == .nsec3 } ? .nsec3(NSEC3Proof(zone: zone, rrsets: sets, policy: policy))
-            : .nsec(NSECProof(zone: zone, rrsets: sets))
-    }
+    private func denial(zone: DNSName, _ sets: [RRSet]) -> Denial { Denial(zone: zone, sets, policy: policy) }
 }
 
-/// NSEC or NSEC3, behind one set of questions.
-enum Denial {
+/// NSEC or NSEC3, behind one set of questions. The sets must already be validated data of
+/// the zone (the validator's own proofs, or sets cached as secure for aggressive use, RFC 8198).
+public enum Denial: Sendable {
     case nsec(NSECProof)
     case nsec3(NSEC3Proof)
 
-    func nameError(_ n: DNSName, _ b: inout WorkBudget) -> Security {
+    /// NSEC or NSEC3 proofs over `sets`, whichever the zone uses.
+    public init(zone: DNSName, _ sets: [RRSet], policy: ValidationPolicy) {
+        self = sets.contains { $0.type == .nsec3 } ? .nsec3(NSEC3Proof(zone: zone, rrsets: sets, policy: policy))
+            : .nsec(NSECProof(zone: zone, rrsets: sets))
+    }
+
+    public func nameError(_ n: DNSName, _ b: inout WorkBudget) -> Security {
         switch self {
         case let .nsec(p): p.proveNameError(n)
         case let .nsec3(p): p.proveNameError(n, budget: &b)
         }
     }
 
-    func noData(_ n: DNSName, _ t: RRType, _ b: inout WorkBudget) -> Security {
+    public func noData(_ n: DNSName, _ t: RRType, _ b: inout WorkBudget) -> Security {
         switch self {
         case let .nsec(p): p.proveNoData(n, t)
         case let .nsec3(p): p.proveNoData(n, t, budget: &b)
         }
     }
 
-    func noDS(_ n: DNSName, _ b: inout WorkBudget) -> Security {
+    public func noDS(_ n: DNSName, _ b: inout WorkBudget) -> Security {
         switch self {
         case let .nsec(p): p.proveNoDS(n)
         case let .nsec3(p): p.proveNoDS(n, budget: &b)
         }
     }
 
-    func wildcard(_ n: DNSName, _ w: DNSName, _ b: inout WorkBudget) -> Security {
+    public func wildcard(_ n: DNSName, _ w: DNSName, _ b: inout WorkBudget) -> Security {
         switch self {
         case let .nsec(p): p.proveWildcardAnswer(n, wildcard: w)
         case let .nsec3(p): p.proveWildcardAnswer(n, wildcard: w, budget: &b)

@@ -38,7 +38,9 @@ public struct NSECProof: Sendable {
         }
     }
 
-    static func spanContains(owner: DNSName, next: DNSName, _ name: DNSName) -> Bool {
+    /// Whether the span from `owner` to `next` (the zone's last span wrapping to the apex)
+    /// strictly contains `name` in canonical order.
+    public static func spanContains(owner: DNSName, next: DNSName, _ name: DNSName) -> Bool {
         if owner < next { return owner < name && name < next }
         // The last NSEC of the zone: its next name is the apex, at or before the owner.
         return owner < name || name < next

@@ -23,8 +23,10 @@ struct WorkerCommand: ParsableCommand {
             DNSSEC: with --dnssec validate, answers are validated from the trust anchors \
             (--trust-anchor, default the IANA root anchors): secure ones carry AD for clients that \
             set DO or AD, bogus ones are SERVFAIL with an Extended DNS Error, cached bogus for \
-            --dnssec-bogus-ttl seconds; CD=1 clients get the data unvalidated. Off by default: \
-            records are then kept with state "indeterminate" and AD is never set.
+            --dnssec-bogus-ttl seconds; CD=1 clients get the data unvalidated; names a validated \
+            NSEC/NSEC3 record in the cache proves absent are answered from it (RFC 8198, \
+            --aggressive-nsec). On by default; with --dnssec off, records are kept with state \
+            "indeterminate" and AD is never set.
             """,
         version: ShoalVersion.string)
 
@@ -82,6 +84,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("dnssec-bogus-ttl"), help: "Seconds a bogus DNSSEC verdict is cached. Default 60.")
     var dnssecBogusTTL: Int?
 
+    @Option(name: .customLong("aggressive-nsec"), help: "true (the default) or false: answer names that validated NSEC/NSEC3 records in the cache prove absent without asking (RFC 8198).")
+    var aggressiveNSEC: Bool?
+
     @Option(name: .customLong("negative-trust-anchor"), help: "Name at and below which DNSSEC is not validated (RFC 7646; repeatable; replaces the file's list).")
     var negativeTrustAnchors: [String] = []
 
@@ -121,6 +126,7 @@ struct WorkerCommand: ParsableCommand {
             s.dnssec = mode
         }
         if !negativeTrustAnchors.isEmpty { s.negativeTrustAnchors = negativeTrustAnchors }
+        if let v = aggressiveNSEC { s.aggressiveNSEC = v }
         if let v = dnssecBogusTTL {
             guard (1...86_400).contains(v) else { throw ValidationError("--dnssec-bogus-ttl \(v): expected 1...86400 seconds") }
             s.dnssecBogusTTL = UInt32(v)

@@ -242,6 +242,82 @@ struct DNSSECLabTests {
         }
     }
 
+    /// Aggressive NSEC (RFC 8198): once a worker has validated a zone's denials, a second
+    /// worker on the segment answers other names they prove absent, other types a name's NSEC
+    /// lacks, and names under a cached wildcard, with AD and the proofs, without a query
+    /// upstream; NSEC3 spans likewise. A worker with `--aggressive-nsec false`, and names under
+    /// a negative trust anchor, ask upstream.
+    @Test func validatedDenialsAnswerOtherNamesWithoutAsking() throws {
+        let lab = try WorkerLab.lab()
+        let segment = uniqueSegment("dnssec-aggressive")
+        defer { unlinkSegment(segment) }
+        let base = lab.hierarchy.plan.prefix
+        let zones = lab.hierarchy.special.wildcardZones
+        let nsecZone = zones[0], nsec3Zone = zones[1]
+        #expect(lab.hierarchy.zone(nsecZone)?.signing?.denial == .nsec && lab.hierarchy.zone(nsecZone)?.signing?.fault == nil)
+        #expect(lab.hierarchy.zone(nsec3Zone)?.signing?.denial == .nsec3 && lab.hierarchy.zone(nsec3Zone)?.signing?.fault == nil)
+        func worker(_ host: String, slot: Int, _ extra: [String] = []) throws -> WorkerProcess {
+            try WorkerProcess(address: lab.listenAddress(base + host), segment: segment, rootHints: lab.paths.rootHints,
+                              validation: .lab(lab), extra: ["--worker-slot", "\(slot)"] + extra)
+        }
+        func upstream(_ slot: Int) -> UInt64 { seg.stats(workerSlot: slot).value(.upstreamQueries) }
+
+        // The first worker learns the NSEC zone's denials: a missing name, a missing type, a
+        // wildcard's data and a type the wildcard lacks.
+        let first = try worker(".210.17", slot: 0)
+        defer { first.stop() }
+        let seg = try SharedSegment.attach(name: SegmentName.forInstance(segment))
+        let learn: [(String, RRType)] = [("nx-aaa.\(nsecZone)", .a), ("www.\(nsecZone)", .srv),
+                                         ("host-a.wild.\(nsecZone)", .a), ("host-a.wild.\(nsecZone)", .aaaa)]
+        for (n, t) in learn {
+            let r = try Self.ask(first, n, t, dnssecOK: true)
+            #expect(r.header.authenticData && (r.rcode == .nxDomain) == n.hasPrefix("nx-"), "\(n) \(t)\n\(r.presentation)")
+        }
+        // NSEC3 spans are in hash order: many missing names reveal most of a small zone's.
+        for i in 0..<40 { _ = try Self.ask(first, "nx-learn-\(i).\(nsec3Zone)", .a, dnssecOK: true) }
+        let wildcardA = try Self.ask(first, "host-a.wild.\(nsecZone)", .a, dnssecOK: false).answers.filter { $0.type == .a }
+
+        let second = try worker(".210.18", slot: 1)
+        defer { second.stop() }
+        let before = upstream(1)
+        let nx = try Self.ask(second, "nx-aaa0.\(nsecZone)", .a, dnssecOK: true)
+        #expect(nx.rcode == .nxDomain && nx.header.authenticData, "\(nx.presentation)")
+        #expect(nx.authority.contains { $0.type == .soa } && nx.authority.contains { $0.type == .nsec }
+                && nx.authority.contains { $0.type == .rrsig }, "\(nx.presentation)")
+        let noData = try Self.ask(second, "www.\(nsecZone)", .naptr, dnssecOK: true)
+        #expect(noData.rcode == .noError && noData.answers.isEmpty && noData.header.authenticData, "\(noData.presentation)")
+        let wild = try Self.ask(second, "host-b.wild.\(nsecZone)", .a, dnssecOK: true)
+        #expect(wild.rcode == .noError && wild.header.authenticData, "\(wild.presentation)")
+        #expect(Set(wild.answers.filter { $0.type == .a }.map(\.rdata)) == Set(wildcardA.map(\.rdata)) && !wildcardA.isEmpty)
+        #expect(wild.answers.allSatisfy { $0.name == (try? DNSName("host-b.wild.\(nsecZone)")) }, "\(wild.presentation)")
+        let wildNoData = try Self.ask(second, "host-c.wild.\(nsecZone)", .aaaa, dnssecOK: true)
+        #expect(wildNoData.rcode == .noError && wildNoData.answers.isEmpty && wildNoData.header.authenticData,
+                "\(wildNoData.presentation)")
+        #expect(upstream(1) == before, "\(upstream(1) - before) upstream queries for names the cache proves")
+
+        // NSEC3: most new missing names are proven by the spans the first worker saw.
+        let nsec3Before = upstream(1)
+        for i in 0..<20 {
+            let r = try Self.ask(second, "nx-new-\(i).\(nsec3Zone)", .a, dnssecOK: true)
+            #expect(r.rcode == .nxDomain && r.header.authenticData, "\(r.presentation)")
+        }
+        #expect(upstream(1) - nsec3Before < 10, "\(upstream(1) - nsec3Before) upstream queries for 20 NSEC3-proven names")
+
+        // Turned off, the same kind of name is asked upstream.
+        let off = try worker(".210.19", slot: 2, ["--aggressive-nsec", "false"])
+        defer { off.stop() }
+        let offBefore = upstream(2)
+        #expect(try Self.ask(off, "nx-aaa1.\(nsecZone)", .a, dnssecOK: true).rcode == .nxDomain)
+        #expect(upstream(2) > offBefore)
+
+        // Under a negative trust anchor nothing is synthesised: asked, and answered insecure.
+        #expect(try seg.negativeTrustAnchors.add(try DNSName(nsecZone), now: UInt64(shmNow())))
+        let ntaBefore = upstream(1)
+        let under = try Self.ask(second, "nx-aaa2.\(nsecZone)", .a, dnssecOK: true)
+        #expect(under.rcode == .nxDomain && !under.header.authenticData, "\(under.presentation)")
+        #expect(upstream(1) > ntaBefore)
+    }
+
     /// `shoalctl nta add|remove` as shoald does it: the name into the segment's table, its
     /// subtree out of the caches. Two validating workers on one segment both follow it.
     @Test func aNegativeTrustAnchorAddedAtRunTimeInTheSegmentHoldsForEveryWorker() throws {

@@ -32,6 +32,8 @@ public struct WorkerSettings: Sendable, Equatable {
     public var dnssecLimits = WorkLimits()
     /// Names below which validation is off (RFC 7646 negative trust anchors), fixed at start.
     public var negativeTrustAnchors: [String] = []
+    /// Answers synthesised from validated NSEC/NSEC3 records (RFC 8198, `aggressive-nsec`).
+    public var aggressiveNSEC = true
 
     /// The validator's settings: these caps and bogus TTL, and the trust anchors of
     /// `trustAnchorText` (the `trust-anchor` file's contents) or, without it, the IANA root's.
@@ -43,6 +45,7 @@ public struct WorkerSettings: Sendable, Equatable {
             d = DNSSECSettings(bogusTTL: dnssecBogusTTL)
         }
         d.policy.limits = dnssecLimits
+        d.aggressiveNSEC = aggressiveNSEC
         do {
             d.negativeAnchors = NegativeTrustAnchors(try negativeTrustAnchors.map { try DNSName($0).lowercased })
         } catch {
@@ -77,6 +80,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("dnssec-max-keys-per-signature", "integer"), ("dnssec-max-signatures-per-rrset", "integer"),
         ("dnssec-max-nsec3-hashes", "NSEC3 hash computations per answer"),
         ("negative-trust-anchors", "list of names (validation off at and below each)"),
+        ("aggressive-nsec", "true/false (answers from validated NSEC/NSEC3 records, RFC 8198)"),
     ]
 
     /// Applies a YAML mapping of the keys above. Keys of shoald and the bridge (the same file
@@ -120,6 +124,7 @@ public struct WorkerSettings: Sendable, Equatable {
             }
         }
         if let v = try d.int("dnssec-bogus-ttl", 1...86_400) { dnssecBogusTTL = UInt32(v) }
+        if let v = try d.bool("aggressive-nsec") { aggressiveNSEC = v }
         if let v = try d.int("dnssec-max-verifications", 1...10_000) { dnssecLimits.verificationsPerResolution = v }
         if let v = try d.int("dnssec-max-keys-per-signature", 1...64) { dnssecLimits.keysPerSignature = v }
         if let v = try d.int("dnssec-max-signatures-per-rrset", 1...64) { dnssecLimits.signaturesPerRRset = v }

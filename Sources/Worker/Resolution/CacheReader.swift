@@ -13,6 +13,9 @@ struct CacheReader: Sendable {
     /// or by a peer) is not answered from, so that it is resolved and validated again.
     var validating = false
     var bogusReasons = BogusReasons()
+    /// With validation: negative and wildcard answers synthesised from validated NSEC/NSEC3
+    /// records (RFC 8198).
+    var aggressive: AggressiveNSEC?
 
     /// The verdict of a cached entry of `name`/`type` in `state`. Without validation, none: a
     /// worker with `dnssec: off` sets no AD and answers bogus data even when a validating
@@ -53,6 +56,7 @@ struct CacheReader: Sendable {
             }
             ancestor = a.parent
         }
+        if !allowStale, let s = aggressive?.synthesize(q) { return s }
         return nil
     }
 

@@ -68,6 +68,9 @@ public struct NoValidation: ResponseValidator {
 struct CacheWriter: Sendable {
     let cache: any ResolverCache
     let limits: ResolverLimits
+    /// With aggressive NSEC (RFC 8198): where the proofs of secure negative answers, and the
+    /// wildcards secure answers were expanded from, are kept for synthesis.
+    var aggressive: AggressiveNSEC?
 
     /// Stores `r`, the answer to `question`, with its validation state: answer data, DS sets
     /// and negative answers carry the verdict (a bogus one for at most `bogusTTL` seconds, so
@@ -93,6 +96,7 @@ struct CacheWriter: Sendable {
             defer { previous = s }
             if s.type == .cname, let p = previous, p.type == .dname, s.name.isStrictSubdomain(of: p.name) { continue }
             if mayStore(s) { cache.store(verdictTTL(s), rank: answerRank, validation: validation) }
+            if validation == .secure { aggressive?.recordWildcard(s) }
         }
         switch r.kind {
         case let .referral(child):
@@ -110,6 +114,7 @@ struct CacheWriter: Sendable {
                 cache.storeNegative(name, question.type, NegativeAnswer(kind: kind, authority: r.authority, ttl: ttl,
                                                                         validation: validation))
             }
+            if validation == .secure { aggressive?.record(r.authority) }
         case .answer:
             // The zone's own NS set in an authoritative answer refreshes the delegation (it
             // outranks the parent's referral). Without AA it ranks no higher than the referral

@@ -46,12 +46,12 @@ public final class DNSSECValidator: ResponseValidator {
 
     /// A validator whose DNSKEY and DS sets come from `source` (which resolves what is missing).
     init(anchors: TrustAnchors, policy: ValidationPolicy, source: ResolvingChain, bogusTTL: UInt32,
-         negativeAnchors: NegativeTrustAnchors = NegativeTrustAnchors(),
-         runtimeNegativeAnchor: (@Sendable (DNSName) -> DNSName?)? = nil, logger: Logger?, counter: (any ResolverCache)? = nil,
+         negativeAnchor: @escaping @Sendable (DNSName) -> DNSName? = { _ in nil }, logger: Logger?,
+         counter: (any ResolverCache)? = nil,
          clock: @escaping @Sendable () -> UInt32 = { Clock.wallSeconds() }) {
         self.counter = counter
         chain = ChainValidator(anchors: anchors, policy: policy, source: source, bogusTTL: bogusTTL,
-                               negativeAnchor: { negativeAnchors.covering($0.lowercased) ?? runtimeNegativeAnchor?($0) },
+                               negativeAnchor: negativeAnchor,
                                clock: clock)
         fetches = true
         self.bogusTTL = bogusTTL

@@ -91,6 +91,7 @@ public final class Resolver: Sendable {
         self.traceNames = traceNames
         let selection = ServerSelection(cache: cache, hints: hints, limits: limits)
         var reader = CacheReader(cache: cache, hints: hints, limits: limits)
+        var writer = CacheWriter(cache: cache, limits: limits)
         // With `dnssec`, the validator fetches DNSKEY and DS sets through this resolver's own
         // iteration: its source is attached to the iterator once that exists.
         var chain: ResolvingChain?
@@ -98,11 +99,17 @@ public final class Resolver: Sendable {
         if let dnssec {
             let source = ResolvingChain(cache: cache, limits: limits)
             let v = DNSSECValidator(anchors: dnssec.anchors, policy: dnssec.policy, source: source,
-                                    bogusTTL: dnssec.bogusTTL, negativeAnchors: dnssec.negativeAnchors,
-                                    runtimeNegativeAnchor: dnssec.runtimeNegativeAnchor, logger: logger, counter: cache)
+                                    bogusTTL: dnssec.bogusTTL, negativeAnchor: { dnssec.negativeAnchor($0) },
+                                    logger: logger, counter: cache)
             chain = source
             validator = v
             reader.validating = true
+            if dnssec.aggressiveNSEC {
+                let aggressive = AggressiveNSEC(cache: cache, limits: limits, policy: dnssec.policy,
+                                                negativeAnchor: { dnssec.negativeAnchor($0) })
+                reader.aggressive = aggressive
+                writer.aggressive = aggressive
+            }
             dnssecValidator = v
         } else {
             dnssecValidator = nil
@@ -110,7 +117,7 @@ public final class Resolver: Sendable {
         self.reader = reader
         iterator = Iterator(reader: reader, selection: selection,
                             fallbacks: UpstreamFallbacks(upstream: upstream, cache: cache, selection: selection, limits: limits),
-                            validator: validator, writer: CacheWriter(cache: cache, limits: limits),
+                            validator: validator, writer: writer,
                             limits: limits, executor: executor, bogusReasons: reader.bogusReasons)
         chain?.attach(iterator)
     }
@@ -240,6 +247,14 @@ public struct DNSSECSettings: Sendable {
     /// Negative trust anchors added at run time, asked on every validation after
     /// `negativeAnchors` (the worker passes the segment's table: `shoalctl nta`).
     public var runtimeNegativeAnchor: (@Sendable (DNSName) -> DNSName?)?
+    /// NXDOMAIN, NODATA and wildcard answers synthesised from validated NSEC/NSEC3 records
+    /// in the cache (RFC 8198; `aggressive-nsec`, on by default as in unbound and Knot Resolver).
+    public var aggressiveNSEC = true
+
+    /// The negative trust anchor at or above `name`: configured, else added at run time.
+    public func negativeAnchor(_ name: DNSName) -> DNSName? {
+        negativeAnchors.covering(name.lowercased) ?? runtimeNegativeAnchor?(name)
+    }
 
     public init(anchors: TrustAnchors = .ianaRoot, policy: ValidationPolicy = ValidationPolicy(), bogusTTL: UInt32 = 60) {
         self.anchors = anchors
