@@ -7,7 +7,7 @@ LAB_DIR ?= lab
 LAB_FLAGS ?=
 SWIFT_FLAGS ?=
 
-.PHONY: lab-up lab-down lab-status
+.PHONY: lab-up lab-down lab-status demo
 
 lab-up:
 	swift run $(SWIFT_FLAGS) shoal-lab up --dir $(LAB_DIR) $(LAB_FLAGS)
@@ -17,3 +17,12 @@ lab-down:
 
 lab-status:
 	swift run $(SWIFT_FLAGS) shoal-lab status --dir $(LAB_DIR)
+
+# The fleet demo (as root): the lab, a nats-server and two shoald nodes with bridges under load;
+# node B is restarted with its segment removed and warms up from node A, shown live and plotted
+# in demo-out/. DEMO_FLAGS: see `scripts/demo --help`; SHOAL_SCRATCH: the release build's
+# scratch path (default .build).
+DEMO_FLAGS ?=
+
+demo:
+	bash scripts/demo $(DEMO_FLAGS)

@@ -1,4 +1,4 @@
-# Shared by the benchmark scripts (bench/resolver.sh, bench/frontend.sh); sourced after `cd` to
+# Shared by the benchmark scripts (bench/*.sh) and scripts/demo; sourced after `cd` to
 # the repository. Expects: $work (a temporary directory), $scratch (swift build scratch path),
 # $own_lab, $lab_dir and $prefix (lab options), and an array pids=() of processes to stop.
 # shellcheck shell=bash
@@ -60,6 +60,61 @@ lab_stop() {
     "$labbin" down --dir "$lab_dir" >/dev/null 2>&1
     local i
     for i in $(seq 50); do pgrep -f "$lab_dir/" >/dev/null || break; sleep 0.1; done
+}
+
+# The lab's names as "qname qtype" lines (lame-ns names left out: they only time out).
+lab_names() {
+    jq -r 'select(.features | index("lame-ns") | not) | "\(.qname) \(.qtype)"' "$lab_dir/expected.jsonl"
+}
+
+# shoald on the lab (bench/restart-impact.sh, scripts/demo). Expects $work, $bindir, $hints.
+shoal_config() { # listen address, segment, control socket, CPU -> stdout: one worker, validation off
+    cat <<CONF
+listen: ["$1:53"]
+root-hints: $hints
+segment: $2
+segment-size: 256
+workers: 1
+cpus: $4
+log-level: warning
+control-socket: $3
+restart-backoff-min-ms: 20
+do-not-query-localhost: false
+# Validation off, as for the other resolvers here (pdns dnssec=off …): shoal validates by default.
+dnssec: off
+CONF
+}
+# Starts shoald detached (pid in $work/NAME.pid, output in $work/NAME.log) and waits until its
+# control socket answers.
+start_shoald() { # [configuration file, pid file name, control socket]
+    local conf="${1:-$work/shoal.yaml}" name="${2:-shoald}" control="${3:-$work/control}"
+    setsid "$bindir/shoald" --config "$conf" >>"$work/$name.log" 2>&1 </dev/null &
+    echo $! >"$work/$name.pid"
+    for _ in $(seq 100); do "$bindir/shoalctl" ping --control-socket "$control" >/dev/null 2>&1 && return; sleep 0.05; done
+    die "shoald did not come up: $(tail -5 "$work/$name.log")"
+}
+# The fleet mesh: a nats-server on 127.0.0.1:$nats_port (pid in $work/nats.pid), and shoald
+# configurations with a bridge: section pointing at it.
+start_nats() {
+    setsid nats-server -a 127.0.0.1 -p "$nats_port" >>"$work/nats.log" 2>&1 </dev/null &
+    echo $! >"$work/nats.pid"
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return; sleep 0.05; done
+    die "nats-server did not come up: $(tail -5 "$work/nats.log")"
+}
+mesh_config() { # node id, listen address, segment, control socket, CPU -> stdout
+    shoal_config "$2" "$3" "$4" "$5"
+    printf 'bridge:\n  servers: ["nats://127.0.0.1:%s"]\n  cluster: bench\n  node-id: %s\n' "$nats_port" "$1"
+}
+# Stops the processes of pid files (TERM, KILL after 5 s); they need not be this shell's children.
+stop_pidfiles() { # file...
+    local f p
+    for f in "$@"; do
+        [[ -e $f ]] || continue
+        p=$(cat "$f"); rm -f "$f"
+        kill -TERM "$p" 2>/dev/null || continue
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
 }
 
 # dnsperf output: the first number after a label; the count of one rcode.

@@ -79,67 +79,32 @@ labbin="$bindir/shoal-lab"
 lab_start "/tmp/shoal-bench-restart-lab-${prefix#127.}"
 segment="bench-restart-$octet"
 addr="127.0.$octet.1"
-jq -r 'select(.features | index("lame-ns") | not) | "\(.qname) \(.qtype)"' "$lab_dir/expected.jsonl" >"$work/names.txt"
+lab_names >"$work/names.txt"
 mkdir -p "$out"
 tc_on
 
 # Every resolver process of the current event, by pid file, so events can replace them.
 stop_all() {
-    local f p
     [[ -e $work/systemd ]] && bash scripts/systemd-container destroy "$work/systemd"
-    for f in "$work"/*.pid; do
-        [[ -e $f ]] || continue
-        p=$(cat "$f"); rm -f "$f"
-        kill -TERM "$p" 2>/dev/null || continue
-        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
+    stop_pidfiles "$work"/*.pid
     pkill -f "$work/" 2>/dev/null || true
     sleep 0.3
 }
 
 # Starters: each writes its pid file and returns at once (the resolver is detached).
-cat >"$work/shoal.yaml" <<CONF
-listen: ["$addr:53"]
-root-hints: $hints
-segment: $segment
-segment-size: 256
-workers: 1
-cpus: 0
-log-level: warning
-control-socket: $work/control
-restart-backoff-min-ms: 20
-do-not-query-localhost: false
-# Validation off, as for the other resolvers here (pdns dnssec=off …): shoal validates by default.
-dnssec: off
-CONF
-start_shoald() { # [configuration file, pid file name, control socket]
-    local conf="${1:-$work/shoal.yaml}" name="${2:-shoald}" control="${3:-$work/control}"
-    setsid "$bindir/shoald" --config "$conf" >>"$work/$name.log" 2>&1 </dev/null &
-    echo $! >"$work/$name.pid"
-    for _ in $(seq 100); do "$bindir/shoalctl" ping --control-socket "$control" >/dev/null 2>&1 && return; sleep 0.05; done
-    die "shoald did not come up: $(tail -5 "$work/$name.log")"
-}
+shoal_config "$addr" "$segment" "$work/control" 0 >"$work/shoal.yaml"
 # The mesh: a nats-server on loopback, and the same configuration with a bridge: section for the
 # measured node (B) and for node A, its peer.
 nats_port=$((14000 + ${prefix#127.}))
-start_nats() {
-    setsid nats-server -a 127.0.0.1 -p "$nats_port" >>"$work/nats.log" 2>&1 </dev/null &
-    echo $! >"$work/nats.pid"
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return; sleep 0.05; done
-    die "nats-server did not come up: $(tail -5 "$work/nats.log")"
-}
-mesh_config() { # node id, listen address, segment, control socket -> stdout
-    sed -e "s|^listen: .*|listen: [\"$2:53\"]|" -e "s|^segment: .*|segment: $3|" -e "s|^control-socket: .*|control-socket: $4|" \
-        -e "s|^cpus: .*|cpus: ${5:-0}|" "$work/shoal.yaml"
-    printf 'bridge:\n  servers: ["nats://127.0.0.1:%s"]\n  cluster: bench\n  node-id: %s\n' "$nats_port" "$1"
-}
 start_mesh() {
     start_nats
-    mesh_config a "127.0.$octet.11" "$segment-a" "$work/control-a" 1 >"$work/a.yaml"
-    mesh_config b "$addr" "$segment" "$work/control" >"$work/b.yaml"
+    # A's control socket in a directory of its own: shoald keeps the bridge's metrics file
+    # (bridge.prom, whose warm-up state ends the wait for the warm-up) beside it.
+    mkdir -p "$work/a"
+    mesh_config a "127.0.$octet.11" "$segment-a" "$work/a/control" 1 >"$work/a.yaml"
+    mesh_config b "$addr" "$segment" "$work/control" 0 >"$work/b.yaml"
     rm -f "/dev/shm/shoal.$segment-a".v*
-    start_shoald "$work/a.yaml" shoald-a "$work/control-a"
+    start_shoald "$work/a.yaml" shoald-a "$work/a/control"
     start_shoald "$work/b.yaml"
 }
 # shoald.service in a systemd container sharing the host's network: installed as documented,

@@ -6,9 +6,11 @@ names of NAMES (lines "qname qtype"), and at second EVENT_AT runs EVENT (a shell
 background. Each query has its own ID (65536 IDs, reused only after 3 s); a query unanswered 2 s
 after it was sent is lost. Every second (by send time) it records: sent, answered, lost,
 latency p50 and p99 in ms, and upstream queries (the packet counter of tc class CLASS on lo,
-when given). Writes CSV to OUT and prints a summary line.
+when given). Writes CSV to OUT and prints a summary line. With LIVE, each second's row is also
+appended to that file as it goes, 1.1 s after the second ended (answers counted so far: the
+final CSV counts the later ones too), for a live display (scripts/demo). An empty EVENT: none.
 
-Usage: restart-load.py SERVER QPS DURATION NAMES EVENT_AT EVENT OUT [TC_CLASS]
+Usage: restart-load.py SERVER QPS DURATION NAMES EVENT_AT EVENT OUT [TC_CLASS [LIVE]]
 """
 import os
 import random
@@ -55,9 +57,17 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
+def row(second, p, tc_class):
+    return "%d,%d,%d,%d,%.2f,%.2f,%s\n" % (second, p["sent"], p["answered"], p["lost"],
+                                          percentile(p["lat"], 0.5), percentile(p["lat"], 0.99),
+                                          p["up"] if tc_class else "")
+
+
 def main():
     server, qps, duration, names_file, event_at, event, out = sys.argv[1:8]
     tc_class = sys.argv[8] if len(sys.argv) > 8 else ""
+    live = open(sys.argv[9], "a", buffering=1) if len(sys.argv) > 9 and sys.argv[9] else None
+    live_next = 0
     qps, duration, event_at = int(qps), int(duration), float(event_at)
     names = [line.split() for line in open(names_file) if line.strip()]
     random.Random(1).shuffle(names)
@@ -132,6 +142,9 @@ def main():
                 if now - sent_at > 2.0:
                     del outstanding[qid]
                     per[sec]["lost"] += 1
+        if live and live_next < duration and t >= live_next + 1.1:
+            live.write(row(live_next, per[live_next], tc_class))
+            live_next += 1
         if t >= duration + 2.2:
             break
     for qid, (sent_at, sec) in outstanding.items():
@@ -140,10 +153,7 @@ def main():
     with open(out, "w") as f:
         f.write("second,sent,answered,lost,p50_ms,p99_ms,upstream\n")
         for i in range(duration):
-            p = per[i]
-            f.write("%d,%d,%d,%d,%.2f,%.2f,%s\n" % (i, p["sent"], p["answered"], p["lost"],
-                                                     percentile(p["lat"], 0.5), percentile(p["lat"], 0.99),
-                                                     p["up"] if tc_class else ""))
+            f.write(row(i, per[i], tc_class))
     sent = sum(p["sent"] for p in per)
     lost = sum(p["lost"] for p in per)
     slow = sum(1 for p in per[:duration] for x in p["lat"] if x > 100)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Plots each restart-impact CSV as a PNG beside it: answered and lost per second, latency p99,
-upstream queries; the event marked. Usage: restart-plot.py EVENT_AT CSV..."""
+upstream queries, and the cache-hit share when the CSV has a hit_share column (scripts/demo);
+the event marked. Usage: restart-plot.py EVENT_AT CSV..."""
 import csv
 import os
 import sys
@@ -13,7 +14,9 @@ event_at = float(sys.argv[1])
 for path in sys.argv[2:]:
     rows = list(csv.DictReader(open(path)))
     t = [int(r["second"]) for r in rows]
-    fig, (a, b, c) = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    hits = "hit_share" in rows[0]
+    fig, axes = plt.subplots(4 if hits else 3, 1, figsize=(8, 9 if hits else 7), sharex=True)
+    a, b, c = axes[:3]
     a.plot(t, [int(r["answered"]) for r in rows], label="answered")
     a.plot(t, [int(r["lost"]) for r in rows], label="lost", color="red")
     a.set_ylabel("queries/s")
@@ -25,8 +28,13 @@ for path in sys.argv[2:]:
     b.legend(loc="center left")
     c.bar(t, [int(r["upstream"] or 0) for r in rows], color="gray")
     c.set_ylabel("upstream/s")
-    c.set_xlabel("second")
-    for ax in (a, b, c):
+    if hits:
+        d = axes[3]
+        d.plot(t, [float(r["hit_share"]) * 100 if r["hit_share"] else float("nan") for r in rows], color="green")
+        d.set_ylim(0, 105)
+        d.set_ylabel("packet-cache hits %")
+    axes[-1].set_xlabel("second")
+    for ax in axes:
         ax.axvline(event_at, color="black", linestyle="--", linewidth=0.8)
     fig.suptitle(os.path.basename(path)[:-4])
     fig.tight_layout()
