@@ -76,7 +76,7 @@ segment: $2
 segment-size: 256
 workers: 1
 cpus: $4
-log-level: warning
+log-level: ${SHOAL_LOG_LEVEL:-warning}
 control-socket: $3
 restart-backoff-min-ms: 20
 do-not-query-localhost: false

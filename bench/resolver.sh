@@ -4,7 +4,7 @@
 #
 # Usage (as root, from anywhere):
 #   bash bench/resolver.sh [--lab DIR] [--prefix 127.N] [--seconds S] [--rounds R]
-#                          [--cpu N] [--load-cpu N] [--only shoal,pdns,unbound]
+#                          [--cpu N] [--load-cpu N] [--only shoal,pdns,unbound] [--dnssec]
 #
 #   --lab DIR      use a lab that is already up in DIR (its prefix is read from DIR/lab.json);
 #                  it is left running. Without it, the script brings up its own lab in
@@ -17,6 +17,10 @@
 #   --load-cpu N   CPU dnsperf is pinned to (default 1).
 #   --only LIST    subset of resolvers, comma-separated (default shoal,pdns,unbound; also shoald and
 #                  shoald2: the worker under the supervisor with one worker, or two).
+#   --dnssec       every resolver validates, from the lab's trust anchor (shoal: `dnssec:
+#                  validate`, its default; unbound: module-config "validator iterator"; pdns-recursor:
+#                  dnssec=validate), and the rcodes are checked against what validation gives
+#                  (SERVFAIL for the lab's bogus names). Without it, none validates (below).
 # Environment:
 #   SHOAL_SCRATCH  swift build scratch path for the release build (default .build).
 #
@@ -41,15 +45,16 @@
 #         resolver's CPU share and dnsperf's are printed too: a resolver below ~90 % of its
 #         core was limited by the load generator, and CPU per query is then the fair figure.
 #
-# All three do the same work: no DNSSEC validation (shoal-worker and shoald run with
-# --dnssec off / `dnssec: off`, though shoal validates by default; unbound runs
+# All three do the same work: no DNSSEC validation unless --dnssec (shoal-worker and shoald run
+# with --dnssec off / `dnssec: off`, though shoal validates by default; unbound runs
 # module-config "iterator", pdns-recursor dnssec=off), QNAME minimisation on (the default of
-# all three), caches far larger than the data, one thread each. Only 127.0.0.0/8 is queried.
+# all three), aggressive NSEC with validation (the default of all three), caches far larger
+# than the data, one thread each. Only 127.0.0.0/8 is queried.
 # Output: the tables on stdout, progress on stderr; temporary files are removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-lab_dir="" own_lab=1 prefix="127.58" secs=10 rounds=5 cpu=0 load_cpu=1 only="shoal,pdns,unbound"
+lab_dir="" own_lab=1 prefix="127.58" secs=10 rounds=5 cpu=0 load_cpu=1 only="shoal,pdns,unbound" dnssec=0
 while (($#)); do
     case "$1" in
         --lab) lab_dir="$2"; own_lab=0; shift 2 ;;
@@ -59,6 +64,7 @@ while (($#)); do
         --cpu) cpu="$2"; shift 2 ;;
         --load-cpu) load_cpu="$2"; shift 2 ;;
         --only) only="$2"; shift 2 ;;
+        --dnssec) dnssec=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "resolver.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -107,7 +113,23 @@ for r in "${resolvers[@]}"; do [[ -n ${addr[$r]:-} ]] || die "--only: unknown re
 # --- query files ----------------------------------------------------------------------------------
 jq -r '"\(.qname) \(.qtype)"' "$lab_dir/expected.jsonl" >"$work/all.txt"
 jq -r 'select(.features | index("lame-ns") | not) | "\(.qname) \(.qtype)"' "$lab_dir/expected.jsonl" >"$work/hit.txt"
-jq -r '"\(.qname) \(.qtype) \(.rcode)"' "$lab_dir/expected.jsonl" >"$work/expected-rcodes.txt"
+# With validation, the lab's bogus names are SERVFAIL.
+jq -r --argjson v "$dnssec" '"\(.qname) \(.qtype) \(if $v == 1 and .dnssec == "bogus" then "SERVFAIL" else .rcode end)"' \
+    "$lab_dir/expected.jsonl" >"$work/expected-rcodes.txt"
+# The validation settings of each resolver.
+anchor="$lab_dir/root.ds"
+if ((dnssec)); then
+    [[ -r $anchor ]] || die "no trust anchor $anchor in the lab"
+    shoal_dnssec=(--dnssec validate --trust-anchor "$anchor")
+    shoald_dnssec="dnssec: validate\ntrust-anchor: $anchor"
+    pdns_dnssec="dnssec=validate"
+    unbound_modules="validator iterator"
+else
+    shoal_dnssec=(--dnssec off)
+    shoald_dnssec="dnssec: off"
+    pdns_dnssec="dnssec=off"
+    unbound_modules="iterator"
+fi
 n_all=$(wc -l <"$work/all.txt") n_hit=$(wc -l <"$work/hit.txt")
 
 # --- resolvers ----------------------------------------------------------------------------------
@@ -119,7 +141,7 @@ start_resolver() { # name -> sets $pid
         rm -f "/dev/shm/shoal.$segment".v*
         taskset -c "$cpu" "$workerbin" --listen "$a:53" --root-hints "$hints" --segment "$segment" \
             --segment-size 256 --do-not-query-localhost false --log-level warning \
-            --dnssec off >"$d/log" 2>&1 &   # validation off, as for the peers here (see above)
+            "${shoal_dnssec[@]}" >"$d/log" 2>&1 &   # as for the peers here (see above)
         ;;
     shoald|shoald2)
         # The same worker under shoald: one worker on the resolvers' CPU, or two (the second on
@@ -129,9 +151,9 @@ start_resolver() { # name -> sets $pid
         rm -f "/dev/shm/shoal.$segment-$r".v*
         local n=1 cpus="$cpu"
         [[ $r == shoald2 ]] && n=2 cpus="$cpu,$load_cpu"
-        # dnssec: off, comparable with the peers (validation off, see above).
-        printf 'listen: ["%s:53"]\nroot-hints: %s\nsegment: %s-%s\nsegment-size: 256\nlog-level: warning\nworkers: %s\ncpus: "%s"\ncontrol-socket: %s/control\ndo-not-query-localhost: false\ndnssec: off\n' \
-            "$a" "$hints" "$segment" "$r" "$n" "$cpus" "$d" >"$d/shoal.yaml"
+        # Validation as for the peers (see above).
+        printf 'listen: ["%s:53"]\nroot-hints: %s\nsegment: %s-%s\nsegment-size: 256\nlog-level: warning\nworkers: %s\ncpus: "%s"\ncontrol-socket: %s/control\ndo-not-query-localhost: false\n%b\n' \
+            "$a" "$hints" "$segment" "$r" "$n" "$cpus" "$d" "$shoald_dnssec" >"$d/shoal.yaml"
         "$shoaldbin" --config "$d/shoal.yaml" >"$d/log" 2>&1 &
         ;;
     pdns)
@@ -144,7 +166,8 @@ reuseport=no
 hint-file=$hints
 dont-query=
 allow-from=127.0.0.0/8
-dnssec=off
+$pdns_dnssec
+lua-config-file=$d/recursor.lua
 socket-dir=$d
 daemon=no
 write-pid=no
@@ -157,6 +180,8 @@ security-poll-suffix=
 max-cache-entries=4000000
 max-packetcache-entries=2000000
 EOF
+        # The lab's root anchor instead of the Internet's (used only with dnssec=validate).
+        printf 'clearTA(".")\naddTA(".", "%s")\n' "$(awk '$3 == "DS" { $1 = $2 = $3 = ""; sub(/^ +/, ""); print }' "$anchor")" >"$d/recursor.lua"
         taskset -c "$cpu" /usr/sbin/pdns_recursor --config-dir="$d" >"$d/log" 2>&1 &
         ;;
     unbound)
@@ -176,7 +201,8 @@ server:
     do-ip6: no
     do-not-query-localhost: no
     root-hints: "$hints"
-    module-config: "iterator"
+    module-config: "$unbound_modules"
+    $( ((dnssec)) && echo "trust-anchor-file: \"$anchor\"" || true )
     access-control: 127.0.0.0/8 allow
     msg-cache-size: 256m
     rrset-cache-size: 512m
@@ -250,6 +276,7 @@ rev="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 [[ -z $(git status --porcelain -- Sources Package.swift 2>/dev/null) ]] || rev="$rev + uncommitted changes"
 echo "Resolver benchmark, $now: $(nproc) CPUs ($model), kernel $(uname -r); shoal $rev"
 echo "lab $lab_dir, prefix $prefix: $n_all names ($n_hit without lame-ns); resolvers on CPU $cpu, dnsperf on CPU $load_cpu"
+if ((dnssec)); then echo "DNSSEC validation ON for every resolver (lab trust anchor $anchor)"; else echo "DNSSEC validation off for every resolver"; fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "COLD: fresh resolver, each name once (dnsperf -n 1 -e, timeout 15 s, 'q' queries outstanding);"
@@ -263,7 +290,8 @@ for run in all:32 no-lame:32 no-lame:1; do
 done
 tc_off
 printf "$cold_fmt" "expected" "all" "$n_all" "" "" "" "" "" \
-    "$(awk '$3 == "NOERROR"' "$work/expected-rcodes.txt" | wc -l)" "$(awk '$3 == "NXDOMAIN"' "$work/expected-rcodes.txt" | wc -l)" 0 0 0
+    "$(awk '$3 == "NOERROR"' "$work/expected-rcodes.txt" | wc -l)" "$(awk '$3 == "NXDOMAIN"' "$work/expected-rcodes.txt" | wc -l)" \
+    "$(awk '$3 == "SERVFAIL"' "$work/expected-rcodes.txt" | wc -l)" 0 0
 echo "('wrong' = answers whose rcode differs from expected.jsonl, checked on the passes with 32 outstanding;"
 echo " 'no-lame' leaves out the $((n_all - n_hit)) lame-ns names)"
 for f in "$work"/cold-*.wrong; do

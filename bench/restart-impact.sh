@@ -98,8 +98,7 @@ shoal_config "$addr" "$segment" "$work/control" 0 >"$work/shoal.yaml"
 nats_port=$((14000 + ${prefix#127.}))
 start_mesh() {
     start_nats
-    # A's control socket in a directory of its own: shoald keeps the bridge's metrics file
-    # (bridge.prom, whose warm-up state ends the wait for the warm-up) beside it.
+    # A's control socket (and the bridge's metrics file shoald keeps beside it) in a directory of its own.
     mkdir -p "$work/a"
     mesh_config a "127.0.$octet.11" "$segment-a" "$work/a/control" 1 >"$work/a.yaml"
     mesh_config b "$addr" "$segment" "$work/control" 0 >"$work/b.yaml"

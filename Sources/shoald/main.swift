@@ -251,11 +251,11 @@ struct Shoald: ParsableCommand {
         throw ExitCode(code)
     }
 
-    /// Where the bridge writes its counters: beside the control socket (/run/shoal/bridge.prom).
-    static func bridgeMetricsFile(_ s: SupervisorSettings) -> String {
-        let dir = s.controlSocket[..<(s.controlSocket.lastIndex(of: "/") ?? s.controlSocket.startIndex)]
-        return (dir.isEmpty ? "." : String(dir)) + "/bridge.prom"
-    }
+    /// Where the bridge writes its counters: the control socket's path with `.bridge.prom`
+    /// added (/run/shoal/control.bridge.prom). Named after the socket, which no two shoalds
+    /// share, so two on one host never read each other's bridge state (which ends the wait for
+    /// the warm-up), even with their sockets in one directory.
+    static func bridgeMetricsFile(_ s: SupervisorSettings) -> String { s.controlSocket + ".bridge.prom" }
 
     /// `name` in the directory of this executable.
     static func siblingExecutable(_ name: String) -> String {

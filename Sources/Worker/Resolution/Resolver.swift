@@ -144,6 +144,9 @@ public final class Resolver: Sendable {
         }
         var r = await resolveShared(q)
         r.upstreamQueries += priming
+        if r.upstreamQueries > 0 {
+            logger.debug("resolved \(q.name.presentation) \(q.type): \(r.rcode), \(r.upstreamQueries) upstream queries")
+        }
         return r
     }
 
