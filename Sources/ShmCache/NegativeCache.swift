@@ -123,7 +123,14 @@ public final class NegativeCache: Sendable {
         let expiry = now &+ ttl < now ? UInt32.max : now + ttl
         let outcome = withNegKey(kind, name, type, rrclass) { key in
             table.write(key: key, hash: table.hash(key), valueLen: 12 + body.count, expiry: expiry, now: now,
-                        admit: { _, _ in true },
+                        admit: { prefix, oldExpiry in
+                            // A peer's denial replaces a live local one only when it lives longer
+                            // and is validated as well (decided on the entry the write replaces).
+                            guard origin == .mesh, oldExpiry > now, prefix.count >= 2,
+                                  prefix[1] == Origin.local.rawValue else { return true }
+                            return oldExpiry < expiry
+                                && !(prefix[0] == ValidationState.secure.rawValue && validation != .secure)
+                        },
                         fill: { p in
                             p.storeBytes(of: validation.rawValue, toByteOffset: 0, as: UInt8.self)
                             p.storeBytes(of: origin.rawValue, toByteOffset: 1, as: UInt8.self)

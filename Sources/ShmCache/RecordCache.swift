@@ -169,7 +169,16 @@ public final class RecordCache: Sendable {
             table.write(key: key, hash: table.hash(key), valueLen: valueLen, expiry: expiry, now: now,
                         admit: { prefix, oldExpiry in
                             // RFC 2181 §5.4.1: never replace live data by less trustworthy data.
-                            !(oldExpiry > now && prefix.count >= 1 && prefix[0] > rank.rawValue)
+                            let live = oldExpiry > now
+                            if live && prefix.count >= 1 && prefix[0] > rank.rawValue { return false }
+                            // A peer's entry replaces live local data only when it lives longer
+                            // and is validated as well: decided here, on the entry the write
+                            // replaces, so a local write just before it is never lost.
+                            if origin == .mesh, live, prefix.count >= 3, prefix[2] == Origin.local.rawValue {
+                                return oldExpiry < expiry
+                                    && !(prefix[1] == ValidationState.secure.rawValue && validation != .secure)
+                            }
+                            return true
                         },
                         fill: { p in
                             p.storeBytes(of: rank.rawValue, toByteOffset: 0, as: UInt8.self)

@@ -179,6 +179,38 @@ struct RecordCacheTests {
         }
     }
 
+    @Test("a peer's entry replaces live local data only when it lives longer and is validated as well, decided in the write")
+    func meshWritesKeepLocalData() throws {
+        try withSegment("rec-mesh-local") { seg, _ in
+            let n = dn("l.example.")
+            func mesh(_ ttl: UInt32, _ v: ValidationState = .secure, rank: Rank = .authoritativeAnswer) -> InsertResult {
+                seg.records.insert(name: n, type: .a, ttl: ttl, rdata: [[9, 9, 9, 9]], validation: v, rank: rank,
+                                   origin: .mesh, now: now)
+            }
+            seg.records.insert(name: n, type: .a, ttl: 100, rdata: [[1, 1, 1, 1]], validation: .secure,
+                               rank: .authoritativeAnswer, now: now)
+            #expect(mesh(100) == .rejectedLowerRank)                    // not fresher
+            #expect(mesh(500, .indeterminate) == .rejectedLowerRank)    // loses the validation
+            #expect(mesh(500, rank: .nonAuthoritativeAnswer) == .rejectedLowerRank)
+            #expect(seg.records.lookup(name: n, type: .a, now: now)?.origin == .local)
+            if case .replaced = mesh(500) {} else { Issue.record("a fresher, as well validated peer entry was refused") }
+            #expect(seg.records.lookup(name: n, type: .a, now: now)?.origin == .mesh)
+            // Over a peer's entry, or expired local data, a peer's entry is written as before.
+            #expect(mesh(50, .indeterminate) != .rejectedLowerRank)
+
+            let d = dn("nx.example.")
+            let soa = ResourceRecord(name: dn("example."), type: .soa, ttl: 300,
+                                     rdata: .soa(SOA(mname: dn("ns.example."), rname: dn("h.example."), serial: 1,
+                                                     refresh: 1, retry: 1, expire: 1, minimum: 300)))
+            seg.negative.insertNXDomain(name: d, ttl: 100, soa: soa, validation: .secure, now: now)
+            #expect(seg.negative.insertNXDomain(name: d, ttl: 90, soa: soa, validation: .secure, origin: .mesh, now: now)
+                    == .rejectedLowerRank)
+            #expect(seg.negative.insertNXDomain(name: d, ttl: 900, soa: soa, validation: .insecure, origin: .mesh, now: now)
+                    == .rejectedLowerRank)
+            #expect(seg.negative.lookup(name: d, type: .a, now: now)?.origin == .local)
+        }
+    }
+
     @Test("an abandoned slot is never served, and is reclaimed by a sweep for its dead owner or by age")
     func abandonedSlots() throws {
         var g = smallGeometry()
