@@ -207,8 +207,24 @@ final class ResolvingChain: ChainSource {
         }
     }
 
+    /// DNSKEY and DS fetches in flight that other validations may join (see ``fetch(_:)``).
+    private let inflight = Mutex<[Question: Task<SharedFetch, Never>]>([:])
+
+    /// What a shared fetch gives every validation that waits for it.
+    struct SharedFetch: Sendable {
+        var step: ResolutionStep?
+        /// The fetch left something out to avoid a loop (the waiter's verdict then says nothing).
+        var cut: Bool
+    }
+
     /// Resolves `q` as a sub-resolution, unless it is being fetched up this chain already or
     /// the nesting is too deep (then nil, and the validation's ``LoopCut`` is marked).
+    ///
+    /// A validation that is not itself inside a fetch (the first level, that of a client's
+    /// resolution) shares its fetches: concurrent resolutions in one zone wait for one DNSKEY
+    /// and one DS resolution instead of each sending its own. Fetches further down never wait
+    /// for another's (nor, at a nesting depth above 0, for a shared iteration step), so a
+    /// waiter never holds anything a fetch it waits for could need: no cycle of waits.
     private func fetch(_ q: Question) async -> ResolutionStep? {
         let key = Question(name: q.name.lowercased, type: q.type, qclass: q.qclass)
         let depth = ValidationScope.depth + 1
@@ -217,7 +233,34 @@ final class ResolvingChain: ChainSource {
             ValidationScope.cut?.mark()
             return nil
         }
-        return await ValidationScope.$fetching.withValue(ValidationScope.fetching.union([key])) {
+        guard ValidationScope.fetching.isEmpty else { return await fetchNow(q, key: key, depth: depth, iterator) }
+        let (task, joined) = inflight.withLock { table -> (Task<SharedFetch, Never>, Bool) in
+            if let t = table[key] { return (t, true) }
+            // Task-local values (depth, the resolution's charges) go with it.
+            let t = Task(executorPreference: iterator.executor) { () -> SharedFetch in
+                let cut = LoopCut()
+                let step = await ValidationScope.$cut.withValue(cut) { await self.fetchNow(q, key: key, depth: depth, iterator) }
+                return SharedFetch(step: step, cut: cut.happened)
+            }
+            table[key] = t
+            return (t, false)
+        }
+        let shared = await task.value
+        if !joined { inflight.withLock { _ = $0.removeValue(forKey: key) } }
+        // Another resolution's fetch that failed (its upstream budget spent, a server that did
+        // not answer it) is no verdict for this one, which asks for itself.
+        if joined {
+            switch shared.step?.outcome {
+            case .answer?, .negative?: break
+            default: return await fetchNow(q, key: key, depth: depth, iterator)
+            }
+        }
+        if shared.cut { ValidationScope.cut?.mark() }
+        return shared.step
+    }
+
+    private func fetchNow(_ q: Question, key: Question, depth: Int, _ iterator: Iterator) async -> ResolutionStep? {
+        await ValidationScope.$fetching.withValue(ValidationScope.fetching.union([key])) {
             // The resolution's fetches share one upstream budget (``ResolverLimits/maxUpstreamQueries``),
             // beside its own: a chain of trust cannot multiply the queries one client query causes.
             var ctx = ResolutionContext(tracer: nil)
