@@ -158,6 +158,14 @@ public final class ChainValidator: Sendable {
         while current != zone {
             guard case let .secure(keySet) = result else { return result }
             let next = zone.suffix(labels: current.labelCount + 1)
+            // Another validation may have walked this far while this one waited for a set:
+            // remembered verdicts are those of zone cuts (or not secure).
+            if let hit = cached(next, now: now) {
+                result = hit
+                lastIsCut = true
+                current = next
+                continue
+            }
             let (step, isCut) = await descend(from: current, keys: keySet, to: next, now: now, budget: &budget, walk: &walk)
             lastIsCut = isCut
             if isCut || !step.security.isSecure {
@@ -190,7 +198,12 @@ public final class ChainValidator: Sendable {
                          budget: inout WorkBudget, walk: inout Walk) async -> (ZoneKeys, isCut: Bool) {
         let verifier = RRSetVerifier(policy: policy, now: now)
         let keys = keySet.keys
-        switch await ds(next, &walk) {
+        let dsAnswer = await ds(next, &walk)
+        // Concurrent validations of one zone wait for the same fetches (shared by the resolver)
+        // and resume one after the other: the first to get here verifies, the others find its
+        // verdict rather than verifying the same sets again.
+        if let hit = cached(next, now: now) { return (hit, true) }
+        switch dsAnswer {
         case .unavailable:
             walk.missing = next
             return (.bogus(.dnskeyMissing), true)
@@ -206,6 +219,7 @@ public final class ChainValidator: Sendable {
                 return (.insecure(DSMatcher.insecureReason(ds, policy: policy)), true)
             }
             guard let childKeys = await dnskeys(next, &walk) else { walk.missing = next; return (.bogus(.dnskeyMissing), true) }
+            if let hit = cached(next, now: now) { return (hit, true) }
             let v = KeySetValidator(policy: policy, now: now)
             return (self.keys(v.validate(childKeys, zone: next, dsSet: ds, budget: &budget), v), true)
         case let .absent(authority):
