@@ -107,6 +107,8 @@ let package = Package(
         // Child process for ShmCache's multi-process tests (spawned by ShmCacheTests).
         .executableTarget(name: "shm-stress", dependencies: ["ShmCache", "DNSCore"]),
 
+        // What several test targets need: child processes started as shoald starts its own.
+        .target(name: "ShoalTestSupport", dependencies: ["ShoalSystem"], path: "Tests/Support"),
         .testTarget(name: "DNSCoreTests", dependencies: ["DNSCore"]),
         .testTarget(name: "DNSSECTests", dependencies: [
             "DNSSEC", "DNSCore",
@@ -114,11 +116,11 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
-        .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore"]),
+        .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore", "ShoalTestSupport"]),
         .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem"]),
         .testTarget(name: "MeshBridgeTests", dependencies: [
-            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS", "ShoalLab",
+            "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS", "ShoalLab", "ShoalTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "ShoalLab"], exclude: ["Fixtures"]),

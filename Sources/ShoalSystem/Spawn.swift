@@ -13,11 +13,20 @@ import Glibc
 /// its default action.
 public enum Spawn {
     /// Starts `executable` with `arguments` (argv[1...]) and `environment`; returns its pid.
+    /// With `output`, the child's standard output and error are that descriptor (then none of
+    /// `descriptors` may be 1 or 2).
     public static func start(_ executable: String, arguments: [String], descriptors: [Int32],
-                             environment: [String]) throws(SystemCallError) -> pid_t {
+                             environment: [String], output: Int32? = nil) throws(SystemCallError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if let output {
+            for target: Int32 in [1, 2] {
+                try sysCallReturningError("posix_spawn_file_actions_adddup2", "fd \(output)") {
+                    posix_spawn_file_actions_adddup2(&actions, output, target)
+                }
+            }
+        }
         // Two steps, so that a source that is also a target number is never overwritten before
         // it is copied: first above every source and target, then into place.
         let n = Int32(descriptors.count)

@@ -1,6 +1,7 @@
 import DNSCore
 import ShmCache
 import ShoalSystem
+import ShoalTestSupport
 import Testing
 @testable import MeshBridge
 #if canImport(Glibc)
@@ -418,7 +419,7 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
               node-id: node-b
 
             """)
-        let child = try Child(exe, ["--config", config, "--segment", b.instance], output: server.dir + "/bridge.out")
+        let child = try TestChild(exe, ["--config", config, "--segment", b.instance], output: server.dir + "/bridge.out")
         #expect(poll { child.output.contains("connected to NATS") })
         a.segment.records.insert(name: dn("spawned.example."), type: .a, ttl: 3600, rdata: [aRecord(7)],
                                  rank: .authoritativeAnswer, now: shmNow())
@@ -436,7 +437,7 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         let exe = try builtExecutable("shoal-bridge")
         let out = "/tmp/meshtest-help-\(getpid()).out"
         defer { unlink(out) }
-        let help = try Child(exe, ["--help"], output: out)
+        let help = try TestChild(exe, ["--help"], output: out)
         var st: Int32 = 0
         waitpid(help.pid, &st, 0)
         #expect(st == 0)
@@ -446,7 +447,7 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         let config = "/tmp/meshtest-missing-\(getpid()).yaml"
         defer { unlink(config) }
         try writeFile(config, "bridge:\n  servers: [nats://127.0.0.1:1]\n")
-        let run = try Child(exe, ["--config", config, "--segment", "meshtest-none-\(getpid())"], output: out)
+        let run = try TestChild(exe, ["--config", config, "--segment", "meshtest-none-\(getpid())"], output: out)
         waitpid(run.pid, &st, 0)
         #expect(st != 0)
         #expect(run.output.contains("cannot attach the segment"), "\(run.output)")

@@ -1,6 +1,7 @@
 import DNSCore
 import ShmCache
 import ShoalSystem
+import ShoalTestSupport
 import Testing
 @testable import MeshBridge
 #if canImport(Glibc)
@@ -483,7 +484,7 @@ extension NATSBridgeTests {
               pending-messages: 16
 
             """)
-        let child = try Child(exe, ["--config", config], output: server.dir + "/bridge.out")
+        let child = try TestChild(exe, ["--config", config], output: server.dir + "/bridge.out")
         defer { child.stop(SIGKILL) }
         #expect(poll { child.output.contains("warm-up: ") })
         kill(child.pid, SIGSTOP)

@@ -2,6 +2,7 @@ import DNSCore
 import ShmCache
 import ShoalLab
 import ShoalSystem
+import ShoalTestSupport
 import Testing
 @testable import MeshBridge
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Glibc
 /// A real `shoal-worker` on a lab address with a segment of its own, validating (the default)
 /// with the lab's trust anchor.
 final class LabWorker {
-    let child: Child
+    let child: TestChild
     let address: String
     let instance: String
 
@@ -19,7 +20,7 @@ final class LabWorker {
         instance = "meshtest-\(tag)-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
         self.address = address
         let exe = try builtExecutable("shoal-worker")
-        child = try Child(exe, ["--listen", "\(address):53", "--root-hints", rootHints, "--segment", instance,
+        child = try TestChild(exe, ["--listen", "\(address):53", "--root-hints", rootHints, "--segment", instance,
                                 "--segment-size", "16", "--do-not-query-localhost", "false", "--trust-anchor", trustAnchor],
                           output: "/tmp/\(instance).log")
         let probe = try Message.query(id: 1, name: .root, type: .soa, qclass: .ch, recursionDesired: false, edns: nil)

@@ -1,6 +1,7 @@
 import DNSCore
 import ShmCache
 import ShoalSystem
+import ShoalTestSupport
 import Testing
 @testable import MeshBridge
 #if canImport(Glibc)
@@ -251,7 +252,7 @@ extension NATSBridgeTests {
 
             """)
         let out = server.dir + "/bridge.out"
-        let first = try Child(exe, ["--config", config], output: out)
+        let first = try TestChild(exe, ["--config", config], output: out)
         #expect(poll { b.segment.records.count(now: shmNow()).entries > 0 })
         first.stop(SIGKILL)
         let partial = b.segment.records.count(now: shmNow()).entries
@@ -269,7 +270,7 @@ extension NATSBridgeTests {
         let marker = "\(SegmentName.forInstance(b.instance)).warmup.\(b.segment.generation)"
         #expect((try? SharedMemory.open(marker, readOnly: true)) != nil)
 
-        let second = try Child(exe, ["--config", config], output: out)
+        let second = try TestChild(exe, ["--config", config], output: out)
         #expect(poll(tries: 3000) { second.output.contains(" entries from node-a in ") }, "\(second.output)")
         #expect(second.output.contains("interrupted; pulling again"))
         #expect(b.segment.records.count(now: shmNow()).entries == held)

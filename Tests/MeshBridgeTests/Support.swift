@@ -3,6 +3,7 @@ import Logging
 import MeshBridge
 import ShmCache
 import ShoalSystem
+import ShoalTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -214,52 +215,3 @@ enum TLSFiles {
     }
 }
 
-/// A spawned executable whose stdout and stderr go to `outPath`.
-final class Child {
-    let pid: pid_t
-    let outPath: String
-    var status: Int32? = nil
-
-    init(_ exe: String, _ args: [String], output: String) throws {
-        outPath = output
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&fa, 1, 2)
-        let argv = ([exe] + args).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var p: pid_t = 0
-        let r = posix_spawn(&p, exe, &fa, nil, argv, environ)
-        try #require(r == 0, "posix_spawn: \(r)")
-        pid = p
-    }
-
-    /// Sends `signal` and waits for the exit; the wait status.
-    @discardableResult
-    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
-        if let status { return status }
-        kill(pid, signal)
-        var st: Int32 = 0
-        while waitpid(pid, &st, 0) == -1 && errno == EINTR {}
-        status = st
-        return st
-    }
-
-    var output: String { KernelFiles.read(outPath) ?? "" }
-}
-
-/// An executable built next to the test bundle.
-func builtExecutable(_ name: String) throws -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    try #require(n > 0)
-    var dir = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    while let slash = dir.lastIndex(of: "/") {
-        dir = String(dir[..<slash])
-        if access(dir + "/" + name, X_OK) == 0 { return dir + "/" + name }
-        if dir.hasSuffix("/debug") || dir.hasSuffix("/release") || dir.isEmpty { break }
-    }
-    Issue.record("\(name) not found: build with `swift build --build-tests`")
-    throw TestFailure("no \(name)")
-}

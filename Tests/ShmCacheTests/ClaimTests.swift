@@ -1,6 +1,7 @@
 import DNSCore
 import Foundation
 import Synchronization
+import ShoalTestSupport
 import Testing
 @testable import ShmCache
 
@@ -225,7 +226,7 @@ struct ClaimTests {
             g.records = TableGeometry(buckets: 1, waySizes: [1024, 1024])   // room for shm-stress's entries
             try withSegment("claim-child", geometry: g) { seg, name in
                 // The child inserts one entry and holds its slot odd for a minute.
-                let child = try Child(exe, [name, "populate", "n=1", "hold=60000000"])
+                let child = try TestChild(exe, [name, "populate", "n=1", "hold=60000000"])
                 defer { child.kill9(); child.reap() }
                 var held = false
                 for _ in 0..<1000 where !held { held = seg.records.occupancy().busy == 1; usleep(5000) }

@@ -1,4 +1,5 @@
 import DNSCore
+import ShoalTestSupport
 import Testing
 @testable import ShmCache
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ struct MultiProcessTests {
         let exe = try stressExecutable()
         try withSegment("mp-conc") { seg, name in
             let children = try (0..<4).map { i in
-                try Child(exe, [name, "mixed", "seed=\(1000 + i)", "ms=2500", "keys=600"])
+                try TestChild(exe, [name, "mixed", "seed=\(1000 + i)", "ms=2500", "keys=600"])
             }
             // Meanwhile this process follows the journal like the bridge: every event it reads
             // must be complete and in order.
@@ -55,10 +56,10 @@ struct MultiProcessTests {
         let exe = try stressExecutable()
         try withSegment("mp-live") { seg, name in
             let writers = try (0..<3).map { i in
-                try Child(exe, [name, "writer", "seed=\(300 + i)", "ms=2500", "keys=300", "hold=300"])
+                try TestChild(exe, [name, "writer", "seed=\(300 + i)", "ms=2500", "keys=300", "hold=300"])
             }
-            let reader = try Child(exe, [name, "reader", "seed=9", "ms=2500", "keys=300"])
-            let reclaimer = try Child(exe, [name, "reclaimer", "ms=2500", "age=86400"])
+            let reader = try TestChild(exe, [name, "reader", "seed=9", "ms=2500", "keys=300"])
+            let reclaimer = try TestChild(exe, [name, "reclaimer", "ms=2500", "age=86400"])
             let all = writers + [reader, reclaimer]
             #expect(waitAll(all, watchdogSeconds: 30))
             for c in all { #expect(c.exitedCleanly, "child \(c.pid): \(c.output)") }
@@ -78,16 +79,16 @@ struct MultiProcessTests {
             let capacity = seg.records.capacity
             // Readers (and unhindered mixed workers) run for the whole storm.
             let survivors = try [
-                Child(exe, [name, "reader", "seed=1", "ms=4500", "keys=400"]),
-                Child(exe, [name, "mixed", "seed=2", "ms=4500", "keys=400"]),
+                TestChild(exe, [name, "reader", "seed=1", "ms=4500", "keys=400"]),
+                TestChild(exe, [name, "mixed", "seed=2", "ms=4500", "keys=400"]),
             ]
             // A reclaimer whose clock runs a day ahead: every claim looks stale to it, so only
             // owner liveness stands between it and the live writers' slots; it reclaims the
             // dead writers' slots as it comes across them.
-            let reclaimer = try Child(exe, [name, "reclaimer", "ms=4500", "age=86400"])
+            let reclaimer = try TestChild(exe, [name, "reclaimer", "ms=4500", "age=86400"])
             // Writers hold every slot odd for 200 µs, so kills land mid-write.
-            func writer(_ i: Int) throws -> Child {
-                try Child(exe, [name, "writer", "seed=\(100 + i)", "ms=20000", "keys=400", "hold=200"])
+            func writer(_ i: Int) throws -> TestChild {
+                try TestChild(exe, [name, "writer", "seed=\(100 + i)", "ms=20000", "keys=400", "hold=200"])
             }
             var writers = try (0..<3).map(writer)
             var dead: [pid_t] = []
@@ -163,7 +164,7 @@ struct MultiProcessTests {
             #expect(outcome == .created)
         }   // this process's mapping is gone: nobody has the segment mapped now
         let t0: UInt32 = 1_800_000_000
-        let pop = try Child(exe, [name, "populate", "n=100", "now=\(t0)", "ttl=1000"])
+        let pop = try TestChild(exe, [name, "populate", "n=100", "now=\(t0)", "ttl=1000"])
         #expect(waitAll([pop], watchdogSeconds: 30))
         #expect(pop.exitedCleanly, "\(pop.output)")
         #expect(pop.counts["stored"] == 100)
@@ -180,10 +181,10 @@ struct MultiProcessTests {
         }
         #expect(present == 100)
         // Another process verifies the contents against their key checksums.
-        let check = try Child(exe, [name, "verify", "n=100", "now=\(t0 + 999)"])
+        let check = try TestChild(exe, [name, "verify", "n=100", "now=\(t0 + 999)"])
         #expect(waitAll([check], watchdogSeconds: 30))
         #expect(check.counts["hits"] == 100 && check.counts["torn"] == 0 && check.counts["foreign"] == 0, "\(check.output)")
-        let late = try Child(exe, [name, "verify", "n=100", "now=\(t0 + 1000)"])
+        let late = try TestChild(exe, [name, "verify", "n=100", "now=\(t0 + 1000)"])
         #expect(waitAll([late], watchdogSeconds: 30))
         #expect(late.counts["hits"] == 0, "expired entries are misses: \(late.output)")
     }

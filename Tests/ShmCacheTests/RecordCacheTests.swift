@@ -1,4 +1,5 @@
 import DNSCore
+import ShoalTestSupport
 import Testing
 @testable import ShmCache
 #if canImport(Glibc)
@@ -262,7 +263,7 @@ struct RecordCacheTests {
 
 /// A pid that certainly names no live process: a child that exited and was reaped.
 func deadPID() throws -> UInt32 {
-    let c = try Child("/bin/true", [])
+    let c = try TestChild("/bin/true", [])
     c.reap()
     return UInt32(c.pid)
 }

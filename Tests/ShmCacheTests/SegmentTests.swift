@@ -1,4 +1,5 @@
 import DNSCore
+import ShoalTestSupport
 import Testing
 @testable import ShmCache
 #if canImport(Glibc)
@@ -153,7 +154,7 @@ struct SegmentTests {
             seg.records.insert(name: dn("a.example."), type: .a, ttl: 300, rdata: [[1, 2, 3, 4]], rank: .glue, now: 100)
             // Only this process: allowed from here with force only because this handle counts
             // as another owner than the recreating call's own handle.
-            let child = try Child(exe, [name, "reader", "ms=20000", "keys=10"])
+            let child = try TestChild(exe, [name, "reader", "ms=20000", "keys=10"])
             defer { child.kill9(); child.reap() }
             var seen = false
             for _ in 0..<500 where !seen {
