@@ -45,7 +45,9 @@ struct TransportTests {
         }
     }
 
-    @Test func answersOverIPv6() throws {
+    /// Over IPv6 (the client's address checked against the ACL from the received sockaddr): an
+    /// answer when ::1 is allowed (the default), REFUSED when only IPv4 blocks are.
+    @Test(arguments: [false, true]) func answersOverIPv6(onlyIPv4Allowed: Bool) throws {
         let lab = try WorkerLab.lab()
         let segment = uniqueSegment("v6")
         defer { unlinkSegment(segment) }
@@ -53,7 +55,7 @@ struct TransportTests {
         // The readiness probe speaks IPv4, so the worker listens on a v4 address as well.
         let worker = try WorkerProcess(address: lab.listenAddress(lab.hierarchy.plan.prefix + ".204.3"), port: port,
                                        segment: segment, rootHints: lab.paths.rootHints, validation: .lab(lab),
-                                       extra: ["--listen", "[::1]:\(port)"])
+                                       extra: ["--listen", "[::1]:\(port)"] + (onlyIPv4Allowed ? ["--allow", "127.0.0.0/8"] : []))
         defer { worker.stop() }
         let e = try #require(lab.hierarchy.expectedAnswers.first { $0.kind == .answer && $0.qtype == "A" })
         let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
@@ -76,6 +78,10 @@ struct TransportTests {
         let n = recv(fd, &buf, buf.count, 0)
         try #require(n > 0, "no answer over IPv6")
         let r = try Message(wire: Array(buf[0..<n]))
+        if onlyIPv4Allowed {
+            #expect(r.header.id == 606 && r.rcode == .refused && r.answers.isEmpty, "\(r.presentation)")
+            return
+        }
         #expect(r.header.id == 606 && r.rcode == .noError)
         let expected = Set(try e.answer.map { try ResourceRecord(presentation: $0).comparable })
         #expect(Set(r.answers.map(\.comparable)) == expected)

@@ -103,9 +103,10 @@ public struct DatagramBatch: ~Copyable {
             let sin = raw.load(as: sockaddr_in.self)
             return acl.allows(ipv4: UInt32(bigEndian: sin.sin_addr.s_addr))
         case AF_INET6:
-            let bytes = UnsafeRawBufferPointer(start: raw + MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!, count: 16)
-            guard let ip = DNSCore.IPv6Address(bytes: Array(bytes)) else { return false }
-            return acl.allows(ipv6: ip)
+            // The 16 address bytes as two big-endian words: no array on the hit path.
+            let addr = raw + MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!
+            return acl.allows(ipv6: DNSCore.IPv6Address(high: UInt64(bigEndian: addr.loadUnaligned(as: UInt64.self)),
+                                                        low: UInt64(bigEndian: addr.loadUnaligned(fromByteOffset: 8, as: UInt64.self))))
         default:
             return false
         }
