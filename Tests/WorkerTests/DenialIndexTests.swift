@@ -25,9 +25,14 @@ import Testing
 
     @Test func anOwnerHasOneSpanTheNewest() {
         var index = DenialIndex()
-        index.add(Self.span("a", "m"))
+        let first = index.add(Self.span("a", "m"))
         index.add(Self.span("b", "c"))
-        index.add(Self.span("a", "z"))
+        let replaced = index.add(Self.span("a", "z"))
+        #expect(first && replaced)
+        #expect(index.spans == [Self.span("a", "z"), Self.span("b", "c")])
+        // A span it has already changes nothing (the index is not rewritten for it).
+        let again = index.add(Self.span("b", "c"))
+        #expect(!again)
         #expect(index.spans == [Self.span("a", "z"), Self.span("b", "c")])
     }
 

@@ -39,14 +39,17 @@ struct DenialIndex: Equatable {
     }
 
     /// Puts `span` first (replacing an older span of the same owner), dropping the oldest
-    /// spans beyond ``maxBytes``.
-    mutating func add(_ span: Span) {
+    /// spans beyond ``maxBytes``. Returns false, changing nothing, when the index has it already.
+    @discardableResult
+    mutating func add(_ span: Span) -> Bool {
+        if spans.contains(span) { return false }
         spans.removeAll { $0.owner == span.owner }
         spans.insert(span, at: 0)
         var bytes = 0
         if let keep = spans.firstIndex(where: { bytes += $0.owner.wire.count + $0.next.wire.count + 4; return bytes > Self.maxBytes }) {
             spans.removeSubrange(keep...)
         }
+        return true
     }
 
     func rrset(zone: DNSName, ttl: UInt32) -> RRSet {
@@ -88,19 +91,23 @@ struct AggressiveNSEC: Sendable {
         cache.store(capped(soa), rank: .authoritativeAuthority, validation: .secure)
         let old = cache.rrset(zone, .denialIndex, allowStale: false)?.set
         var index = DenialIndex(old)
-        var ttl = old?.ttl ?? 0
+        var changed = false, ttl: UInt32 = 0
         for s in proofs {
             cache.store(capped(s), rank: .authoritativeAuthority, validation: .secure)
             for rdata in s.rdatas {
                 switch rdata {
-                case let .nsec(n): index.add(.init(type: .nsec, owner: s.name.lowercased, next: n.nextName.lowercased))
-                case .nsec3: index.add(.init(type: .nsec3, owner: s.name.lowercased, next: .root))
+                case let .nsec(n): changed = index.add(.init(type: .nsec, owner: s.name.lowercased, next: n.nextName.lowercased)) || changed
+                case .nsec3: changed = index.add(.init(type: .nsec3, owner: s.name.lowercased, next: .root)) || changed
                 default: continue
                 }
             }
             ttl = max(ttl, capped(s).ttl)
         }
-        cache.store(index.rrset(zone: zone, ttl: ttl), rank: .authoritativeAuthority, validation: .secure)
+        // Rewritten (and so journaled, and sent to peers) only when it learnt a span, or when it
+        // would run out long before the proofs it names.
+        let oldTTL = old?.ttl ?? 0
+        guard changed || oldTTL < ttl / 2 else { return }
+        cache.store(index.rrset(zone: zone, ttl: max(ttl, oldTTL)), rank: .authoritativeAuthority, validation: .secure)
     }
 
     /// A secure answer expanded from a wildcard is kept under the wildcard's own name too (the
