@@ -398,6 +398,8 @@ for ((i = 1; i <= rounds; i++)); do
 done
 hit_fmt='%-22s %7s %-36s %7s %5s %8s %6s %9s %9s %8s %8s %7s %7s\n'
 printf "$hit_fmt" resolver "QPS" "(each round)" "avg lat" lost SERVFAIL "resp B" "CPU us/q" "user us/q" "res CPU" "perf CPU" "core $cpu" "$load_label"
+# The median, printed with a format (an even number of rounds averages the middle two).
+medf() { median | awk -v f="$1" '$1 == "n/a" { print; next } { printf f, $1 }'; }
 declare -A qps cpq
 for r in "${resolvers[@]}"; do
     rows="$work/hit-$r.rows" extra="$work/hit-$r.extra"
@@ -409,8 +411,8 @@ for r in "${resolvers[@]}"; do
         "$(cut -d' ' -f2 "$extra" | awk '{ s += $1 } END { print s }')" \
         "$(cut -d' ' -f3 "$extra" | awk '{ s += $1 } END { print s }')" \
         "$(cut -d' ' -f4 "$extra" | median)" \
-        "${cpq[$r]}" "$(cut -d' ' -f7 "$rows" | median)" "$(cut -d' ' -f3 "$rows" | median)%" "$(cut -d' ' -f4 "$rows" | median)%" \
-        "$(cut -d' ' -f5 "$rows" | median)%" "$(cut -d' ' -f6 "$rows" | median)%"
+        "$(medf %.2f <<<"${cpq[$r]}")" "$(cut -d' ' -f7 "$rows" | medf %.2f)" "$(cut -d' ' -f3 "$rows" | medf %.1f%%)" \
+        "$(cut -d' ' -f4 "$rows" | medf %.1f%%)" "$(cut -d' ' -f5 "$rows" | medf %.0f%%)" "$(cut -d' ' -f6 "$rows" | medf %.0f%%)"
 done
 echo "(medians over the rounds; lost and SERVFAIL summed. QPS = the sum over the dnsperf processes;"
 echo " resp B = dnsperf's average response size (the bare loop's answer is the query itself); CPU us/q ="
