@@ -4,7 +4,8 @@
 #
 # Usage (as root, from anywhere):
 #   bash bench/resolver.sh [--lab DIR] [--prefix 127.N] [--seconds S] [--rounds R]
-#                          [--cpu N] [--load-cpu N] [--only shoal,pdns,unbound] [--dnssec]
+#                          [--cpu N] [--load-cpu N[,N...]] [--loaders N]
+#                          [--only shoal,pdns,unbound] [--dnssec]
 #
 #   --lab DIR      use a lab that is already up in DIR (its prefix is read from DIR/lab.json);
 #                  it is left running. Without it, the script brings up its own lab in
@@ -14,9 +15,23 @@
 #   --seconds S    length of one cache-hit dnsperf run (default 10).
 #   --rounds R     cache-hit rounds, interleaved over the resolvers; the median is reported (5).
 #   --cpu N        CPU every resolver is pinned to (default 0).
-#   --load-cpu N   CPU dnsperf is pinned to (default 1).
+#   --load-cpu L   CPU dnsperf is pinned to (default 1); a comma-separated list pins the hit
+#                  phase's dnsperf processes to its CPUs in turn (the first CPU is used for the
+#                  cold and warm-up runs, and for shoald2's second worker).
+#   --loaders N    dnsperf processes run at once against each resolver in the hit phase, each
+#                  with the same flags (default 1); QPS is their sum, CPU per query the
+#                  resolver's CPU over the sum of their completed queries. On a 2-core machine
+#                  with the resolver pinned to one core, extra dnsperf processes share the other
+#                  core (or, given --load-cpu 0,1, the resolver's): they add outstanding queries,
+#                  not load-generating CPU, so they can show whether one dnsperf's latency was
+#                  the limit, not what a resolver core sustains under more load than one core
+#                  of dnsperf makes.
 #   --only LIST    subset of resolvers, comma-separated (default shoal,pdns,unbound; also shoald and
-#                  shoald2: the worker under the supervisor with one worker, or two).
+#                  shoald2: the worker under the supervisor with one worker, or two; and bare:
+#                  `frontend-bench --mode bare`, a recvmmsg/sendmmsg loop that answers each query
+#                  with the query itself, QR and RA set and RCODE 0, and does nothing else: the
+#                  socket work any UDP front end pays, its floor. bare takes part in the hit
+#                  phase only, unwarmed).
 #   --dnssec       every resolver validates, from the lab's trust anchor (shoal: `dnssec:
 #                  validate`, its default; unbound: module-config "validator iterator"; pdns-recursor:
 #                  dnssec=validate), and the rcodes are checked against what validation gives
@@ -44,6 +59,8 @@
 #         One dnsperf on one core saturates near the rate one resolver core sustains, so the
 #         resolver's CPU share and dnsperf's are printed too: a resolver below ~90 % of its
 #         core was limited by the load generator, and CPU per query is then the fair figure.
+#         After the table: each shoal row's QPS and CPU per query against pdns-recursor's,
+#         unbound's and the bare loop's (how far the worker is from the socket work alone).
 #
 # All three do the same work: no DNSSEC validation unless --dnssec (shoal-worker and shoald run
 # with --dnssec off / `dnssec: off`, though shoal validates by default; unbound runs
@@ -54,7 +71,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-lab_dir="" own_lab=1 prefix="127.58" secs=10 rounds=5 cpu=0 load_cpu=1 only="shoal,pdns,unbound" dnssec=0
+lab_dir="" own_lab=1 prefix="127.58" secs=10 rounds=5 cpu=0 load_cpu=1 loaders=1 only="shoal,pdns,unbound" dnssec=0
 while (($#)); do
     case "$1" in
         --lab) lab_dir="$2"; own_lab=0; shift 2 ;;
@@ -63,6 +80,7 @@ while (($#)); do
         --rounds) rounds="$2"; shift 2 ;;
         --cpu) cpu="$2"; shift 2 ;;
         --load-cpu) load_cpu="$2"; shift 2 ;;
+        --loaders) loaders="$2"; shift 2 ;;
         --only) only="$2"; shift 2 ;;
         --dnssec) dnssec=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -72,6 +90,12 @@ done
 scratch="${SHOAL_SCRATCH:-.build}"
 source bench/lib.sh
 [[ $prefix =~ ^127\.[0-9]{1,3}$ ]] || { echo "resolver.sh: --prefix $prefix: expected 127.N" >&2; exit 2; }
+[[ $loaders =~ ^[1-9][0-9]*$ ]] || { echo "resolver.sh: --loaders $loaders: expected a positive integer" >&2; exit 2; }
+[[ $load_cpu =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "resolver.sh: --load-cpu $load_cpu: expected N or N,N,..." >&2; exit 2; }
+IFS=, read -r -a load_cpus <<<"$load_cpu"
+load_cpu="${load_cpus[0]}"   # cold and warm-up runs, shoald2's second worker
+# The distinct CPUs of the hit phase's dnsperf processes (their busy share is reported).
+mapfile -t load_cores < <(printf '%s\n' "${load_cpus[@]::loaders}" | sort -nu)
 
 [[ $(id -u) == 0 ]] || die "needs root (the lab binds port 53; tc on lo)"
 for t in dnsperf /usr/sbin/pdns_recursor /usr/sbin/unbound tc jq taskset ss swift; do
@@ -96,16 +120,19 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build --------------------------------------------------------------------------------------
-build_release shoal-worker shoal-lab shoald
-workerbin="$bindir/shoal-worker" labbin="$bindir/shoal-lab" shoaldbin="$bindir/shoald"
+products=(shoal-worker shoal-lab shoald)
+[[ ,$only, == *,bare,* ]] && products+=(frontend-bench)
+build_release "${products[@]}"
+workerbin="$bindir/shoal-worker" labbin="$bindir/shoal-lab" shoaldbin="$bindir/shoald" benchbin="$bindir/frontend-bench"
 
 # --- lab ----------------------------------------------------------------------------------------
 lab_start "/tmp/shoal-bench-resolver-lab-${prefix#127.}"
 segment="bench-resolver-$octet"
 # Resolvers listen outside the lab's /16, so the upstream counters never see client traffic.
 declare -A addr=([shoal]="127.0.$octet.1" [pdns]="127.0.$octet.2" [unbound]="127.0.$octet.3"
-                 [shoald]="127.0.$octet.4" [shoald2]="127.0.$octet.5")
+                 [shoald]="127.0.$octet.4" [shoald2]="127.0.$octet.5" [bare]="127.0.$octet.6")
 declare -A label=([shoal]="shoal-worker" [shoald]="shoald, 1 worker" [shoald2]="shoald, 2 workers" [pdns]="pdns-recursor $(dpkg-query -W -f='${Version}' pdns-recursor 2>/dev/null | cut -d- -f1)"
+                  [bare]="bare recvmmsg loop"
                   [unbound]="unbound $(dpkg-query -W -f='${Version}' unbound 2>/dev/null | cut -d- -f1)")
 IFS=, read -r -a resolvers <<<"$only"
 for r in "${resolvers[@]}"; do [[ -n ${addr[$r]:-} ]] || die "--only: unknown resolver $r"; done
@@ -213,6 +240,10 @@ remote-control:
 EOF
         taskset -c "$cpu" /usr/sbin/unbound -d -c "$d/unbound.conf" >"$d/stdout" 2>&1 &
         ;;
+    bare)
+        # No cache, no engine: the socket work alone (frontend-bench --mode bare, 64 per batch).
+        taskset -c "$cpu" "$benchbin" --mode bare --listen "$a:53" >"$d/stdout" 2>"$d/log" &
+        ;;
     esac
     pid=$!
     pids+=("$pid")
@@ -273,7 +304,7 @@ cold_run() { # name, set-name, file, outstanding queries
 now="$(date -u '+%Y-%m-%d %H:%M UTC')"
 model="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 rev="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-[[ -z $(git status --porcelain -- Sources Package.swift 2>/dev/null) ]] || rev="$rev + uncommitted changes"
+[[ -z $(git status --porcelain -- Sources Package.swift bench/frontend-bench 2>/dev/null) ]] || rev="$rev + uncommitted changes"
 echo "Resolver benchmark, $now: $(nproc) CPUs ($model), kernel $(uname -r); shoal $rev"
 echo "lab $lab_dir, prefix $prefix: $n_all names ($n_hit without lame-ns); resolvers on CPU $cpu, dnsperf on CPU $load_cpu"
 if ((dnssec)); then echo "DNSSEC validation ON for every resolver (lab trust anchor $anchor)"; else echo "DNSSEC validation off for every resolver"; fi
@@ -286,7 +317,7 @@ tc_on
 for run in all:32 no-lame:32 no-lame:1; do
     set="${run%:*}" q="${run#*:}"
     [[ $set == all ]] && f="$work/all.txt" || f="$work/hit.txt"
-    for r in "${resolvers[@]}"; do cold_run "$r" "$set" "$f" "$q"; done
+    for r in "${resolvers[@]}"; do [[ $r == bare ]] || cold_run "$r" "$set" "$f" "$q"; done
 done
 tc_off
 printf "$cold_fmt" "expected" "all" "$n_all" "" "" "" "" "" \
@@ -306,30 +337,69 @@ declare -A hpid
 for r in "${resolvers[@]}"; do
     start_resolver "$r"
     hpid[$r]=$pid
+    [[ $r == bare ]] && continue   # nothing to warm
     taskset -c "$load_cpu" dnsperf -s "${addr[$r]}" -d "$work/hit.txt" -n 2 -c 1 -q 32 -t 15 -e >"$work/warm-$r" 2>&1 || true
 done
-echo "HIT: warm cache, dnsperf -l $secs -c 4 -q 256 -e on the $n_hit-name file, $rounds round(s) interleaved, median"
+
+# The hit phase's load: --loaders dnsperf processes at once, pinned to the --load-cpu list in
+# turn; output in PREFIX.1 ... PREFIX.N. Run it in a subshell (its `wait`s are for these alone).
+run_loaders() { # address, output prefix
+    local j lp=()
+    for ((j = 1; j <= loaders; j++)); do
+        taskset -c "${load_cpus[(j - 1) % ${#load_cpus[@]}]}" \
+            dnsperf -s "$1" -d "$work/hit.txt" -l "$secs" -c 4 -q 256 -t 2 -e >"$2.$j" 2>&1 &
+        lp+=($!)
+    done
+    for j in "${lp[@]}"; do wait "$j" || true; done
+}
+# "busy total" jiffies summed over the hit phase's load CPUs.
+load_jiffies() {
+    local c
+    for c in "${load_cores[@]}"; do core_jiffies "$c"; done | awk '{ b += $1; t += $2 } END { print b, t }'
+}
+load_label="core $(IFS=,; echo "${load_cores[*]}")"
+if ((loaders == 1)); then
+    echo "HIT: warm cache, dnsperf -l $secs -c 4 -q 256 -e on the $n_hit-name file (CPU ${load_cpus[0]}), $rounds round(s) interleaved, median"
+else
+    echo "HIT: warm cache, $loaders dnsperf processes at once, each -l $secs -c 4 -q 256 -e on the $n_hit-name file (CPUs" \
+        "$(for ((j = 0; j < loaders; j++)); do echo "${load_cpus[j % ${#load_cpus[@]}]}"; done | paste -sd,)), $rounds round(s) interleaved, median"
+fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((i = 1; i <= rounds; i++)); do
     for r in "${resolvers[@]}"; do
         out="$work/hit-$r-$i"
-        c0=$(cpu_ticks "${hpid[$r]}") s0=$(user_ticks "${hpid[$r]}") k0=$(core_jiffies "$cpu") l0=$(core_jiffies "$load_cpu")
+        c0=$(cpu_ticks "${hpid[$r]}") s0=$(user_ticks "${hpid[$r]}") k0=$(core_jiffies "$cpu") l0=$(load_jiffies)
         TIMEFORMAT='%U %S'
-        { time taskset -c "$load_cpu" dnsperf -s "${addr[$r]}" -d "$work/hit.txt" -l "$secs" -c 4 -q 256 -t 2 -e \
-            >"$out" 2>&1; } 2>"$out.time" || true
-        c1=$(cpu_ticks "${hpid[$r]}") s1=$(user_ticks "${hpid[$r]}") k1=$(core_jiffies "$cpu") l1=$(core_jiffies "$load_cpu")
-        # qps, cpu-us/query, resolver cpu%, dnsperf cpu%, resolver core busy%, load core busy%, user-us/query
-        awk -v c=$((c1 - c0)) -v us=$((s1 - s0)) -v hz="$hz" -v q="$(field "$out" 'Queries completed')" -v t="$(field "$out" 'Run time (s)')" \
-            -v ut="$(cat "$out.time")" -v k0="$k0" -v k1="$k1" -v l0="$l0" -v l1="$l1" '
-            BEGIN { split(ut, u, " "); split(k0, a, " "); split(k1, b, " "); split(l0, x, " "); split(l1, y, " ")
-                    cs = c / hz
-                    printf "%s %.2f %.1f %.1f %.0f %.0f %.2f\n", q / t, 1e6 * cs / q, 100 * cs / t, 100 * (u[1] + u[2]) / t,
-                           100 * (b[1] - a[1]) / (b[2] - a[2]), 100 * (y[1] - x[1]) / (y[2] - x[2]), 1e6 * us / hz / q }' >>"$work/hit-$r.rows"
-        echo "$(field "$out" 'Average Latency (s)') $(field "$out" 'Queries lost') $(rcode_count "$out" SERVFAIL)" >>"$work/hit-$r.extra"
+        { time (run_loaders "${addr[$r]}" "$out"); } 2>"$out.time"
+        c1=$(cpu_ticks "${hpid[$r]}") s1=$(user_ticks "${hpid[$r]}") k1=$(core_jiffies "$cpu") l1=$(load_jiffies)
+        # One line per dnsperf: completed, run time, lost, SERVFAIL, average latency, response size.
+        for ((j = 1; j <= loaders; j++)); do
+            f="$out.$j"
+            echo "$(field "$f" 'Queries completed') $(field "$f" 'Run time (s)') $(field "$f" 'Queries lost')" \
+                "$(rcode_count "$f" SERVFAIL) $(field "$f" 'Average Latency (s)')" \
+                "$(sed -n 's/^ *Average packet size:.*response *\([0-9]*\).*/\1/p' "$f" | head -1)"
+        done >"$out.each"
+        awk '$1 > 0 && $2 > 0 { n++ } END { exit n == NR ? 0 : 1 }' "$out.each" \
+            || { tail -20 "$out.1" >&2; die "a dnsperf against ${label[$r]} completed no query (round $i)"; }
+        # qps, cpu-us/query, resolver cpu%, dnsperf cpu%, resolver core busy%, load cores busy%, user-us/query;
+        # QPS summed over the loaders, CPU shares over the longest run time.
+        awk -v c=$((c1 - c0)) -v us=$((s1 - s0)) -v hz="$hz" -v ut="$(cat "$out.time")" \
+            -v k0="$k0" -v k1="$k1" -v l0="$l0" -v l1="$l1" '
+            { q += $1; qps += $1 / $2; if ($2 > t) t = $2 }
+            END { split(ut, u, " "); split(k0, a, " "); split(k1, b, " "); split(l0, x, " "); split(l1, y, " ")
+                  cs = c / hz
+                  printf "%.1f %.2f %.1f %.1f %.0f %.0f %.2f\n", qps, 1e6 * cs / q, 100 * cs / t, 100 * (u[1] + u[2]) / t,
+                         100 * (b[1] - a[1]) / (b[2] - a[2]), 100 * (y[1] - x[1]) / (y[2] - x[2]), 1e6 * us / hz / q }' \
+            "$out.each" >>"$work/hit-$r.rows"
+        # average latency (weighted by completed queries), lost, SERVFAIL, average response size
+        awk '{ q += $1; lat += $1 * $5; lost += $3; sf += $4; size += $1 * $6 }
+             END { printf "%.6f %d %d %.0f\n", lat / q, lost, sf, size / q }' "$out.each" >>"$work/hit-$r.extra"
     done
 done
-hit_fmt='%-22s %7s %-36s %7s %5s %8s %9s %9s %8s %8s %7s %7s\n'
-printf "$hit_fmt" resolver "QPS" "(each round)" "avg lat" lost SERVFAIL "CPU us/q" "user us/q" "res CPU" "perf CPU" "core $cpu" "core $load_cpu"
+hit_fmt='%-22s %7s %-36s %7s %5s %8s %6s %9s %9s %8s %8s %7s %7s\n'
+printf "$hit_fmt" resolver "QPS" "(each round)" "avg lat" lost SERVFAIL "resp B" "CPU us/q" "user us/q" "res CPU" "perf CPU" "core $cpu" "$load_label"
+# The median, printed with a format (an even number of rounds averages the middle two).
+medf() { median | awk -v f="$1" '$1 == "n/a" { print; next } { printf f, $1 }'; }
 declare -A qps cpq
 for r in "${resolvers[@]}"; do
     rows="$work/hit-$r.rows" extra="$work/hit-$r.extra"
@@ -340,19 +410,28 @@ for r in "${resolvers[@]}"; do
         "$(cut -d' ' -f1 "$extra" | median | awk '{ printf "%.0fus", $1 * 1e6 }')" \
         "$(cut -d' ' -f2 "$extra" | awk '{ s += $1 } END { print s }')" \
         "$(cut -d' ' -f3 "$extra" | awk '{ s += $1 } END { print s }')" \
-        "${cpq[$r]}" "$(cut -d' ' -f7 "$rows" | median)" "$(cut -d' ' -f3 "$rows" | median)%" "$(cut -d' ' -f4 "$rows" | median)%" \
-        "$(cut -d' ' -f5 "$rows" | median)%" "$(cut -d' ' -f6 "$rows" | median)%"
+        "$(cut -d' ' -f4 "$extra" | median)" \
+        "$(medf %.2f <<<"${cpq[$r]}")" "$(cut -d' ' -f7 "$rows" | medf %.2f)" "$(cut -d' ' -f3 "$rows" | medf %.1f%%)" \
+        "$(cut -d' ' -f4 "$rows" | medf %.1f%%)" "$(cut -d' ' -f5 "$rows" | medf %.0f%%)" "$(cut -d' ' -f6 "$rows" | medf %.0f%%)"
 done
-echo "(medians over the rounds; lost and SERVFAIL summed. CPU us/q = resolver utime+stime / completed queries,"
-echo " user us/q = its utime alone (the resolver's own code; the rest is the kernel's socket and loopback work);"
-echo " res CPU / perf CPU = share of one core used by the resolver / by dnsperf; core N = how busy that CPU was"
-echo " in all, other processes included. A resolver well below 100 % on a core that is not otherwise busy was"
-echo " limited by the single dnsperf, and CPU us/q is then the fair comparison)"
-if [[ -n ${qps[shoal]:-} ]]; then
-    for r in pdns unbound; do
+echo "(medians over the rounds; lost and SERVFAIL summed. QPS = the sum over the dnsperf processes;"
+echo " resp B = dnsperf's average response size (the bare loop's answer is the query itself); CPU us/q ="
+echo " resolver utime+stime / completed queries, user us/q = its utime alone (the resolver's own code; the"
+echo " rest is the kernel's socket and loopback work); res CPU / perf CPU = share of one core used by the"
+echo " resolver / by dnsperf (all processes summed); core N = how busy that CPU was in all, other processes"
+echo " included. A resolver well below 100 % on a core that is not otherwise busy was limited by the load"
+echo " generator, and CPU us/q is then the fair comparison)"
+for s in shoal shoald shoald2; do
+    [[ -n ${qps[$s]:-} ]] || continue
+    for r in pdns unbound bare; do
         [[ -n ${qps[$r]:-} ]] || continue
-        awk -v a="${qps[shoal]}" -v b="${qps[$r]}" -v ca="${cpq[shoal]}" -v cb="${cpq[$r]}" -v n="${label[$r]}" \
-            'BEGIN { printf "shoal-worker / %s: QPS x%.2f, CPU per query x%.2f\n", n, a / b, ca / cb }'
+        awk -v a="${qps[$s]}" -v b="${qps[$r]}" -v ca="${cpq[$s]}" -v cb="${cpq[$r]}" -v m="${label[$s]}" -v n="${label[$r]}" \
+            'BEGIN { printf "%s / %s: QPS x%.2f, CPU per query x%.2f\n", m, n, a / b, ca / cb }'
     done
-fi
+done
+for r in pdns unbound; do
+    [[ -n ${qps[$r]:-} && -n ${qps[bare]:-} ]] || continue
+    awk -v ca="${cpq[bare]}" -v cb="${cpq[$r]}" -v n="${label[$r]}" \
+        'BEGIN { printf "bare recvmmsg loop / %s: CPU per query x%.2f (the least any front end could reach)\n", n, ca / cb }'
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -144,3 +144,64 @@ func runMMsg(engine: WorkerEngine, address: SocketAddress, deadline: Double,
     counts.answered = Int(engine.stats.value(.packetHits) - before.1) + counts.misses
     return counts
 }
+
+// MARK: bare: the floor under any UDP front end
+
+/// The floor: a blocking loop on one UDP socket that does nothing but the socket work. Each round
+/// is one `recvmmsg` of up to `slots` datagrams (`MSG_WAITFORONE`: it blocks for the first, then
+/// takes what else is queued) and one `sendmmsg` of the replies, each reply the query itself with
+/// QR and RA set and RCODE 0 (no parsing beyond the 12-byte header: no engine, no segment, no
+/// ACL). Buffers and vectors are the worker's own `DatagramBatch`, allocated once; the only
+/// memory written here is the send slot it lends to `queueReply`. A reply is copied from the
+/// receive slot into a send slot (a few dozen bytes) rather than sent from where it arrived,
+/// as the worker copies its cached answer into a send slot. Runs on the calling thread until
+/// stopped or `deadline`; a helper thread then wakes the blocking read with one short datagram
+/// (counted as received and dropped).
+func runBare(address: SocketAddress, slots: Int, deadline: Double,
+             ready: (String) -> Void) throws(SystemCallError) -> Counts {
+    let listener = try UDPListener(binding: address, reusePort: false)
+    var batch = DatagramBatch(receiveSlots: slots, sendSlots: slots, bufferSize: UDPFrontEnd.bufferSize)
+    try startDetachedThread(name: "bare-stop") { wakeWhenStopped(address, deadline: deadline) }
+    ready(listener.name)
+    var counts = Counts()
+    while !stopRequested.load(ordering: .relaxed) {
+        let n = try batch.receive(from: listener, waitingForOne: true)
+        counts.received += n
+        for i in 0..<n {
+            let query = batch.payloadBytes(i)
+            guard query.count >= 12 else {   // not a DNS header (or the wake-up datagram)
+                counts.dropped += 1
+                continue
+            }
+            // Send slots are as many as receive slots, and as large: this always queues.
+            _ = batch.queueReply(toSenderOf: i) { out in
+                out.copyMemory(from: query)
+                out[2] |= 0x80                     // QR; opcode, AA, TC, RD kept
+                out[3] = (out[3] | 0x80) & 0xF0    // RA; Z, AD, CD kept; RCODE 0
+                return query.count
+            }
+        }
+        guard batch.queued > 0 else { continue }
+        let (sent, failed) = batch.send(on: listener)
+        counts.answered += sent
+        counts.sendFailures += failed
+        counts.flushes += 1
+    }
+    return counts
+}
+
+/// Waits until a signal or `deadline` asks the bare loop to stop, then sends one 1-byte datagram
+/// to `address` so that its blocking `recvmmsg` returns and the loop sees the request.
+private func wakeWhenStopped(_ address: SocketAddress, deadline: Double) {
+    while !stopRequested.load(ordering: .relaxed) && monotonicSeconds() < deadline {
+        usleep(50_000)
+    }
+    stopRequested.store(true, ordering: .relaxed)
+    let family: Int32 = if case .v6 = address { AF_INET6 } else { AF_INET }
+    guard let socket = try? OwnedDescriptor.socket(family: family, type: Int32(SOCK_DGRAM.rawValue)) else { return }
+    let fd = socket.descriptor
+    let byte: [UInt8] = [0]
+    _ = byte.withUnsafeBytes { b in
+        address.withSockAddr { sa, len in try? fd.send(b, to: sa, socklen_t(len)) }
+    }
+}

@@ -65,16 +65,20 @@ public struct DatagramBatch: ~Copyable {
     }
 
     /// One non-blocking `recvmmsg`: takes up to `receiveSlots` datagrams that are queued.
-    /// Returns how many; 0 when none are.
-    public mutating func receive(from socket: UDPListener) throws(SystemCallError) -> Int {
+    /// Returns how many; 0 when none are. With `waitingForOne` (`MSG_WAITFORONE`, for a thread
+    /// that does nothing else: frontend-bench's bare loop) it blocks until one datagram is
+    /// queued, then takes what else is queued without waiting; the listener's socket is a
+    /// blocking one, so only `MSG_DONTWAIT` keeps the default call from blocking.
+    public mutating func receive(from socket: UDPListener, waitingForOne: Bool = false) throws(SystemCallError) -> Int {
         // The kernel overwrote the address lengths of the slots it filled last time.
         for i in 0..<received {
             receiveHeaders[i].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
         }
         received = 0
         let (fd, headers, slots) = (socket.socket.rawValue, receiveHeaders, UInt32(receiveSlots))
+        let flags = waitingForOne ? Int32(MSG_WAITFORONE) : Int32(MSG_DONTWAIT)
         let n = try sysCallUnlessWouldBlock("recvmmsg", socket.name) {
-            cshoal_recvmmsg(fd, headers, slots, Int32(MSG_DONTWAIT))
+            cshoal_recvmmsg(fd, headers, slots, flags)
         }
         received = Int(n ?? 0)
         return received
