@@ -53,7 +53,9 @@ extension HostileUpstreamTests {
             return [.message(zone.answer(q))]
         }
         defer { server.stop() }
-        let worker = try net.worker(tag: "lie-edns-reprobe", server: server, extra: ["--config", try reprobeConfig()])
+        let config = try reprobeConfig()
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let worker = try net.worker(tag: "lie-edns-reprobe", server: server, extra: ["--config", config])
         defer { worker.stop() }
 
         #expect(try worker.ask("a.example.com.", .a).answerAddresses == ["192.0.2.1"], "\(worker.logTail)")

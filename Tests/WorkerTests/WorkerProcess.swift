@@ -118,6 +118,8 @@ final class WorkerProcess: @unchecked Sendable {
             process.waitUntilExit()
         }
         onDeinit()
+        // Failures quote the log while the test runs; SHOAL_KEEP_TEST_LOGS=1 keeps the files.
+        if ProcessInfo.processInfo.environment["SHOAL_KEEP_TEST_LOGS"] == nil { try? FileManager.default.removeItem(atPath: logPath) }
     }
 }
 
