@@ -143,6 +143,9 @@ public final class Applier {
         return counted(r)
     }
 
+    /// The local data a peer's NXDOMAIN is checked against.
+    static let typesAnNXDomainMustNotHide: [RRType] = [.a, .aaaa, .cname, .dname, .ns, .mx, .txt, .soa, .ds, .https, .svcb, .srv, .ptr]
+
     func apply(_ peer: MeshNegative, transit: UInt32, now: UInt32) -> Bool {
         guard let v = state(peer.validation) else { return false }
         var n = peer
@@ -159,9 +162,11 @@ public final class Applier {
                 return false
             }
         }
-        // A NODATA claim never hides data this node has.
-        if n.kind == .noData, let local = segment.records.peek(name: n.name, type: n.type, class: n.rrclass, now: now),
-           local.origin == .local {
+        // A denial never hides data this node has: a NODATA claim its data of the type, an
+        // NXDOMAIN claim its data of the common types at the name (the record cache is keyed by
+        // name and type, with no index by name: the types are looked up one by one).
+        let types = n.kind == .noData ? [n.type] : Self.typesAnNXDomainMustNotHide
+        if types.contains(where: { segment.records.peek(name: n.name, type: $0, class: n.rrclass, now: now)?.origin == .local }) {
             counters.keptLocal.wrappingAdd(1, ordering: .relaxed)
             return false
         }

@@ -83,11 +83,12 @@ public final class Bridge: Sendable {
         state.store(BridgeState.warmingUp.rawValue, ordering: .releasing)
         warmUp(puller)
         // A donor only once warm itself (a requester never gets its own request: no-echo).
-        let donor = SnapshotDonor(segment: segment, settings: settings, maxPayload: maxPayload)
         let donorSubs = [
             try connection.subscribe(MeshSubjects.snapshot(cluster: settings.cluster), queue: MeshSubjects.donorQueue),
             try connection.subscribe(MeshSubjects.snapshot(cluster: settings.cluster, donor: settings.nodeID)),
         ]
+        let donorThread = try? startDonor(donorSubs, connection: connection, maxPayload: maxPayload)
+        defer { donorThread?.stop() }
         state.store(BridgeState.running.rawValue, ordering: .releasing)
         var dropped: UInt64 = 0
         var catchUp = CatchUpSchedule()
@@ -116,12 +117,6 @@ public final class Bridge: Sendable {
                 guard let m = try? subscription.next(timeoutMillis: wait) else { break }
                 wait = 0
                 applier.apply(m.data, subject: m.subject, nowMillis: UInt64(max(nats_Now(), 0)))
-            }
-            for sub in donorSubs {
-                for _ in 0..<16 {
-                    guard let m = try? sub.next(timeoutMillis: 0) else { break }
-                    serve(m, donor: donor, connection: connection)
-                }
             }
             if let since = applier.takeMissedSince() {
                 logger.warning("updates from peers were lost (\(counters.lostBatches.load(ordering: .relaxed)) batches so far); pulling what was stored since then")
@@ -205,6 +200,57 @@ public final class Bridge: Sendable {
     }
 
     /// Answers one snapshot request.
+    /// The donor side runs on a thread of its own: this loop blocks in a pull (a warm-up or a
+    /// catch-up) for up to `warm-up-timeout-ms`, and two bridges that reconnect together pull
+    /// from each other at once; had each served requests only between its own pulls, both
+    /// would wait out every attempt (a catch-up lost for ten seconds in one test run of ten).
+    final class DonorThread: Sendable {
+        private let stopping = Atomic<Bool>(false)
+        private let done = Atomic<Bool>(false)
+        var shouldStop: Bool { stopping.load(ordering: .relaxed) }
+        func finished() { done.store(true, ordering: .releasing) }
+        /// Asks the thread to end and waits for it (at most a second: it polls every 10 ms).
+        func stop() {
+            stopping.store(true, ordering: .relaxed)
+            for _ in 0..<200 where !done.load(ordering: .acquiring) { nats_Sleep(5) }
+        }
+    }
+
+    /// Starts the thread that answers snapshot requests on `subs` (its ``SnapshotDonor``, with
+    /// its sessions and rate limit, is that thread's alone).
+    func startDonor(_ subs: [NATSSubscription], connection: NATSConnection, maxPayload: Int) throws(SystemCallError) -> DonorThread {
+        let control = DonorThread()
+        let (segment, settings) = (segment, settings)
+        try startDetachedThread(name: "bridge-donor") { [self] in
+            defer { control.finished() }
+            let donor = SnapshotDonor(segment: segment, settings: settings, maxPayload: maxPayload)
+            var lastServed: UInt64 = 0
+            while !control.shouldStop && !shouldStop {
+                var served = false
+                for sub in subs {
+                    for _ in 0..<16 {
+                        guard let m = try? sub.next(timeoutMillis: 0) else { break }
+                        serve(m, donor: donor, connection: connection)
+                        served = true
+                    }
+                }
+                if !served {
+                    // Idle: wait where the next request is likely. A session's later chunks are
+                    // asked on this node's own subject (`subs[1]`) right after the last; a new
+                    // session starts on the queue group's (`subs[0]`).
+                    let inSession = Clock.monotonicNanos() &- lastServed < 1_000_000_000
+                    let (sub, wait) = inSession ? (subs[1], 2) : (subs[0], 10)
+                    if let m = try? sub.next(timeoutMillis: wait) {
+                        serve(m, donor: donor, connection: connection)
+                        served = true
+                    }
+                }
+                if served { lastServed = Clock.monotonicNanos() }
+            }
+        }
+        return control
+    }
+
     func serve(_ m: NATSMessage, donor: SnapshotDonor, connection: NATSConnection) {
         guard let reply = m.reply else { return }
         switch donor.answer(m.data) {

@@ -133,6 +133,28 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         #expect(seg.segment.records.peek(name: dn("www.example."), type: .a, now: shmNow())?.version == version)
     }
 
+    /// A peer's NXDOMAIN for a name this node holds data of (another type than the one it was
+    /// asked for) is not taken: the name exists here. One for a name with no local data is.
+    @Test func aPeersNXDomainNeverHidesLocalData() throws {
+        let seg = try TestSegment("nx-local")
+        defer { seg.close() }
+        let counters = BridgeCounters()
+        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b"),
+                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let now = shmNow()
+        seg.segment.records.insert(name: dn("b.example."), type: .aaaa, ttl: 600, rdata: [[UInt8](repeating: 1, count: 16)],
+                                   rank: .authoritativeAnswer, now: now)
+        var other = sampleNegative()
+        other.name = dn("bb.example.")
+        let sent = nowMillis()
+        let batch = try #require(BatchEncoder.batch([.negative(sampleNegative()), .negative(other)], cluster: cluster,
+                                                    origin: peer, sentAtMillis: sent))
+        #expect(try applier.apply(batch, nowMillis: sent).get() == 1)
+        #expect(counters.snapshot().keptLocal == 1)
+        #expect(seg.segment.negative.lookup(name: dn("b.example."), type: .a, now: now) == nil)
+        #expect(seg.segment.negative.lookup(name: dn("bb.example."), type: .a, now: now)?.origin == .mesh)
+    }
+
     @Test func applierCapsTTLsAndKeepsBetterLocalEntries() throws {
         let seg = try TestSegment("apply")
         defer { seg.close() }
@@ -350,7 +372,8 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         server = try NATSServer(port: server.port, dir: server.dir)
         #expect(poll { bridgeA.counters.reconnects >= 1 && bridgeB.counters.reconnects >= 1 })
         // Published while disconnected: held by libnats, or resent by a resync.
-        #expect(poll { b.segment.records.lookup(name: dn("during.example."), type: .a, now: shmNow()) != nil })
+        #expect(poll { b.segment.records.lookup(name: dn("during.example."), type: .a, now: shmNow()) != nil },
+                "A: \(bridgeA.counters)\nB: \(bridgeB.counters)")
         #expect(poll { bridgeB.counters.catchUps >= 1 })
         a.segment.records.insert(name: dn("after.example."), type: .a, ttl: 300, rdata: [aRecord(3)],
                                  rank: .authoritativeAnswer, now: shmNow())
