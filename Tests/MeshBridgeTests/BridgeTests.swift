@@ -32,6 +32,12 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
                             file: "t.yaml")
 }
 
+/// Node B's applier over `seg`, counting into `counters` (no connection: batches are handed to it).
+func nodeBApplier(_ seg: TestSegment, _ counters: BridgeCounters, maxTTL: Int = 86_400) throws -> Applier {
+    Applier(segment: seg.segment, settings: try localSettings(node: "node-b", maxTTL: maxTTL),
+            maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+}
+
 @Suite struct PublisherApplierTests {
     @Test(arguments: [("trust", ValidationState.secure), ("revalidate", .indeterminate), ("insecure-only", nil)])
     func peersDNSSECStateFollowsThePolicy(_ policy: String, _ stored: ValidationState?) throws {
@@ -102,8 +108,7 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         let seg = try TestSegment("gaps")
         defer { seg.close() }
         let counters = BridgeCounters()
-        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b"),
-                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let applier = try nodeBApplier(seg, counters)
         let subject = MeshSubjects.updates(cluster: cluster, node: peer)
         for seq: UInt64 in [1, 2, 5, 6, 1, 2, 4] {
             let b = try #require(BatchEncoder.batch([.rrset(sampleRRSet("s\(seq).example."))], cluster: cluster, origin: peer,
@@ -121,8 +126,7 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         let seg = try TestSegment("dup")
         defer { seg.close() }
         let counters = BridgeCounters()
-        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b"),
-                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let applier = try nodeBApplier(seg, counters)
         let sent = nowMillis()
         let batch = try #require(BatchEncoder.batch([.rrset(sampleRRSet()), .negative(sampleNegative())], cluster: cluster,
                                                     origin: peer, sentAtMillis: sent))
@@ -139,8 +143,7 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         let seg = try TestSegment("nx-local")
         defer { seg.close() }
         let counters = BridgeCounters()
-        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b"),
-                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let applier = try nodeBApplier(seg, counters)
         let now = shmNow()
         seg.segment.records.insert(name: dn("b.example."), type: .aaaa, ttl: 600, rdata: [[UInt8](repeating: 1, count: 16)],
                                    rank: .authoritativeAnswer, now: now)
@@ -159,8 +162,7 @@ func localSettings(node: String, cluster c: String = "lab", maxTTL: Int = 86_400
         let seg = try TestSegment("apply")
         defer { seg.close() }
         let counters = BridgeCounters()
-        let applier = Applier(segment: seg.segment, settings: try localSettings(node: "node-b", maxTTL: 600),
-                              maxPayload: MeshFormat.minPayload, counters: counters, logger: testLogger)
+        let applier = try nodeBApplier(seg, counters, maxTTL: 600)
         let now = shmNow()
         let records = seg.segment.records
         // Local, higher rank: kept.

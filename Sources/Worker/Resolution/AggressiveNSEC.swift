@@ -88,12 +88,12 @@ struct AggressiveNSEC: Sendable {
               let soa = authority.first(where: { $0.type == .soa && $0.name == zone }) else { return }
         let proofs = authority.filter { ($0.type == .nsec || $0.type == .nsec3) && $0.name.isSubdomain(of: zone) }
         guard !proofs.isEmpty else { return }
-        cache.store(capped(soa), rank: .authoritativeAuthority, validation: .secure)
+        cache.store(limits.capped(soa), rank: .authoritativeAuthority, validation: .secure)
         let old = cache.rrset(zone, .denialIndex, allowStale: false)?.set
         var index = DenialIndex(old)
         var changed = false, ttl: UInt32 = 0
         for s in proofs {
-            cache.store(capped(s), rank: .authoritativeAuthority, validation: .secure)
+            cache.store(limits.capped(s), rank: .authoritativeAuthority, validation: .secure)
             for rdata in s.rdatas {
                 switch rdata {
                 case let .nsec(n): changed = index.add(.init(type: .nsec, owner: s.name.lowercased, next: n.nextName.lowercased)) || changed
@@ -101,7 +101,7 @@ struct AggressiveNSEC: Sendable {
                 default: continue
                 }
             }
-            ttl = max(ttl, capped(s).ttl)
+            ttl = max(ttl, limits.capped(s).ttl)
         }
         // Rewritten (and so journaled, and sent to peers) only when it learnt a span, or when it
         // would run out long before the proofs it names.
@@ -116,15 +116,9 @@ struct AggressiveNSEC: Sendable {
         guard let labels = set.signatures.first?.labels, Int(labels) < set.name.labelCount,
               set.signatures.allSatisfy({ $0.labels == labels }),
               let owner = try? set.name.suffix(labels: Int(labels)).prepending([0x2A]) else { return }
-        var w = capped(set)
+        var w = limits.capped(set)
         w.name = owner
         cache.store(w, rank: .authoritativeAnswer, validation: .secure)
-    }
-
-    func capped(_ s: RRSet) -> RRSet {
-        var s = s
-        s.ttl = min(s.ttl, limits.maxTTL)
-        return s
     }
 
     // MARK: Synthesis

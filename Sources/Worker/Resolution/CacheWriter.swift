@@ -80,7 +80,7 @@ struct CacheWriter: Sendable {
                bogusTTL: UInt32 = 60) {
         let bogus = validation == .bogus
         func verdictTTL(_ s: RRSet) -> RRSet {
-            var s = capped(s)
+            var s = limits.capped(s)
             if bogus { s.ttl = min(s.ttl, bogusTTL) }
             return s
         }
@@ -102,11 +102,11 @@ struct CacheWriter: Sendable {
         case let .referral(child):
             // RFC 2181 §5.4.1: a referral's NS set ranks with additional data, below anything
             // the child says about itself.
-            for s in r.authority where s.type == .ns && s.name == child { cache.store(capped(s), rank: .additional) }
+            for s in r.authority where s.type == .ns && s.name == child { cache.store(limits.capped(s), rank: .additional) }
             for s in r.authority where s.type == .ds && mayStore(s) {
                 cache.store(verdictTTL(s), rank: .authoritativeAuthority, validation: validation)
             }
-            for s in r.glue { cache.store(capped(s), rank: .glue) }
+            for s in r.glue { cache.store(limits.capped(s), rank: .glue) }
         case .nxDomain, .noData:
             let ttl = bogus ? min(negativeTTL(r.authority), bogusTTL) : negativeTTL(r.authority)
             if ttl > 0, let name = r.finalName {
@@ -121,16 +121,10 @@ struct CacheWriter: Sendable {
             // it would replace (RFC 2181 §5.4.1), and replacing on equal rank would let any
             // answer re-delegate the zone: it is not cached at all.
             guard authoritative else { break }
-            for s in r.authority where s.type == .ns { cache.store(capped(s), rank: .authoritativeAuthority) }
+            for s in r.authority where s.type == .ns { cache.store(limits.capped(s), rank: .authoritativeAuthority) }
         default:
             break
         }
-    }
-
-    func capped(_ s: RRSet) -> RRSet {
-        var s = s
-        s.ttl = min(s.ttl, limits.maxTTL)
-        return s
     }
 
     /// RFC 2308 §5: the lower of the SOA's TTL and its MINIMUM field; 0 (do not cache) without SOA.

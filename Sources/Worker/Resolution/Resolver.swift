@@ -221,8 +221,8 @@ public final class Resolver: Sendable {
         r.answer = Self.eachSetOnce(r.answer)
         r.authority = Self.eachSetOnce(r.authority)
         if !ctx.stale {   // stale data keeps the TTL of 30 s RFC 8767 asks for
-            r.answer = r.answer.map(iterator.writer.capped)
-            r.authority = r.authority.map(iterator.writer.capped)
+            r.answer = r.answer.map(limits.capped)
+            r.authority = r.authority.map(limits.capped)
         }
         r.upstreamQueries = ctx.upstreamQueries
         // A SERVFAIL carries no data, stale or not.

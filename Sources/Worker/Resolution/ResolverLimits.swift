@@ -1,3 +1,5 @@
+import DNSCore
+
 /// Bounds on the work one client query may cause (DESIGN.md "Hostile input"; NXNSAttack).
 public struct ResolverLimits: Sendable, Equatable {
     /// CNAME/DNAME steps followed for one client query.
@@ -46,4 +48,11 @@ public struct ResolverLimits: Sendable, Equatable {
     public var ednsReprobeSeconds: UInt32 = 900
 
     public init() {}
+
+    /// `s` with its TTL capped by ``maxTTL``: how every RRset goes into the cache.
+    func capped(_ s: RRSet) -> RRSet {
+        var s = s
+        s.ttl = min(s.ttl, maxTTL)
+        return s
+    }
 }
