@@ -118,7 +118,11 @@ let package = Package(
         .testTarget(name: "ShoalLabTests", dependencies: ["ShoalLab", "DNSCore"]),
         .testTarget(name: "ShmCacheTests", dependencies: ["ShmCache", "DNSCore", "ShoalTestSupport"]),
         .testTarget(name: "ShoalSystemTests", dependencies: ["ShoalSystem", "CShoalShims"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem"]),
+        // Counts the heap allocations of a thread (the hit path's guard); linked into the test
+        // binary only.
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ShoalLab", "DNSCore", "DNSSEC", "ShmCache", "ShoalSystem",
+                                                        "CAllocationCounter"]),
         .testTarget(name: "MeshBridgeTests", dependencies: [
             "MeshBridge", "DNSCore", "ShmCache", "ShoalSystem", "Worker", "CNATS", "ShoalLab", "ShoalTestSupport",
             .product(name: "Logging", package: "swift-log"),

@@ -67,22 +67,14 @@ public final class PacketCache: Sendable {
     /// `name` (wire form, any case: the key lower-cases it), type `type`, class IN, and the DO
     /// and CD flags, copied into `out` and aged to `now` (ID and everything else as stored).
     /// Returns its length, or nil: absent, expired, being written, or longer than `out`.
+    /// `hash` is the key's hash when ``prefetchBucket(name:type:dnssecOK:checkingDisabled:)``
+    /// gave it for the same question already.
     public func copyResponse(name: UnsafeRawBufferPointer, type: RRType, dnssecOK: Bool, checkingDisabled: Bool,
-                             now: UInt32, into out: UnsafeMutableRawBufferPointer) -> Int? {
-        guard name.count <= 255 else { return nil }
-        let flags: UInt8 = (dnssecOK ? 1 : 0) | (checkingDisabled ? 2 : 0)
-        return withUnsafeTemporaryAllocation(byteCount: 5 + 255, alignment: 8) { buf -> Int? in
-            let k = buf.baseAddress!
-            k.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
-            k.storeBytes(of: UInt8(type.rawValue >> 8), toByteOffset: 1, as: UInt8.self)
-            k.storeBytes(of: UInt8(type.rawValue & 0xFF), toByteOffset: 2, as: UInt8.self)
-            k.storeBytes(of: UInt8(RRClass.in.rawValue >> 8), toByteOffset: 3, as: UInt8.self)
-            k.storeBytes(of: UInt8(RRClass.in.rawValue & 0xFF), toByteOffset: 4, as: UInt8.self)
-            for i in 0..<name.count { k.storeBytes(of: lowerByte(name[i]), toByteOffset: 5 + i, as: UInt8.self) }
-            let key = UnsafeRawBufferPointer(start: k, count: 5 + name.count)
+                             now: UInt32, hash: UInt64? = nil, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        withHitKey(name: name, type: type, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled) { key -> Int? in
             // The copy may run more than once (a slot rewritten meanwhile): the last one that
             // the sequence word confirms is what `out` holds.
-            guard let (found, slot, _) = table.withValue(key: key, hash: table.hash(key), { value, expiry, storedAt -> (Int, UInt32)? in
+            guard let (found, slot, _) = table.withValue(key: key, hash: hash ?? table.hash(key), { value, expiry, storedAt -> (Int, UInt32)? in
                 guard expiry > now, value.count <= out.count else { return nil }
                 out.copyMemory(from: value)
                 return (value.count, storedAt)
@@ -92,6 +84,41 @@ public final class PacketCache: Sendable {
             guard PacketAging.age(UnsafeMutableRawBufferPointer(rebasing: out[0..<length]),
                                   by: now > found.1 ? now - found.1 : 0) else { return nil }
             return length
+        } ?? nil
+    }
+
+    /// The first of the hit path's prefetch steps for a batch of queries (each a hint: what
+    /// `copyResponse` finds is the same without them): asks for the line of tags of the
+    /// question's bucket and returns the key's hash, for ``prefetchSlot(hash:)`` once every
+    /// query of the batch had its first step, then for `copyResponse`. Nil for a name longer
+    /// than a name can be.
+    public func prefetchBucket(name: UnsafeRawBufferPointer, type: RRType, dnssecOK: Bool, checkingDisabled: Bool) -> UInt64? {
+        withHitKey(name: name, type: type, dnssecOK: dnssecOK, checkingDisabled: checkingDisabled) { key in
+            let h = table.hash(key)
+            table.prefetchTags(hash: h)
+            return h
+        }
+    }
+
+    /// The second prefetch step: asks for the slot lines whose tag matches the hash.
+    public func prefetchSlot(hash: UInt64) { table.prefetchSlots(hash: hash) }
+
+    /// The hit path's key (flags, type, class IN, lower-cased name), built on the stack and
+    /// lent to `body`; nil for a name longer than 255 bytes.
+    @inline(__always)
+    private func withHitKey<R>(name: UnsafeRawBufferPointer, type: RRType, dnssecOK: Bool, checkingDisabled: Bool,
+                               _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard name.count <= 255 else { return nil }
+        let flags: UInt8 = (dnssecOK ? 1 : 0) | (checkingDisabled ? 2 : 0)
+        return withUnsafeTemporaryAllocation(byteCount: 5 + 255, alignment: 8) { buf -> R in
+            let k = buf.baseAddress!
+            k.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
+            k.storeBytes(of: UInt8(type.rawValue >> 8), toByteOffset: 1, as: UInt8.self)
+            k.storeBytes(of: UInt8(type.rawValue & 0xFF), toByteOffset: 2, as: UInt8.self)
+            k.storeBytes(of: UInt8(RRClass.in.rawValue >> 8), toByteOffset: 3, as: UInt8.self)
+            k.storeBytes(of: UInt8(RRClass.in.rawValue & 0xFF), toByteOffset: 4, as: UInt8.self)
+            for i in 0..<name.count { k.storeBytes(of: lowerByte(name[i]), toByteOffset: 5 + i, as: UInt8.self) }
+            return body(UnsafeRawBufferPointer(start: k, count: 5 + name.count))
         }
     }
 

@@ -1,3 +1,4 @@
+import CShoalShims
 import ShoalSystem
 import Synchronization
 #if canImport(Glibc)
@@ -333,6 +334,23 @@ final class SlotTable: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// Prefetch hints for a batch of lookups (the packet cache's hit path): none changes what
+    /// a lookup finds. `prefetchTags` asks for the bucket's tag line; `prefetchSlots`, once
+    /// that line has had time to arrive, reads it and asks for the first two lines (sequence
+    /// word, lengths, key, start of the value) of each way whose tag matches.
+    @inline(__always) func prefetchTags(hash h: UInt64) {
+        cshoal_prefetch(UnsafeRawPointer(tags(bucket(of: h))))
+    }
+
+    @inline(__always) func prefetchSlots(hash h: UInt64) {
+        let b = bucket(of: h), t = tag(of: h), tg = tags(b)
+        for w in 0..<ways where tg[w].load(ordering: .relaxed) == t {
+            let p = UnsafeRawPointer(slot(b, w))
+            cshoal_prefetch(p)
+            cshoal_prefetch(p + 64)
+        }
     }
 
     /// Finds the entry stored under `key` and copies it, or nil (absent, or being written).

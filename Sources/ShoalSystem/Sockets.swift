@@ -121,6 +121,17 @@ extension FileDescriptor {
         }
     }
 
+    /// `poll(2)` for input on this descriptor: true when it is readable (or in error), false
+    /// after `timeoutMillis` (-1: no limit) or a signal.
+    public func waitReadable(timeoutMillis: Int32) throws(SystemCallError) -> Bool {
+        var p = pollfd(fd: rawValue, events: Int16(POLLIN), revents: 0)
+        do {
+            return try sysCall("poll", retryingInterrupts: false) { poll(&p, 1, timeoutMillis) } > 0
+        } catch where error.errno == .interrupted {
+            return false
+        }
+    }
+
     /// Adds 1 to an eventfd counter (wakes whoever waits on it). Full counters are ignored:
     /// the waiter is woken already.
     public func signalEvent() {

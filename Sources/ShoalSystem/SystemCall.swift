@@ -51,14 +51,19 @@ public func sysCall<T: FixedWidthInteger>(_ call: String, _ detail: @autoclosure
 }
 
 /// ``sysCall(_:_:retryingInterrupts:_:)`` for a non-blocking call: nil when it would block
-/// (`EAGAIN`/`EWOULDBLOCK`), the call's result otherwise.
+/// (`EAGAIN`/`EWOULDBLOCK`), the call's result otherwise. Would-block is told from errno
+/// before any error is made: no error value, no detail string, no allocation (the UDP front
+/// end meets it once per round).
 @inline(__always)
 public func sysCallUnlessWouldBlock<T: FixedWidthInteger>(_ call: String, _ detail: @autoclosure () -> String = "",
                                                           _ body: () -> T) throws(SystemCallError) -> T? {
-    do {
-        return try sysCall(call, detail(), body)
-    } catch where error.errno == .wouldBlock || error.errno == .resourceTemporarilyUnavailable {
-        return nil
+    while true {
+        let r = body()
+        if r != -1 { return r }
+        let e = Glibc.errno
+        if e == EINTR { continue }
+        if e == EAGAIN || e == EWOULDBLOCK { return nil }
+        throw SystemCallError(call: call, errno: Errno(rawValue: e), detail: detail())
     }
 }
 

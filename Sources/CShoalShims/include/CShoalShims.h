@@ -43,6 +43,10 @@ struct cshoal_mmsghdr {
 int cshoal_recvmmsg(int fd, struct cshoal_mmsghdr *vec, unsigned int vlen, int flags);
 int cshoal_sendmmsg(int fd, struct cshoal_mmsghdr *vec, unsigned int vlen, int flags);
 
+/// Asks the CPU to start loading the cache line at `p` for reading: a hint, with no effect on
+/// any result, that never faults (the hit path's batch prefetch of shared-segment lines).
+static inline void cshoal_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 /// Pins the calling thread to one CPU. Returns 0 or -1 with errno set.
 int cshoal_pin_to_cpu(int cpu);
 /// The CPU the calling thread runs on, or -1 with errno set.

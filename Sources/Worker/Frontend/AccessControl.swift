@@ -72,13 +72,23 @@ public struct AccessControl: Sendable, Equatable {
 
     /// Whether a client at this IPv4 address (host order) may query.
     public func allows(ipv4 v: UInt32) -> Bool {
-        let low = 0xFFFF_0000_0000 | UInt64(v)
-        return allowed.contains { $0.contains(high: 0, low: low) }
+        allows(high: 0, low: 0xFFFF_0000_0000 | UInt64(v))
     }
 
     /// Whether a client at this IPv6 address may query (IPv4-mapped addresses match IPv4 blocks).
     public func allows(ipv6 a: IPv6Address) -> Bool {
-        allowed.contains { $0.contains(high: a.high, low: a.low) }
+        allows(high: a.high, low: a.low)
+    }
+
+    /// Checked for every datagram: a plain loop, so that no build (not even an unoptimised
+    /// one, whose generic `contains(where:)` allocates) allocates here.
+    private func allows(high: UInt64, low: UInt64) -> Bool {
+        var i = 0
+        while i < allowed.count {
+            if allowed[i].contains(high: high, low: low) { return true }
+            i += 1
+        }
+        return false
     }
 }
 

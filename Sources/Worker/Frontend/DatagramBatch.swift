@@ -66,9 +66,10 @@ public struct DatagramBatch: ~Copyable {
 
     /// One non-blocking `recvmmsg`: takes up to `receiveSlots` datagrams that are queued.
     /// Returns how many; 0 when none are. With `waitingForOne` (`MSG_WAITFORONE`, for a thread
-    /// that does nothing else: frontend-bench's bare loop) it blocks until one datagram is
-    /// queued, then takes what else is queued without waiting; the listener's socket is a
-    /// blocking one, so only `MSG_DONTWAIT` keeps the default call from blocking.
+    /// that does nothing else: the UDP front end's, frontend-bench's bare loop) it blocks until
+    /// one datagram is queued (or the socket's `SO_RCVTIMEO` passes: 0 then), then takes what
+    /// else is queued without waiting; the listener's socket is a blocking one, so only
+    /// `MSG_DONTWAIT` keeps the default call from blocking.
     public mutating func receive(from socket: UDPListener, waitingForOne: Bool = false) throws(SystemCallError) -> Int {
         // The kernel overwrote the address lengths of the slots it filled last time.
         for i in 0..<received {

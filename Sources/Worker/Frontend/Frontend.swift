@@ -22,7 +22,7 @@ public enum ListenSpec: Sendable, CustomStringConvertible {
 /// Starts the UDP and TCP listeners that feed a ``WorkerEngine``.
 public enum Frontend {
     /// What is listening: TCP channels on the event loop, UDP sockets served by the
-    /// ``UDPFrontEnd`` on the I/O reactor.
+    /// ``UDPFrontEnd``, each on a thread of its own.
     public struct Listening: Sendable {
         public var tcp: [any Channel]
         public var udp: [UDPListener]
@@ -32,7 +32,7 @@ public enum Frontend {
         /// other readers of the same socket: a replacement worker) and TCP listeners close;
         /// resolutions in progress still answer.
         public func stopAccepting() async {
-            for l in udp { try? UDPFrontEnd.stop(l) }
+            for l in udp { UDPFrontEnd.stop(l) }
             for c in tcp { try? await c.close() }
         }
 

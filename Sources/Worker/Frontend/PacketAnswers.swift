@@ -40,9 +40,10 @@ public struct PacketAnswers: Sendable {
     /// name (as the client spelled it) is `name` into `out`, personalised and aged. Returns its
     /// length — which may exceed `q.maxResponseSize` (then the caller truncates, or takes the
     /// path that does) — or nil: a miss, or an entry this worker may not serve.
-    func write(_ q: HitQuery, name: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
+    /// `hash` is what ``prefetch(_:name:)`` returned for the same query, if it was called.
+    func write(_ q: HitQuery, name: UnsafeRawBufferPointer, hash: UInt64? = nil, into out: UnsafeMutableRawBufferPointer) -> Int? {
         guard var n = packets.copyResponse(name: name, type: q.type, dnssecOK: q.dnssecOK,
-                                           checkingDisabled: q.checkingDisabled, now: shmNow(), into: out),
+                                           checkingDisabled: q.checkingDisabled, now: shmNow(), hash: hash, into: out),
               n >= 12 else { return nil }
         let wire = UnsafeMutableRawBufferPointer(rebasing: out[0..<n])
         PacketAging.personalize(wire, id: q.id, queryName: name)
@@ -59,6 +60,15 @@ public struct PacketAnswers: Sendable {
         }
         return n
     }
+
+    /// The first prefetch step of ``write(_:name:hash:into:)`` for `q` (see
+    /// `PacketCache.prefetchBucket`); returns the key's hash for the second step and the write.
+    func prefetch(_ q: HitQuery, name: UnsafeRawBufferPointer) -> UInt64? {
+        packets.prefetchBucket(name: name, type: q.type, dnssecOK: q.dnssecOK, checkingDisabled: q.checkingDisabled)
+    }
+
+    /// The second prefetch step.
+    func prefetchSlot(hash: UInt64) { packets.prefetchSlot(hash: hash) }
 
     /// Stores `response`, the answer to `q` that `resolution` produced, when it may be served
     /// to others: NOERROR or NXDOMAIN (a bogus answer to a client without CD is SERVFAIL, never

@@ -1,15 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ShoalSystem
+import Synchronization
 
-/// The UDP front end: client sockets read with `recvmmsg` and answered with `sendmmsg` on the
-/// ``IOReactor`` thread, where their resolutions run too.
+/// The UDP front end: each client socket is read with `recvmmsg` and answered with `sendmmsg`
+/// on a thread of its own, which does nothing else.
 ///
 /// Cache hits (and the errors the engine answers at once) are answered in the same round: a
 /// batch of queries in, the engine's synchronous part on each, a batch of answers out. A miss
-/// starts a resolution task on the reactor, which sends its answer on the same socket when it
-/// completes; its upstream exchanges are on the reactor too, so a UDP query never waits for
-/// another thread. Measured against NIO's vector reads on the hit path (bench/RESULTS.md,
-/// "Front end"), this spends about half the user-space time per query.
+/// starts a resolution task on the ``IOReactor``, which sends its answer on the same socket when
+/// it completes; its upstream exchanges are on the reactor too.
+///
+/// Why a thread per socket and not the reactor's epoll (issue #14, bench/RESULTS.md): a socket
+/// in an epoll set keeps the epoll entry on its wait queue, and the kernel walks that queue
+/// after every datagram sent from it (the write-space wake-up), about 0.2 µs per answer; and
+/// each round cost an `epoll_wait` more. This thread waits in `recvmmsg` itself, as the bare
+/// loop of `frontend-bench` does: a round is one blocking read (`MSG_WAITFORONE`) and one
+/// send, and the socket has a waiter only while the thread sleeps, never while it sends. Measured against NIO's vector reads on the hit
+/// path (bench/RESULTS.md, "Front end"), the recvmmsg/sendmmsg loop spends about half the
+/// user-space time per query.
 public enum UDPFrontEnd {
     /// Datagrams taken per `recvmmsg`; each slot has 2 KiB, so no EDNS query is cut.
     public static let receiveSlots = 32
@@ -17,27 +28,45 @@ public enum UDPFrontEnd {
     /// each send also wakes the clients' readers, and fewer, larger sends cost the kernel less.
     public static let sendSlots = 128
     public static let bufferSize = 2048
-    /// `recvmmsg` calls per wake-up at most, whatever came of the datagrams (answers, drops or
-    /// misses): a flood on one socket leaves its queue to the next round, after the other
-    /// sockets and the resolution tasks had their turn (the reactor is level-triggered).
+    /// `recvmmsg` calls per round at most, whatever came of the datagrams (answers, drops or
+    /// misses), before the answers are sent.
     public static let maxReadsPerWake = sendSlots / receiveSlots
 
-    /// Starts serving `listener` on the reactor; it is served for the life of the process.
     /// Queries of a dead worker older than this are not answered any more (their clients have
     /// retried or given up; dig's first timeout is 5 s).
     public static let adoptionMaxAgeMillis: UInt64 = 4000
 
+    /// A read waits this long for a first datagram (`SO_RCVTIMEO`) before the thread looks
+    /// whether it is asked to stop: the most ``stop(_:)`` waits for an idle socket's thread.
+    static let idleWakeMillis = 100
+
+    /// The servers running, by listener.
+    private static let servers = Mutex<[ObjectIdentifier: Server]>([:])
+
     /// Starts serving `listener` (the `index`-th UDP socket of the worker, the same index in
-    /// every worker of a slot) on the reactor; it is served for the life of the process.
+    /// every worker of a slot) on a thread of its own, until ``stop(_:)``.
     public static func start(_ listener: UDPListener, index: Int = 0, engine: WorkerEngine, logger: Logger) throws(SystemCallError) {
         let server = Server(listener: listener, index: index, engine: engine, logger: logger)
-        try IOReactor.shared.watch(listener.socket) { server.readable() }
+        let added = servers.withLock { s -> Bool in
+            guard s[ObjectIdentifier(listener)] == nil else { return false }
+            s[ObjectIdentifier(listener)] = server
+            return true
+        }
+        guard added else { return }   // served already
+        do {
+            try startDetachedThread(name: "shoal-udp-\(index)") { server.serve() }
+        } catch {
+            _ = servers.withLock { $0.removeValue(forKey: ObjectIdentifier(listener)) }
+            throw error
+        }
     }
 
-    /// Stops reading `listener` (the worker drains before it exits); answers of resolutions in
-    /// progress are still sent on it.
-    public static func stop(_ listener: UDPListener) throws(SystemCallError) {
-        try IOReactor.shared.unwatch(listener.socket)
+    /// Stops reading `listener` (the worker drains before it exits): returns once its thread
+    /// has left its loop (after the round in progress is answered), so nothing more is read
+    /// from the socket; what is queued there stays for the socket's other readers. Answers of
+    /// resolutions in progress are still sent on it.
+    public static func stop(_ listener: UDPListener) {
+        servers.withLock { $0.removeValue(forKey: ObjectIdentifier(listener)) }?.stop()
     }
 
     /// Answers the queries a dead worker of this slot was resolving (its pending-query
@@ -79,15 +108,15 @@ public enum UDPFrontEnd {
         }
     }
 
-    /// One socket's state. Touched only on the reactor thread (the `watch` handler), which is
-    /// what makes the unchecked Sendable sound: the mutable state is private to that thread
-    /// and nothing of it is public.
+    /// One socket's server. Its counter of failures is touched only by its own thread
+    /// (`serve`), which is what makes the unchecked Sendable sound; the flags are atomic.
     final class Server: @unchecked Sendable {
         let listener: UDPListener
         let index: Int
         let engine: WorkerEngine
         let logger: Logger
-        private var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
+        private let stopping = Atomic<Bool>(false)
+        private let running = Atomic<Bool>(true)
         private var failures = 0
 
         init(listener: UDPListener, index: Int, engine: WorkerEngine, logger: Logger) {
@@ -97,25 +126,70 @@ public enum UDPFrontEnd {
             self.logger = logger
         }
 
-        /// Reads while full batches keep coming, up to ``maxReadsPerWake`` batches, then sends
-        /// the answers all at once.
-        func readable() {
+        /// The thread's loop: rounds until stopped. The batch is this thread's own, a local, so
+        /// that its uses need no exclusivity checks.
+        func serve() {
+            defer { running.store(false, ordering: .releasing) }
+            let fd = listener.socket.descriptor
+            do {
+                try fd.setSocketOption(SOL_SOCKET, SO_RCVTIMEO, timeval(tv_sec: 0, tv_usec: Int(idleWakeMillis) * 1000),
+                                       "SO_RCVTIMEO on \(listener.name)")
+            } catch {
+                logger.warning("UDP front end: \(error); stopping this socket's reader may take until its next datagram")
+            }
+            var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
+            // The key hashes of a batch's plain queries, between the prefetch and the answers.
+            let hashes = UnsafeMutableBufferPointer<UInt64?>.allocate(capacity: receiveSlots)
+            hashes.initialize(repeating: nil)
+            defer { hashes.deallocate() }
+            while !stopping.load(ordering: .relaxed) {
+                if answerRound(&batch, hashes) > 0 { continue }
+                // Nothing came within the read's timeout, or the socket does not block (an
+                // inherited one set O_NONBLOCK): wait here, at most as long.
+                _ = try? fd.waitReadable(timeoutMillis: Int32(idleWakeMillis))
+            }
+        }
+
+        /// Asks the thread to stop and waits (at most 2 s; it looks every ``idleWakeMillis``
+        /// when idle) until it has left its loop.
+        func stop() {
+            stopping.store(true, ordering: .relaxed)
+            let deadline = Clock.monotonicSeconds() + 2
+            while running.load(ordering: .acquiring) && Clock.monotonicSeconds() < deadline { usleep(1000) }
+        }
+
+        private func noteFailure(_ error: SystemCallError) {
+            failures += 1
+            if failures <= 10 || failures % 10_000 == 0 {
+                logger.warning("UDP front end on \(listener.name): \(error) (\(failures) so far)")
+            }
+            usleep(1000)   // not spinning on a socket that keeps failing
+        }
+
+        /// One round: a read that waits for the first datagram, more reads while full batches
+        /// keep coming (up to ``maxReadsPerWake``), then the answers sent all at once and the
+        /// misses handed to the reactor. Returns the datagrams read. (Internal, not private:
+        /// the allocation test runs rounds on its own thread.)
+        func answerRound(_ batch: inout DatagramBatch, _ hashes: UnsafeMutableBufferPointer<UInt64?>) -> Int {
             var misses: [(ClientQuery, ClientAddress, Int?)] = []
-            for _ in 0..<maxReadsPerWake {
+            var read = 0
+            for r in 0..<maxReadsPerWake {
                 let n: Int
-                do { n = try batch.receive(from: listener) } catch {
-                    failures += 1
-                    if failures <= 10 || failures % 10_000 == 0 {
-                        logger.warning("UDP front end on \(listener.name): \(error) (\(failures) so far)")
-                    }
+                do { n = try batch.receive(from: listener, waitingForOne: r == 0) } catch {
+                    noteFailure(error)
                     break
                 }
+                read += n
+                // The packet cache's lines for the whole batch first, so that their misses
+                // overlap (hints: the answers are the same without).
+                for i in 0..<n { hashes[i] = engine.prefetchHit(batch.payloadBytes(i)) }
+                for i in 0..<n { if let h = hashes[i] { engine.prefetchHitSlot(h) } }
                 for i in 0..<n {
                     let allowed = batch.senderAllowed(i, by: engine.acl)
                     // The hit path: read in place, answered straight into the send batch.
                     if allowed {
-                        let datagram = batch.payloadBytes(i)
-                        if batch.queueReply(toSenderOf: i, { engine.answerHit(datagram, into: $0) }) { continue }
+                        let datagram = batch.payloadBytes(i), hash = hashes[i]
+                        if batch.queueReply(toSenderOf: i, { engine.answerHit(datagram, hash: hash, into: $0) }) { continue }
                     }
                     let query = batch.payload(i)
                     switch engine.receive(query, clientAllowed: allowed, overTCP: false) {
@@ -143,6 +217,7 @@ public enum UDPFrontEnd {
             for (q, client, entry) in misses {
                 UDPFrontEnd.resolveAndAnswer(q, client: client, on: listener, engine: engine, pendingEntry: entry)
             }
+            return read
         }
     }
 }

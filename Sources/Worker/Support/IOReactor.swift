@@ -3,25 +3,24 @@ import NIOCore
 import ShoalSystem
 import Synchronization
 
-/// The worker's I/O loop for UDP, outside NIO: upstream exchanges, client sockets, and the
-/// resolution tasks themselves.
+/// The worker's I/O loop for resolutions, outside NIO: upstream exchanges and the resolution
+/// tasks themselves.
 ///
-/// One thread waits on one epoll instance for three kinds of work:
+/// One thread waits on one epoll instance for two kinds of work:
 /// - upstream queries: each gets its own socket (a kernel-chosen random ephemeral port,
 ///   connected to the server so the kernel drops datagrams from any other address or port);
 ///   replies are read, matched (ID, question, exact case), and the waiting task resumed;
-/// - client UDP sockets watched with ``watch(_:_:)`` (the UDP front end);
 /// - jobs: the reactor is a `TaskExecutor`, and tasks created with it as their preference
 ///   (`Task(executorPreference: IOReactor.shared)`) run here, between `epoll_wait` calls.
-/// So a UDP query, its resolution and every upstream exchange it needs stay on this thread:
-/// no wake-up of another thread per step, as a single-threaded resolver works. NIO cannot watch
-/// foreign file descriptors, hence this loop beside NIO's (which keeps TCP).
+/// So a resolution and every upstream exchange it needs stay on this thread: no wake-up of
+/// another thread per step, as a single-threaded resolver works. NIO cannot watch foreign file
+/// descriptors, hence this loop beside NIO's (which keeps TCP). Client UDP sockets are read
+/// by the ``UDPFrontEnd``'s own threads, which hand misses over here.
 ///
 /// Fairness: each wake-up reads at most ``maxDatagramsPerWake`` datagrams from one upstream
-/// socket (and the UDP front end at most ``UDPFrontEnd/maxReadsPerWake`` batches from one client
-/// socket); epoll is level-triggered, so what is left is reported again in the next round, after
+/// socket; epoll is level-triggered, so what is left is reported again in the next round, after
 /// every other ready socket and the queued jobs had their turn. A flood on one socket (forged
-/// replies, a client storm) cannot starve the others.
+/// replies) cannot starve the others.
 ///
 /// Ownership of a socket: an exchange's entry in the pending table owns it from registration
 /// on (``PendingExchange``); it is closed when the entry is removed (on a reply, an error or the
@@ -75,15 +74,6 @@ final class IOReactor: TaskExecutor, Sendable {
     private let state = Mutex(State())
     /// Jobs of tasks that prefer this executor, run in order by the reactor thread.
     private let jobs = Mutex<[UnownedJob]>([])
-    /// Handlers of watched client sockets, by token (``watchTokenBit`` set), and the token of
-    /// each watched descriptor.
-    private struct Watchers {
-        var next: UInt64 = 1
-        var handlers: [UInt64: @Sendable () -> Void] = [:]
-        var tokens: [Int32: UInt64] = [:]
-    }
-    private let watchers = Mutex(Watchers())
-    private static let watchTokenBit: UInt64 = 1 << 62
     /// The reactor thread's pthread_t, once it runs.
     private let thread = Atomic<UInt>(0)
     /// Deadlines are checked this often while anything is outstanding; a timeout fires at most
@@ -180,37 +170,6 @@ final class IOReactor: TaskExecutor, Sendable {
 
     var onReactorThread: Bool { thread.load(ordering: .relaxed) == currentThreadID() }
 
-    // MARK: Client sockets
-
-    /// Calls `onReadable` on the reactor thread whenever `socket` has data (level-triggered: a
-    /// handler that leaves datagrams queued is called again on the next round). The socket is
-    /// lent: `onReadable` must keep its owner alive, since the socket is watched for the life
-    /// of the process.
-    func watch(_ socket: borrowing OwnedDescriptor, _ onReadable: @escaping @Sendable () -> Void) throws(SystemCallError) {
-        let epoll = self.epoll.descriptor
-        let fd = socket.rawValue
-        try watchers.withLock { w throws(SystemCallError) in
-            let token = Self.watchTokenBit | w.next
-            try epoll.epollAdd(fd, events: EPOLLIN.rawValue, token: token)
-            w.next += 1
-            w.handlers[token] = onReadable
-            w.tokens[fd] = token
-        }
-    }
-
-    /// Stops watching `socket` (a worker draining before it exits): its handler is not called
-    /// again after the round in progress. What is queued on the socket stays there for
-    /// whoever else reads it.
-    func unwatch(_ socket: borrowing OwnedDescriptor) throws(SystemCallError) {
-        let epoll = self.epoll.descriptor
-        let fd = socket.rawValue
-        try watchers.withLock { w throws(SystemCallError) in
-            guard let token = w.tokens.removeValue(forKey: fd) else { return }
-            w.handlers[token] = nil
-            try epoll.epollDelete(fd)
-        }
-    }
-
     /// Exchanges waiting for a reply (each holds one open socket).
     var outstanding: Int { state.withLock { $0.pending.count } }
 
@@ -246,8 +205,6 @@ final class IOReactor: TaskExecutor, Sendable {
                 let token = events[i].data.u64
                 if token == 0 {
                     wake.descriptor.drainEvent()
-                } else if token & Self.watchTokenBit != 0 {
-                    watchers.withLock { $0.handlers[token] }?()
                 } else {
                     readReplies(token, &buffer, into: &finished)
                 }

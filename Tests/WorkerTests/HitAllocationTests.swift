@@ -1,0 +1,83 @@
+import CAllocationCounter
+import DNSCore
+import Foundation
+import Logging
+import NIOCore
+import ShmCache
+import ShoalSystem
+import Testing
+@testable import Worker
+
+/// Issue #14's guard: a packet-cache hit makes no heap allocation. Real datagrams on a real
+/// socket go through the UDP front end's own round (receive batch, prefetch, ACL, answer in
+/// place, send batch), run on the test's thread while that thread's allocations are counted
+/// (CAllocationCounter interposes malloc and its kin in the test binary).
+@Suite("The hit path allocates nothing")
+struct HitAllocationTests {
+    /// The engine never reaches an authoritative server here: every name it is asked is cached.
+    struct NoUpstream: UpstreamSender {
+        func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply { throw .connectionClosed }
+    }
+
+    @Test("rounds of 32 cached queries, EDNS or not, mixed case, make no heap allocation after the first round; each is answered with its ID")
+    func hitsAllocateNothing() throws {
+        let (seg, _) = try PacketHitTests.segment("hitalloc")
+        let names = (0..<32).map { "host\($0).alloc.example." }
+        for n in names { try PacketHitTests.store(PacketAnswers(seg.packets), seg, name: n, age: 3) }
+        let logger = Logger(label: "hit-allocation-test")
+        let limits = WorkerSettings().limits
+        let stats = seg.stats(workerSlot: 0)
+        let resolver = Resolver(cache: SegmentCache(segment: seg, stats: stats, serveStaleSeconds: limits.serveStaleSeconds),
+                                upstream: NoUpstream(), hints: .iana, limits: limits,
+                                executor: WorkerExecutors.ioReactor, logger: logger)
+        let engine = WorkerEngine(segment: seg, resolver: resolver, acl: .localDefault, stats: stats, logger: logger)
+
+        let listener = try UDPListener(binding: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reusePort: false)
+        var local = sockaddr_storage()
+        let localLength = try listener.socket.descriptor.localAddress(into: &local)
+        let client = try OwnedDescriptor.socket(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue))
+        try withUnsafePointer(to: &local) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try client.descriptor.connect($0, localLength) }
+        }
+        // Queries built before anything is counted: with and without EDNS, names in odd case.
+        let queries = try names.enumerated().map { i, n in
+            try PacketHitTests.query(i % 2 == 0 ? n.uppercased() : n, id: UInt16(0x4000 + i),
+                                     edns: i % 3 == 0 ? EDNS(udpPayloadSize: 1232) : nil)
+        }
+        let server = UDPFrontEnd.Server(listener: listener, index: 0, engine: engine, logger: logger)
+        var batch = DatagramBatch(receiveSlots: UDPFrontEnd.receiveSlots, sendSlots: UDPFrontEnd.sendSlots,
+                                  bufferSize: UDPFrontEnd.bufferSize)
+        let hashes = UnsafeMutableBufferPointer<UInt64?>.allocate(capacity: UDPFrontEnd.receiveSlots)
+        hashes.initialize(repeating: nil)
+        defer { hashes.deallocate() }
+        var reply = [UInt8](repeating: 0, count: 2048)
+
+        // The counter sees this thread's allocations (else the check below would prove nothing).
+        calloc_counter_start()
+        let probe = [UInt8](repeating: 7, count: 1000 + queries.count)
+        let probeAllocations = calloc_counter_stop()
+        #expect(probeAllocations >= 1 && probe.count > 1000)
+
+        let hitsBefore = stats.value(.packetHits)
+        var counted: UInt64 = 0
+        for round in 0..<20 {
+            for q in queries { _ = try q.withUnsafeBytes { try client.descriptor.send($0) } }
+            if round > 0 { calloc_counter_start() }
+            let read = server.answerRound(&batch, hashes)
+            if round > 0 { counted += calloc_counter_stop() }
+            #expect(read == queries.count)
+            // Every answer came back, to its query's ID (the socket keeps their order).
+            for (i, _) in queries.enumerated() {
+                var got: Int? = nil
+                for _ in 0..<200 where got == nil {
+                    got = try reply.withUnsafeMutableBytes { try client.descriptor.receive(into: $0) }
+                    if got == nil { usleep(5000) }
+                }
+                let n = try #require(got)
+                #expect(n > 12 && UInt16(reply[0]) << 8 | UInt16(reply[1]) == UInt16(0x4000 + i) && reply[3] & 0x0F == 0)
+            }
+        }
+        #expect(stats.value(.packetHits) - hitsBefore == UInt64(20 * queries.count))
+        #expect(counted == 0, "heap allocations in 19 rounds of \(queries.count) hits: \(counted)")
+    }
+}
