@@ -228,6 +228,57 @@ import Testing
         #expect(truncatedSome > 0)
     }
 
+    /// `PacketAging.truncate`, the hit path's in-place cut, against `serialize(maxSize:)` on
+    /// random messages without OPT (packet-cache entries have none) at random limits: the same
+    /// header (TC included), questions, answer and authority records; additional records a
+    /// prefix of the message's, at least as long as the prefix `serialize` kept (it may keep a
+    /// later, smaller RRset after one that did not fit; the in-place cut stops there).
+    @Test(arguments: [UInt64(1), 2, 3])
+    func inPlaceTruncationMatchesSerialize(seed: UInt64) throws {
+        var gen = MessageGenerator(seed: seed &* 131)
+        var cut = 0, truncated = 0
+        for _ in 0..<120 {
+            var m = gen.message(maxRRsets: 8)
+            m.edns = nil
+            let full = try m.serialize()
+            let limit = gen.rng.pick([512, gen.rng.int(12...max(12, full.count))])
+            var buffer = full
+            let n = buffer.withUnsafeMutableBytes { PacketAging.truncate($0, length: full.count, to: limit) }
+            guard let expectedWire = try? m.serialize(maxSize: limit) else {
+                #expect(n == nil, "serialize could not fit the question in \(limit); truncate gave \(String(describing: n))")
+                continue
+            }
+            let length = try #require(n, "limit \(limit), \(full.count) bytes")
+            #expect(length <= limit)
+            if length < full.count { cut += 1 }
+            let got = try Message(wire: Array(buffer[0..<length]))
+            let expected = try Message(wire: expectedWire)
+            #expect(got.header == expected.header && got.questions == expected.questions)
+            #expect(got.answers == expected.answers && got.authority == expected.authority)
+            #expect(Array(m.additional.prefix(got.additional.count)) == got.additional)
+            let sharedPrefix = zip(expected.additional, m.additional).prefix { $0 == $1 }.count
+            #expect(got.additional.count >= sharedPrefix)
+            if got.header.truncated { truncated += 1 }
+        }
+        #expect(cut > 0 && truncated > 0)
+    }
+
+    @Test func inPlaceTruncationOfABigAnswer() throws {
+        var m = try Self.bigResponse(answerRecords: 40, edns: nil)
+        m.authority = [ResourceRecord(name: try DNSName("example."), type: .ns, ttl: 60, rdata: .ns(try DNSName("ns.example.")))]
+        var wire = try m.serialize()
+        let length = wire.count
+        let n = try #require(wire.withUnsafeMutableBytes { PacketAging.truncate($0, length: length, to: 512) })
+        let back = try Message(wire: Array(wire[0..<n]))
+        #expect(n == 12 + 18 && back.header.truncated && back.answers.isEmpty && back.authority.isEmpty)
+        // Fits: untouched.
+        let small = try Self.bigResponse(answerRecords: 3, edns: nil).serialize()
+        var copy = small
+        #expect(copy.withUnsafeMutableBytes { PacketAging.truncate($0, length: small.count, to: 512) } == small.count && copy == small)
+        // Not even the question fits.
+        #expect(copy.withUnsafeMutableBytes { PacketAging.truncate($0, length: small.count, to: 20) } == nil)
+    }
+
     // MARK: EDNS
 
     @Test func dnssecOKBit() throws {

@@ -19,18 +19,31 @@ struct HitAllocationTests {
         func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply { throw .connectionClosed }
     }
 
-    @Test("rounds of 32 cached queries, EDNS or not, mixed case, make no heap allocation after the first round; each is answered with its ID")
-    func hitsAllocateNothing() throws {
-        let (seg, _) = try PacketHitTests.segment("hitalloc")
-        let names = (0..<32).map { "host\($0).alloc.example." }
-        for n in names { try PacketHitTests.store(PacketAnswers(seg.packets), seg, name: n, age: 3) }
-        let logger = Logger(label: "hit-allocation-test")
+    /// A worker's engine on `seg` (statistics slot 0), as shoal-worker builds it, without upstream.
+    static func engine(_ seg: SharedSegment, logger: Logger) -> WorkerEngine {
         let limits = WorkerSettings().limits
         let stats = seg.stats(workerSlot: 0)
         let resolver = Resolver(cache: SegmentCache(segment: seg, stats: stats, serveStaleSeconds: limits.serveStaleSeconds),
                                 upstream: NoUpstream(), hints: .iana, limits: limits,
                                 executor: WorkerExecutors.ioReactor, logger: logger)
-        let engine = WorkerEngine(segment: seg, resolver: resolver, acl: .localDefault, stats: stats, logger: logger)
+        return WorkerEngine(segment: seg, resolver: resolver, acl: .localDefault, stats: stats, logger: logger)
+    }
+
+    @Test("rounds of 32 cached queries, EDNS or not, mixed case, one answer cut with TC, make no heap allocation after the first round; each is answered with its ID")
+    func hitsAllocateNothing() throws {
+        let (seg, _) = try PacketHitTests.segment("hitalloc")
+        let names = (0..<32).map { "host\($0).alloc.example." }
+        for n in names.dropLast() { try PacketHitTests.store(PacketAnswers(seg.packets), seg, name: n, age: 3) }
+        // The last one too large for a client without EDNS: cut in place with TC.
+        var big = Message(header: Header(id: 0))
+        big.header.isResponse = true
+        let bigName = try DNSName(names[names.count - 1])
+        big.questions = [Question(name: bigName, type: .a, qclass: .in)]
+        big.answers = (0..<60).map { ResourceRecord(name: bigName, type: .a, rrclass: .in, ttl: 300, rdata: .a(IPv4Address(UInt32(0x0A00_0000 + $0)))) }
+        seg.packets.insert(PacketKey(name: bigName, type: .a), response: try big.serialize(), ttl: 300, now: shmNow())
+        let logger = Logger(label: "hit-allocation-test")
+        let engine = Self.engine(seg, logger: logger)
+        let stats = engine.stats
 
         let listener = try UDPListener(binding: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reusePort: false)
         var local = sockaddr_storage()
@@ -42,7 +55,7 @@ struct HitAllocationTests {
         // Queries built before anything is counted: with and without EDNS, names in odd case.
         let queries = try names.enumerated().map { i, n in
             try PacketHitTests.query(i % 2 == 0 ? n.uppercased() : n, id: UInt16(0x4000 + i),
-                                     edns: i % 3 == 0 ? EDNS(udpPayloadSize: 1232) : nil)
+                                     edns: i % 3 == 0 && i != names.count - 1 ? EDNS(udpPayloadSize: 1232) : nil)
         }
         let server = UDPFrontEnd.Server(listener: listener, index: 0, engine: engine, logger: logger)
         var batch = DatagramBatch(receiveSlots: UDPFrontEnd.receiveSlots, sendSlots: UDPFrontEnd.sendSlots,
@@ -75,6 +88,8 @@ struct HitAllocationTests {
                 }
                 let n = try #require(got)
                 #expect(n > 12 && UInt16(reply[0]) << 8 | UInt16(reply[1]) == UInt16(0x4000 + i) && reply[3] & 0x0F == 0)
+                // TC on the large one only.
+                #expect((reply[2] & 0x02 != 0) == (i == queries.count - 1) && n <= 512 + PacketAging.optBytes)
             }
         }
         #expect(stats.value(.packetHits) - hitsBefore == UInt64(20 * queries.count))

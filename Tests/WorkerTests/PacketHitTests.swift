@@ -1,4 +1,5 @@
 import DNSCore
+import Logging
 import Foundation
 import ShmCache
 import Testing
@@ -92,6 +93,63 @@ struct PacketHitTests {
         #expect(!withoutAD.header.authenticData)
         let (fromPlain, _) = try #require(try Self.hit(plain, try Self.query("secure.example.", id: 5, ad: true)))
         #expect(!fromPlain.header.authenticData, "a worker that does not validate never sets AD")
+    }
+
+    @Test("an answer too large for the client is cut in place with TC, as the full path cut it: without EDNS at 512 bytes, with EDNS at its size and with OPT")
+    func truncatedInPlace() throws {
+        let (seg, name) = try Self.segment("hit-truncate")
+        defer { unlinkSegment(name) }
+        let answers = PacketAnswers(seg.packets)
+        // 60 A records (16 bytes each): 990 bytes stored.
+        var m = Message(header: Header(id: 0))
+        m.header.isResponse = true
+        m.header.recursionAvailable = true
+        let n = try DNSName("big.example.")
+        m.questions = [Question(name: n, type: .a, qclass: .in)]
+        m.answers = (0..<60).map { ResourceRecord(name: n, type: .a, rrclass: .in, ttl: 300, rdata: .a(IPv4Address(UInt32(0x0A00_0000 + $0)))) }
+        let stored = try m.serialize()
+        seg.packets.insert(PacketKey(name: n, type: .a), response: stored, ttl: 300, now: shmNow())
+
+        let plain = try Self.query("BIG.example.", id: 0x0102)
+        let (cut, wire) = try #require(try Self.hit(answers, plain))
+        #expect(wire.count <= 512 && cut.header.truncated && cut.answers.isEmpty && cut.header.id == 0x0102)
+        #expect(Array(wire[12..<25]) == Array(plain[12..<25]), "the client's spelling")
+        // What the full path made of it (the cached message cut by serialize), ID and spelling aside.
+        var full = m
+        full.header.id = 0x0102
+        full.header.recursionDesired = true
+        full.questions[0].name = try DNSName("BIG.example.")
+        #expect(wire == (try full.serialize(maxSize: 512)))
+
+        let small = try Self.query("big.example.", id: 3, edns: EDNS(udpPayloadSize: 600))
+        let (e, ewire) = try #require(try Self.hit(answers, small))
+        #expect(ewire.count <= 600 && e.header.truncated && e.edns != nil && e.answers.isEmpty)
+        // A client that takes it all gets it all.
+        let large = try Self.query("big.example.", id: 4, edns: EDNS(udpPayloadSize: 1232))
+        let (whole, _) = try #require(try Self.hit(answers, large))
+        #expect(!whole.header.truncated && whole.answers.count == 60)
+    }
+
+    @Test("EDNS options are never replayed from the cache: a cached answer to a query with a cookie (RFC 7873) or padding (RFC 7830) carries a fresh OPT without either, and its own ID")
+    func optionsNotReplayed() throws {
+        let (seg, name) = try Self.segment("hit-options")
+        defer { unlinkSegment(name) }
+        try Self.store(PacketAnswers(seg.packets), seg, name: "opts.example.", age: 0)
+        let engine = HitAllocationTests.engine(seg, logger: Logger(label: "options-test"))
+        var cookie = EDNS(udpPayloadSize: 1232, dnssecOK: false)
+        cookie.setCookie(DNSCookie(client: [9, 8, 7, 6, 5, 4, 3, 2]))
+        var padded = EDNS(udpPayloadSize: 1232, dnssecOK: false)
+        padded.addPadding(40)
+        for (i, edns) in [cookie, padded].enumerated() {
+            let bytes = try Self.query("opts.example.", id: UInt16(0x600 + i), edns: edns)
+            guard case let .respond(wire) = engine.receive(bytes, clientAllowed: true, overTCP: false) else {
+                Issue.record("no answer from the cache for option set \(i)")
+                continue
+            }
+            let m = try Message(wire: wire)
+            #expect(m.header.id == UInt16(0x600 + i) && m.answers.count == 2)
+            #expect(m.edns != nil && m.edns?.options.isEmpty == true, "\(String(describing: m.edns))")
+        }
     }
 
     @Test("queries the in-place path leaves to the full one: compression, options, two questions, class CH, a cut name")

@@ -21,25 +21,20 @@ public struct PacketAnswers: Sendable {
         self.validating = validating
     }
 
-    /// The cached response for `q`, personalised (ID, name spelling, RD, AD, OPT) and aged; nil
-    /// on a miss. No message is parsed or built unless the response must be cut to the
-    /// client's size.
+    /// The cached response for `q`, personalised (ID, name spelling, RD, AD, OPT), aged and cut
+    /// to the client's size; nil on a miss. No message is parsed or built.
     func answer(_ q: PacketQuery) -> [UInt8]? {
         withUnsafeTemporaryAllocation(byteCount: 65535 + PacketAging.optBytes, alignment: 8) { buf -> [UInt8]? in
             let out = UnsafeMutableRawBufferPointer(buf)
             guard let n = q.wireName.withUnsafeBytes({ write(q.hit, name: $0, into: out) }) else { return nil }
-            let wire = [UInt8](out[0..<n])
-            guard n > q.hit.maxResponseSize else { return wire }
-            // Rare: too big for this client's transport; rebuild with truncation.
-            guard let m = try? Message(wire: wire), let b = try? m.serialize(maxSize: q.hit.maxResponseSize) else { return nil }
-            return b
+            return [UInt8](out[0..<n])
         }
     }
 
     /// The hit path, allocating nothing: writes the cached response for the query `q` whose
-    /// name (as the client spelled it) is `name` into `out`, personalised and aged. Returns its
-    /// length — which may exceed `q.maxResponseSize` (then the caller truncates, or takes the
-    /// path that does) — or nil: a miss, or an entry this worker may not serve.
+    /// name (as the client spelled it) is `name` into `out`, personalised, aged, and cut to
+    /// `q.maxResponseSize` with TC as the full path cuts (`PacketAging.truncate`). Returns its
+    /// length, or nil: a miss, or an entry this worker may not serve.
     /// `hash` is what ``prefetch(_:name:)`` returned for the same query, if it was called.
     func write(_ q: HitQuery, name: UnsafeRawBufferPointer, hash: UInt64? = nil, into out: UnsafeMutableRawBufferPointer) -> Int? {
         guard var n = packets.copyResponse(name: name, type: q.type, dnssecOK: q.dnssecOK,
@@ -53,6 +48,13 @@ public struct PacketAnswers: Sendable {
         // Stored with AD as validation says; only clients that set DO or AD see it (RFC 6840
         // §5.8), and never from a worker that does not validate.
         if !validating || (!q.dnssecOK && !q.authenticData) { wire[3] &= ~0x20 }
+        // Too large for this client (UDP without EDNS, or a small EDNS size): whole RRsets
+        // that fit, TC when answer or authority records had to go; room left for the OPT.
+        let room = q.maxResponseSize - (q.hasEDNS ? PacketAging.optBytes : 0)
+        if n > room {
+            guard let cut = PacketAging.truncate(wire, length: n, to: room) else { return nil }
+            n = cut
+        }
         if q.hasEDNS {
             guard let m = PacketAging.appendOPT(out, length: n, udpPayloadSize: QueryScreen.ednsPayloadSize,
                                                 dnssecOK: q.dnssecOK) else { return nil }
