@@ -9,11 +9,21 @@ import DNSCore
 //   symbolic link TestSupport.swift → Tests/DNSCoreTests/TestSupport.swift);
 // - every name in it must survive presentation format and back, byte for byte;
 // - the typed EDNS views, canonical RDATA and the dig-style text must not trap on whatever
-//   arrived.
+//   arrived;
+// - the packet cache's in-place edits (PacketAging: aging, truncation), which the hit path runs
+//   on stored bytes, must not trap on any bytes; a cut never exceeds its limit, and a message
+//   without OPT cut in place still parses, with the questions it had.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    let cutLimit = 12 + (size > 1 ? Int(bytes[1]) << 3 : 0)
+    var edited = bytes
+    let cut = edited.withUnsafeMutableBytes { w -> Int? in
+        _ = PacketAging.age(w, by: 17)
+        return PacketAging.truncate(w, length: w.count, to: cutLimit)
+    }
+    if let cut, cut > cutLimit { fatalError("truncate to \(cutLimit) gave \(cut) bytes") }
     let m: Message
     do throws(WireError) {
         m = try Message(wire: bytes)
@@ -22,6 +32,15 @@ public func fuzzMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             fatalError("error offset outside a \(size)-byte input: \(error)")
         }
         return 0
+    }
+
+    if let cut, m.edns == nil, cut < size {
+        do throws(WireError) {
+            let back = try Message(wire: Array(edited[0..<cut]))
+            if back.questions != m.questions { fatalError("truncate to \(cutLimit) changed the questions") }
+        } catch {
+            fatalError("truncate to \(cutLimit) gave a message that does not parse: \(error)")
+        }
     }
 
     if let problem = stabilityProblem(m) {
