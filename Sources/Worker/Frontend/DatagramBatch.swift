@@ -144,8 +144,11 @@ public struct DatagramBatch: ~Copyable {
         guard let n = write(UnsafeMutableRawBufferPointer(start: buffers + slot * bufferSize, count: bufferSize)),
               n <= bufferSize else { return false }
         iovecs[slot].iov_len = n
-        names[slot] = names[i]
-        sendHeaders[queued].msg_hdr.msg_namelen = receiveHeaders[i].msg_hdr.msg_namelen
+        // The address's own bytes (16 for IPv4, 28 for IPv6), not the whole 128-byte storage.
+        let nameLength = receiveHeaders[i].msg_hdr.msg_namelen
+        UnsafeMutableRawPointer(names + slot).copyMemory(from: names + i,
+                                                         byteCount: min(Int(nameLength), MemoryLayout<sockaddr_storage>.size))
+        sendHeaders[queued].msg_hdr.msg_namelen = nameLength
         queued += 1
         return true
     }
