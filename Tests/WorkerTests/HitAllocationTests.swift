@@ -96,3 +96,57 @@ struct HitAllocationTests {
         #expect(counted == 0, "heap allocations in 19 rounds of \(queries.count) hits: \(counted)")
     }
 }
+
+/// The front end's thread per socket: started, it answers; stopped (a worker draining), it has
+/// left its loop when `stop` returns, and what arrives afterwards stays queued on the socket for
+/// its other readers (the replacement worker of a hot restart).
+@Suite("UDP front end threads")
+struct UDPFrontEndThreadTests {
+    @Test("a datagram sent after stop returns is left on the socket, unanswered; start again and it is answered")
+    func stopLeavesTheQueueAlone() throws {
+        let (seg, _) = try PacketHitTests.segment("udp-stop")
+        try PacketHitTests.store(PacketAnswers(seg.packets), seg, name: "stop.example.", age: 0)
+        let logger = Logger(label: "udp-stop-test")
+        let engine = HitAllocationTests.engine(seg, logger: logger)
+        let listener = try UDPListener(binding: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reusePort: false)
+        var local = sockaddr_storage()
+        let localLength = try listener.socket.descriptor.localAddress(into: &local)
+        let client = try OwnedDescriptor.socket(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue))
+        try withUnsafePointer(to: &local) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try client.descriptor.connect($0, localLength) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        /// The client's next reply within `seconds`, or nil.
+        func reply(within seconds: Double) throws -> [UInt8]? {
+            let deadline = Date().addingTimeInterval(seconds)
+            repeat {
+                if let n = try buffer.withUnsafeMutableBytes({ try client.descriptor.receive(into: $0) }) { return Array(buffer[0..<n]) }
+                usleep(2000)
+            } while Date() < deadline
+            return nil
+        }
+        func ask(_ id: UInt16) throws {
+            let q = try PacketHitTests.query("stop.example.", id: id)
+            _ = try q.withUnsafeBytes { try client.descriptor.send($0) }
+        }
+
+        try UDPFrontEnd.start(listener, engine: engine, logger: logger)
+        try ask(1)
+        let first = try #require(try reply(within: 5), "no answer from the front end's thread")
+        #expect(first[0] == 0 && first[1] == 1 && first[3] & 0x0F == 0)
+
+        UDPFrontEnd.stop(listener)
+        try ask(2)
+        #expect(try reply(within: 0.4) == nil, "answered after stop returned")
+        // Still queued on the socket, for whoever reads it next.
+        var waiting = [UInt8](repeating: 0, count: 2048)
+        let queued = try waiting.withUnsafeMutableBytes { try listener.socket.descriptor.receive(into: $0) }
+        #expect(queued != nil && waiting[0] == 0 && waiting[1] == 2)
+
+        try UDPFrontEnd.start(listener, engine: engine, logger: logger)
+        try ask(3)
+        let third = try #require(try reply(within: 5), "no answer after a second start")
+        #expect(third[0] == 0 && third[1] == 3)
+        UDPFrontEnd.stop(listener)
+    }
+}
