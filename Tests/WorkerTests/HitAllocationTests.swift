@@ -19,6 +19,17 @@ struct HitAllocationTests {
         func send(_ q: UpstreamQuery) async throws(UpstreamError) -> UpstreamReply { throw .connectionClosed }
     }
 
+    /// A UDP socket connected to `listener`'s address (a client of it).
+    static func client(of listener: UDPListener) throws -> OwnedDescriptor {
+        var local = sockaddr_storage()
+        let localLength = try listener.socket.descriptor.localAddress(into: &local)
+        let client = try OwnedDescriptor.socket(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue))
+        try withUnsafePointer(to: &local) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try client.descriptor.connect($0, localLength) }
+        }
+        return client
+    }
+
     /// A worker's engine on `seg` (statistics slot 0), as shoal-worker builds it, without upstream.
     static func engine(_ seg: SharedSegment, logger: Logger) -> WorkerEngine {
         let limits = WorkerSettings().limits
@@ -46,12 +57,7 @@ struct HitAllocationTests {
         let stats = engine.stats
 
         let listener = try UDPListener(binding: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reusePort: false)
-        var local = sockaddr_storage()
-        let localLength = try listener.socket.descriptor.localAddress(into: &local)
-        let client = try OwnedDescriptor.socket(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue))
-        try withUnsafePointer(to: &local) { p in
-            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try client.descriptor.connect($0, localLength) }
-        }
+        let client = try Self.client(of: listener)
         // Queries built before anything is counted: with and without EDNS, names in odd case.
         let queries = try names.enumerated().map { i, n in
             try PacketHitTests.query(i % 2 == 0 ? n.uppercased() : n, id: UInt16(0x4000 + i),
@@ -109,12 +115,7 @@ struct UDPFrontEndThreadTests {
         let logger = Logger(label: "udp-stop-test")
         let engine = HitAllocationTests.engine(seg, logger: logger)
         let listener = try UDPListener(binding: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reusePort: false)
-        var local = sockaddr_storage()
-        let localLength = try listener.socket.descriptor.localAddress(into: &local)
-        let client = try OwnedDescriptor.socket(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue))
-        try withUnsafePointer(to: &local) { p in
-            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try client.descriptor.connect($0, localLength) }
-        }
+        let client = try HitAllocationTests.client(of: listener)
         var buffer = [UInt8](repeating: 0, count: 2048)
         /// The client's next reply within `seconds`, or nil.
         func reply(within seconds: Double) throws -> [UInt8]? {
