@@ -11,8 +11,10 @@ import DNSCore
 // - the typed EDNS views, canonical RDATA and the dig-style text must not trap on whatever
 //   arrived;
 // - the packet cache's in-place edits (PacketAging: aging, truncation), which the hit path runs
-//   on stored bytes, must not trap on any bytes; a cut never exceeds its limit, and a message
-//   without OPT cut in place still parses, with the questions it had.
+//   on stored bytes, must not trap on any bytes, and a cut never exceeds its limit; on what the
+//   cache actually stores (a message as Shoal serializes it, without OPT) aged and cut in place,
+//   the result still parses, with the questions it had. (On arbitrary input it need not: a
+//   hostile name may point into a TTL or the header's counts, which the edits change.)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -34,12 +36,22 @@ public func fuzzMessage(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         return 0
     }
 
-    if let cut, m.edns == nil, cut < size {
-        do throws(WireError) {
-            let back = try Message(wire: Array(edited[0..<cut]))
-            if back.questions != m.questions { fatalError("truncate to \(cutLimit) changed the questions") }
-        } catch {
-            fatalError("truncate to \(cutLimit) gave a message that does not parse: \(error)")
+    var stored = m
+    stored.edns = nil
+    if var own = try? stored.serialize() {
+        let length = own.count
+        let ownCut = own.withUnsafeMutableBytes { w -> Int? in
+            _ = PacketAging.age(w, by: 17)
+            return PacketAging.truncate(w, length: length, to: cutLimit)
+        }
+        if let ownCut {
+            if ownCut > cutLimit { fatalError("truncate to \(cutLimit) gave \(ownCut) bytes") }
+            do throws(WireError) {
+                let back = try Message(wire: Array(own[0..<ownCut]))
+                if back.questions != stored.questions { fatalError("truncate to \(cutLimit) changed the questions") }
+            } catch {
+                fatalError("aged and cut to \(cutLimit), a serialized message does not parse: \(error)")
+            }
         }
     }
 
