@@ -121,6 +121,13 @@ extension FileDescriptor {
         }
     }
 
+    /// Whether the open file description has `O_NONBLOCK` set (`fcntl(F_GETFL)`); false when
+    /// that cannot be read.
+    public var isNonBlocking: Bool {
+        let flags = fcntl(rawValue, F_GETFL)
+        return flags >= 0 && flags & O_NONBLOCK != 0
+    }
+
     /// `poll(2)` for input on this descriptor: true when it is readable (or in error), false
     /// after `timeoutMillis` (-1: no limit) or a signal.
     public func waitReadable(timeoutMillis: Int32) throws(SystemCallError) -> Bool {

@@ -108,14 +108,19 @@ struct HitAllocationTests {
 /// its other readers (the replacement worker of a hot restart).
 @Suite("UDP front end threads")
 struct UDPFrontEndThreadTests {
-    @Test("a datagram sent after stop returns is left on the socket, unanswered; start again and it is answered")
-    func stopLeavesTheQueueAlone() throws {
-        let (seg, _) = try PacketHitTests.segment("udp-stop")
+    @Test("a datagram sent after stop returns is left on the socket, unanswered; start again and it is answered (a blocking socket, and one whose description is O_NONBLOCK, as an inherited one may be)",
+          arguments: [false, true])
+    func stopLeavesTheQueueAlone(nonBlocking: Bool) throws {
+        let (seg, _) = try PacketHitTests.segment("udp-stop-\(nonBlocking)")
         try PacketHitTests.store(PacketAnswers(seg.packets), seg, name: "stop.example.", age: 0)
         let logger = Logger(label: "udp-stop-test")
         let engine = HitAllocationTests.engine(seg, logger: logger)
         let listener = try UDPListener(binding: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reusePort: false)
         let client = try HitAllocationTests.client(of: listener)
+        if nonBlocking {
+            let fd = listener.socket.rawValue
+            #expect(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0 && listener.socket.descriptor.isNonBlocking)
+        }
         var buffer = [UInt8](repeating: 0, count: 2048)
         /// The client's next reply within `seconds`, or nil.
         func reply(within seconds: Double) throws -> [UInt8]? {

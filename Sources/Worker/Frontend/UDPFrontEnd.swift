@@ -144,9 +144,10 @@ public enum UDPFrontEnd {
             defer { hashes.deallocate() }
             while !stopping.load(ordering: .relaxed) {
                 if answerRound(&batch, hashes) > 0 { continue }
-                // Nothing came within the read's timeout, or the socket does not block (an
-                // inherited one set O_NONBLOCK): wait here, at most as long.
-                _ = try? fd.waitReadable(timeoutMillis: Int32(idleWakeMillis))
+                // Nothing came within the read's timeout; or the socket does not block (an
+                // inherited one whose description has O_NONBLOCK), and the read returned at
+                // once: then wait here, at most as long, rather than spin.
+                if fd.isNonBlocking { _ = try? fd.waitReadable(timeoutMillis: Int32(idleWakeMillis)) }
             }
         }
 
