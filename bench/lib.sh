@@ -83,6 +83,8 @@ do-not-query-localhost: false
 # Validation off, as for the other resolvers here (pdns dnssec=off …): shoal validates by default.
 dnssec: off
 CONF
+    # SHOAL_WORKER_EXECUTABLE: another shoal-worker build under this shoald (A/B of a change).
+    if [[ -n ${SHOAL_WORKER_EXECUTABLE:-} ]]; then echo "worker-executable: $SHOAL_WORKER_EXECUTABLE"; fi
 }
 # Starts shoald detached (pid in $work/NAME.pid, output in $work/NAME.log) and waits until its
 # control socket answers.

@@ -11,7 +11,8 @@
 #   --seconds S    length of each run (default 30); --event-at T: when the event happens (default 10)
 #   --only LIST    events, comma-separated (default: all of them, below)
 #   --out DIR      where the CSV and PNG of each event go (default bench/restart-impact)
-# Environment: SHOAL_SCRATCH (swift build scratch path for the release build, default .build).
+# Environment: SHOAL_SCRATCH (swift build scratch path for the release build, default .build);
+#   SHOAL_WORKER_EXECUTABLE (another shoal-worker build for shoald to run: an A/B of a change).
 #
 # Each event: the resolver is started with an empty cache, warmed with every name of the lab
 # (lame-ns names left out) once, then bench/restart-load.py sends Q queries a second, cycling

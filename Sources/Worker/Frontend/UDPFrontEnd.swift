@@ -18,9 +18,9 @@ import Synchronization
 /// after every datagram sent from it (the write-space wake-up), about 0.2 µs per answer; and
 /// each round cost an `epoll_wait` more. This thread waits in `recvmmsg` itself, as the bare
 /// loop of `frontend-bench` does: a round is one blocking read (`MSG_WAITFORONE`) and one
-/// send, and the socket has a waiter only while the thread sleeps, never while it sends. Measured against NIO's vector reads on the hit
-/// path (bench/RESULTS.md, "Front end"), the recvmmsg/sendmmsg loop spends about half the
-/// user-space time per query.
+/// send, and the socket has a waiter only while the thread sleeps, never while it sends.
+/// Measured against NIO's vector reads on the hit path (bench/RESULTS.md, "Front end"), the
+/// recvmmsg/sendmmsg loop spends about half the user-space time per query.
 public enum UDPFrontEnd {
     /// Datagrams taken per `recvmmsg`; each slot has 2 KiB, so no EDNS query is cut.
     public static let receiveSlots = 32
@@ -138,16 +138,17 @@ public enum UDPFrontEnd {
                 logger.warning("UDP front end: \(error); stopping this socket's reader may take until its next datagram")
             }
             var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
-            // The key hashes of a batch's plain queries, between the prefetch and the answers.
-            let hashes = UnsafeMutableBufferPointer<UInt64?>.allocate(capacity: receiveSlots)
-            hashes.initialize(repeating: nil)
-            defer { hashes.deallocate() }
-            while !stopping.load(ordering: .relaxed) {
-                if answerRound(&batch, hashes) > 0 { continue }
-                // Nothing came within the read's timeout; or the socket does not block (an
-                // inherited one whose description has O_NONBLOCK), and the read returned at
-                // once: then wait here, at most as long, rather than spin.
-                if fd.isNonBlocking { _ = try? fd.waitReadable(timeoutMillis: Int32(idleWakeMillis)) }
+            // The key hashes of a batch's plain queries, between the prefetch and the answers:
+            // on this thread's stack for as long as it serves.
+            withUnsafeTemporaryAllocation(of: UInt64?.self, capacity: receiveSlots) { hashes in
+                hashes.initialize(repeating: nil)
+                while !stopping.load(ordering: .relaxed) {
+                    if answerRound(&batch, hashes) > 0 { continue }
+                    // Nothing came within the read's timeout; or the socket does not block (an
+                    // inherited one whose description has O_NONBLOCK), and the read returned
+                    // at once: then wait here, at most as long, rather than spin.
+                    if fd.isNonBlocking { _ = try? fd.waitReadable(timeoutMillis: Int32(idleWakeMillis)) }
+                }
             }
         }
 
