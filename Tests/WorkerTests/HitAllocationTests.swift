@@ -42,7 +42,8 @@ struct HitAllocationTests {
 
     @Test("rounds of 32 cached queries, EDNS or not, mixed case, one answer cut with TC, make no heap allocation after the first round; each is answered with its ID")
     func hitsAllocateNothing() throws {
-        let (seg, _) = try PacketHitTests.segment("hitalloc")
+        let (seg, segmentName) = try PacketHitTests.segment("hitalloc")
+        defer { unlinkSegment(segmentName) }
         let names = (0..<32).map { "host\($0).alloc.example." }
         for n in names.dropLast() { try PacketHitTests.store(PacketAnswers(seg.packets), seg, name: n, age: 3) }
         // The last one too large for a client without EDNS: cut in place with TC.
@@ -111,7 +112,8 @@ struct UDPFrontEndThreadTests {
     @Test("a datagram sent after stop returns is left on the socket, unanswered; start again and it is answered (a blocking socket, and one whose description is O_NONBLOCK, as an inherited one may be)",
           arguments: [false, true])
     func stopLeavesTheQueueAlone(nonBlocking: Bool) throws {
-        let (seg, _) = try PacketHitTests.segment("udp-stop-\(nonBlocking)")
+        let (seg, segmentName) = try PacketHitTests.segment("udp-stop-\(nonBlocking)")
+        defer { unlinkSegment(segmentName) }
         try PacketHitTests.store(PacketAnswers(seg.packets), seg, name: "stop.example.", age: 0)
         let logger = Logger(label: "udp-stop-test")
         let engine = HitAllocationTests.engine(seg, logger: logger)
