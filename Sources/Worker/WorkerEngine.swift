@@ -127,10 +127,13 @@ public final class WorkerEngine: Sendable {
     /// packet cache straight into `out` (a send buffer), counted like any answer. Returns the
     /// answer's length, or nil — then nothing was counted and ``receive(_:clientAllowed:overTCP:)``
     /// decides. The caller has checked the client against the ACL.
-    /// `hash` is what ``prefetchHit(_:)`` returned for the same datagram, if it was called.
-    public func answerHit(_ datagram: UnsafeRawBufferPointer, hash: UInt64? = nil, into out: UnsafeMutableRawBufferPointer) -> Int? {
-        guard let q = HitQuery(plain: datagram, overTCP: false),
-              let n = packets.write(q, name: UnsafeRawBufferPointer(rebasing: datagram[12..<q.nameEnd]), hash: hash, into: out),
+    /// `prefetched` is what ``prefetchHit(_:)`` returned for the same datagram, if it was
+    /// called: its screened query and key hash are used rather than worked out again.
+    public func answerHit(_ datagram: UnsafeRawBufferPointer, prefetched: PrefetchedHit? = nil,
+                          into out: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let q = prefetched?.query ?? HitQuery(plain: datagram, overTCP: false),
+              let n = packets.write(q, name: UnsafeRawBufferPointer(rebasing: datagram[12..<q.nameEnd]),
+                                    hash: prefetched?.hash, into: out),
               n <= q.maxResponseSize else { return nil }
         stats.add(.queries)
         stats.add(.packetHits)
@@ -138,18 +141,26 @@ public final class WorkerEngine: Sendable {
         return n
     }
 
-    /// The hit path's prefetch for a batch of datagrams, in two steps, each done for every
-    /// datagram of the batch before the next step: `prefetchHit` asks for the packet cache's
-    /// bucket line of a plain query and returns its key's hash (nil: not a plain query);
-    /// ``prefetchHitSlot(_:)`` then asks for the slot lines that line points to; `answerHit`
-    /// last. Hints only: every answer is the same without them; they let the cache misses of
-    /// a batch's lookups overlap instead of coming one after another.
-    public func prefetchHit(_ datagram: UnsafeRawBufferPointer) -> UInt64? {
-        guard let q = HitQuery(plain: datagram, overTCP: false) else { return nil }
-        return packets.prefetch(q, name: UnsafeRawBufferPointer(rebasing: datagram[12..<q.nameEnd]))
+    /// A plain query screened and its packet-cache key hashed by ``prefetchHit(_:)``, for the
+    /// steps after it on the same datagram.
+    public struct PrefetchedHit {
+        let query: HitQuery
+        let hash: UInt64
     }
 
-    public func prefetchHitSlot(_ hash: UInt64) { packets.prefetchSlot(hash: hash) }
+    /// The hit path's prefetch for a batch of datagrams, in two steps, each done for every
+    /// datagram of the batch before the next step: `prefetchHit` screens a plain query, asks
+    /// for the packet cache's bucket line and returns the query with its key's hash (nil: not
+    /// a plain query); ``prefetchHitSlot(_:)`` then asks for the slot lines that line points
+    /// to; `answerHit` last. Hints only: every answer is the same without them; they let the
+    /// cache misses of a batch's lookups overlap instead of coming one after another.
+    public func prefetchHit(_ datagram: UnsafeRawBufferPointer) -> PrefetchedHit? {
+        guard let q = HitQuery(plain: datagram, overTCP: false),
+              let hash = packets.prefetch(q, name: UnsafeRawBufferPointer(rebasing: datagram[12..<q.nameEnd])) else { return nil }
+        return PrefetchedHit(query: q, hash: hash)
+    }
+
+    public func prefetchHitSlot(_ p: PrefetchedHit) { packets.prefetchSlot(hash: p.hash) }
 
     private func resolveUncounted(_ q: ClientQuery) async -> [UInt8] {
         let r = await resolver.resolve(q.question)

@@ -67,9 +67,9 @@ struct HitAllocationTests {
         let server = UDPFrontEnd.Server(listener: listener, index: 0, engine: engine, logger: logger)
         var batch = DatagramBatch(receiveSlots: UDPFrontEnd.receiveSlots, sendSlots: UDPFrontEnd.sendSlots,
                                   bufferSize: UDPFrontEnd.bufferSize)
-        let hashes = UnsafeMutableBufferPointer<UInt64?>.allocate(capacity: UDPFrontEnd.receiveSlots)
-        hashes.initialize(repeating: nil)
-        defer { hashes.deallocate() }
+        let hits = UnsafeMutableBufferPointer<WorkerEngine.PrefetchedHit?>.allocate(capacity: UDPFrontEnd.receiveSlots)
+        hits.initialize(repeating: nil)
+        defer { hits.deallocate() }
         var reply = [UInt8](repeating: 0, count: 2048)
 
         // The counter sees this thread's allocations (else the check below would prove nothing).
@@ -83,7 +83,7 @@ struct HitAllocationTests {
         for round in 0..<20 {
             for q in queries { _ = try q.withUnsafeBytes { try client.descriptor.send($0) } }
             if round > 0 { calloc_counter_start() }
-            let read = server.answerRound(&batch, hashes)
+            let read = server.answerRound(&batch, hits)
             if round > 0 { counted += calloc_counter_stop() }
             #expect(read == queries.count)
             // Every answer came back, to its query's ID (the socket keeps their order).

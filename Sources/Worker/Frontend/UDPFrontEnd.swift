@@ -138,12 +138,12 @@ public enum UDPFrontEnd {
                 logger.warning("UDP front end: \(error); stopping this socket's reader may take until its next datagram")
             }
             var batch = DatagramBatch(receiveSlots: receiveSlots, sendSlots: sendSlots, bufferSize: bufferSize)
-            // The key hashes of a batch's plain queries, between the prefetch and the answers:
-            // on this thread's stack for as long as it serves.
-            withUnsafeTemporaryAllocation(of: UInt64?.self, capacity: receiveSlots) { hashes in
-                hashes.initialize(repeating: nil)
+            // A batch's plain queries, screened and hashed, between the prefetch and the
+            // answers: on this thread's stack for as long as it serves.
+            withUnsafeTemporaryAllocation(of: WorkerEngine.PrefetchedHit?.self, capacity: receiveSlots) { hits in
+                hits.initialize(repeating: nil)
                 while !stopping.load(ordering: .relaxed) {
-                    if answerRound(&batch, hashes) > 0 { continue }
+                    if answerRound(&batch, hits) > 0 { continue }
                     // Nothing came within the read's timeout; or the socket does not block (an
                     // inherited one whose description has O_NONBLOCK), and the read returned
                     // at once: then wait here, at most as long, rather than spin.
@@ -172,7 +172,7 @@ public enum UDPFrontEnd {
         /// keep coming (up to ``maxReadsPerWake``), then the answers sent all at once and the
         /// misses handed to the reactor. Returns the datagrams read. (Internal, not private:
         /// the allocation test runs rounds on its own thread.)
-        func answerRound(_ batch: inout DatagramBatch, _ hashes: UnsafeMutableBufferPointer<UInt64?>) -> Int {
+        func answerRound(_ batch: inout DatagramBatch, _ hits: UnsafeMutableBufferPointer<WorkerEngine.PrefetchedHit?>) -> Int {
             var misses: [(ClientQuery, ClientAddress, Int?)] = []
             var read = 0
             for r in 0..<maxReadsPerWake {
@@ -184,14 +184,14 @@ public enum UDPFrontEnd {
                 read += n
                 // The packet cache's lines for the whole batch first, so that their misses
                 // overlap (hints: the answers are the same without).
-                for i in 0..<n { hashes[i] = engine.prefetchHit(batch.payloadBytes(i)) }
-                for i in 0..<n { if let h = hashes[i] { engine.prefetchHitSlot(h) } }
+                for i in 0..<n { hits[i] = engine.prefetchHit(batch.payloadBytes(i)) }
+                for i in 0..<n { if let h = hits[i] { engine.prefetchHitSlot(h) } }
                 for i in 0..<n {
                     let allowed = batch.senderAllowed(i, by: engine.acl)
                     // The hit path: read in place, answered straight into the send batch.
                     if allowed {
-                        let datagram = batch.payloadBytes(i), hash = hashes[i]
-                        if batch.queueReply(toSenderOf: i, { engine.answerHit(datagram, hash: hash, into: $0) }) { continue }
+                        let datagram = batch.payloadBytes(i), prefetched = hits[i]
+                        if batch.queueReply(toSenderOf: i, { engine.answerHit(datagram, prefetched: prefetched, into: $0) }) { continue }
                     }
                     let query = batch.payload(i)
                     switch engine.receive(query, clientAllowed: allowed, overTCP: false) {
