@@ -104,7 +104,7 @@ public enum PacketAging {
         if length <= limit { return length }
         let msg = UnsafeRawBufferPointer(rebasing: wire[0..<length])
         let qd = Int(wire[4]) << 8 | Int(wire[5])
-        var counts = (Int(wire[6]) << 8 | Int(wire[7]), Int(wire[8]) << 8 | Int(wire[9]), Int(wire[10]) << 8 | Int(wire[11]))
+        let counts = (Int(wire[6]) << 8 | Int(wire[7]), Int(wire[8]) << 8 | Int(wire[9]), Int(wire[10]) << 8 | Int(wire[11]))
         var p = 12
         for _ in 0..<qd {
             p = skipName(msg, p)
@@ -147,10 +147,9 @@ public enum PacketAging {
                 i = j
             }
         }
-        counts = kept
-        wire[6] = UInt8(counts.0 >> 8); wire[7] = UInt8(counts.0 & 0xFF)
-        wire[8] = UInt8(counts.1 >> 8); wire[9] = UInt8(counts.1 & 0xFF)
-        wire[10] = UInt8(counts.2 >> 8); wire[11] = UInt8(counts.2 & 0xFF)
+        wire[6] = UInt8(kept.0 >> 8); wire[7] = UInt8(kept.0 & 0xFF)
+        wire[8] = UInt8(kept.1 >> 8); wire[9] = UInt8(kept.1 & 0xFF)
+        wire[10] = UInt8(kept.2 >> 8); wire[11] = UInt8(kept.2 & 0xFF)
         if truncated { wire[2] |= 0x02 }
         return end
     }

@@ -199,7 +199,6 @@ public final class Bridge: Sendable {
         counters.warmUpState.store(state.rawValue, ordering: .relaxed)
     }
 
-    /// Answers one snapshot request.
     /// The donor side runs on a thread of its own: this loop blocks in a pull (a warm-up or a
     /// catch-up) for up to `warm-up-timeout-ms`, and two bridges that reconnect together pull
     /// from each other at once; had each served requests only between its own pulls, both
@@ -251,6 +250,7 @@ public final class Bridge: Sendable {
         return control
     }
 
+    /// Answers one snapshot request.
     func serve(_ m: NATSMessage, donor: SnapshotDonor, connection: NATSConnection) {
         guard let reply = m.reply else { return }
         switch donor.answer(m.data) {

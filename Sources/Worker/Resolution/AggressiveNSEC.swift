@@ -93,7 +93,8 @@ struct AggressiveNSEC: Sendable {
         var index = DenialIndex(old)
         var changed = false, ttl: UInt32 = 0
         for s in proofs {
-            cache.store(limits.capped(s), rank: .authoritativeAuthority, validation: .secure)
+            let proof = limits.capped(s)
+            cache.store(proof, rank: .authoritativeAuthority, validation: .secure)
             for rdata in s.rdatas {
                 switch rdata {
                 case let .nsec(n): changed = index.add(.init(type: .nsec, owner: s.name.lowercased, next: n.nextName.lowercased)) || changed
@@ -101,7 +102,7 @@ struct AggressiveNSEC: Sendable {
                 default: continue
                 }
             }
-            ttl = max(ttl, limits.capped(s).ttl)
+            ttl = max(ttl, proof.ttl)
         }
         // Rewritten (and so journaled, and sent to peers) only when it learnt a span, or when it
         // would run out long before the proofs it names.
